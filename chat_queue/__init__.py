@@ -1,0 +1,1 @@
+"""Waiting queue, counselor presence and capacity, matching (Redis only)."""

@@ -1,0 +1,1 @@
+"""Yizhan chat server: HTTP API, WebSocket endpoint, sessions, hours, crisis, escalation."""

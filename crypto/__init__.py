@@ -1,0 +1,1 @@
+"""Pure cryptography for Yizhan: envelope encryption, key ring, pseudonyms, passwords, tokens."""
