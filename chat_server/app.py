@@ -1,0 +1,103 @@
+"""The Starlette application: routes, middleware and the lifespan that opens pools."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chat_server import db, health
+from chat_server.config import Settings
+from chat_server.services import Services
+
+log = logging.getLogger("yizhan.app")
+
+WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
+
+# No inline scripts or styles anywhere; no third-party origins.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; media-src 'self' data:; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if scope["path"].startswith("/api/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+Feature = Callable[[Services], contextlib.AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    features: Sequence[Feature] = (),
+) -> Starlette:
+    """Build the app. `features` open per-node machinery (hub, sweepers) inside the lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        assert settings.database_url and settings.redis_url, "URLs are resolved by the CLI"
+        pool = await db.create_pool(settings.database_url)
+        redis = aioredis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
+        )
+        try:
+            async with pool.acquire() as conn:
+                await db.apply_schema(conn)
+            services = Services(settings=settings, pool=pool, redis=redis)
+            app.state.services = services
+            async with contextlib.AsyncExitStack() as stack:
+                for feature in features:
+                    await stack.enter_async_context(feature(services))
+                yield
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    all_routes: list[BaseRoute] = [
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", health.metrics),
+        *routes,
+        Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),
+    ]
+    return Starlette(
+        routes=all_routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)]
+    )

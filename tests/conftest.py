@@ -1,0 +1,164 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded unless URLs are given), clean per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+
+from chat_server import db
+from chat_server.config import Settings
+
+
+@pytest.fixture(scope="session")
+def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(database_url, redis_url) of servers that live for the whole test session."""
+    db_url = os.environ.get("YIZHAN_TEST_DATABASE_URL")
+    redis_url = os.environ.get("YIZHAN_TEST_REDIS_URL")
+    if db_url and redis_url:
+        yield db_url, redis_url
+        return
+    from chat_server.embedded import EmbeddedServers
+    servers = EmbeddedServers(tmp_path_factory.mktemp("servers"))
+    with servers:
+        url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
+        yield url, servers.redis_url
+
+
+@pytest.fixture(scope="session")
+def embedded_servers(backend_urls: tuple[str, str]) -> tuple[str, str]:
+    return backend_urls
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from crypto.keyring import load_or_create
+
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    load_or_create(path)
+    return path
+
+
+@pytest.fixture
+def settings(backend_urls: tuple[str, str], key_file: Path, tmp_path: Path) -> Settings:
+    db_url, redis_url = backend_urls
+    return Settings(
+        database_url=db_url,
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        key_file=key_file,
+        allowed_origins=("http://testserver", "http://127.0.0.1"),
+        dev=True,
+    )
+
+
+_schema_ready = False
+
+
+@pytest.fixture
+async def pg(backend_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a clean database: schema applied, every table emptied."""
+    global _schema_ready
+    conn = await asyncpg.connect(backend_urls[0])
+    try:
+        if not _schema_ready:
+            await db.apply_schema(conn)
+            _schema_ready = True
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'schema_meta'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def redis(backend_urls: tuple[str, str]) -> AsyncIterator[aioredis.Redis]:
+    """A client of an empty Redis."""
+    client = aioredis.from_url(backend_urls[1], decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def clean(pg: asyncpg.Connection, redis: aioredis.Redis) -> None:
+    """Both stores empty before the test."""
+
+
+class RunningNode:
+    """One app node served by uvicorn inside the test's event loop."""
+
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], settings: Settings):
+        self.server = server
+        self.task = task
+        self.settings = settings
+        sock = server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 10)
+
+
+async def start_node(settings: Settings) -> RunningNode:
+    from chat_server.wiring import build_app
+
+    config = uvicorn.Config(
+        build_app(settings),
+        host="127.0.0.1",
+        port=0,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.max_frame_bytes,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("node did not start")
+        await asyncio.sleep(0.01)
+    return RunningNode(server, task, settings)
+
+
+@pytest.fixture
+async def node_factory(
+    clean: None, settings: Settings
+) -> AsyncIterator[Callable[..., Awaitable[RunningNode]]]:
+    """Start app nodes (same stores); every node is stopped after the test."""
+    nodes: list[RunningNode] = []
+
+    async def factory(**overrides: object) -> RunningNode:
+        node = await start_node(settings.replace(**overrides))
+        nodes.append(node)
+        return node
+
+    yield factory
+    for node in nodes:
+        await node.stop()
+
+
+@pytest.fixture
+async def node(node_factory: Callable[..., Awaitable[RunningNode]]) -> RunningNode:
+    return await node_factory()
