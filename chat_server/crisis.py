@@ -1,0 +1,491 @@
+"""Rule-based crisis assessment of one worker message; pure, no I/O but the packaged rules.
+
+The rules live in ``crisis_rules.toml`` beside this module so that a clinician can read
+and edit them; docs/CRISIS.md explains the file and the figures measured on the
+evaluation set. The assessment only *proposes* a level: a counselor's judgment and flag
+always come first, and no decision about a worker is ever made from it without a human.
+
+How one message is assessed:
+
+1. ``normalize``: full-width to half-width (NFKC), English lower-cased, spaces and
+   decorative punctuation/emoji dropped between Chinese characters, sentence punctuation
+   turned into a clause break ``|`` (cues never reach across a clause break).
+2. Every rule phrase, and every exemption phrase, is searched. Where matches overlap the
+   longest one wins, so the exemption ``跳楼价`` beats the phrase ``跳楼``.
+3. Each winning match is checked in its own clause: a negation cue right before it drops
+   it (我从来没想过自杀); a news cue drops it (新闻里有人跳楼); a third person as the
+   nearest speaker turns it into ``third_party_risk``; a past-time cue with nothing saying
+   "again / still" turns it into ``past_ideation``.
+4. The level is the highest level among surviving matches and among the combinations
+   whose tags all occur (ideation + timing -> imminent).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "Assessment",
+    "Combination",
+    "ConversationRisk",
+    "RiskLevel",
+    "Rule",
+    "RuleFileError",
+    "RuleSet",
+    "assess",
+    "combine",
+    "default_rules",
+    "load_rules",
+    "normalize",
+]
+
+RULES_FILE = "crisis_rules.toml"
+
+# A clause break in normalized text; patterns never contain it, so no match spans two clauses.
+BREAK = "|"
+
+
+class RiskLevel(IntEnum):
+    """Ordered risk levels; the values let callers compare with ``>=``."""
+
+    none = 0
+    watch = 1
+    high = 2
+    imminent = 3
+
+    @classmethod
+    def parse(cls, name: str) -> RiskLevel:
+        """``RiskLevel.parse("High")`` -> ``RiskLevel.high``; ValueError on anything else."""
+        try:
+            return cls[name.strip().lower()]
+        except KeyError:
+            raise ValueError(f"unknown risk level {name!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    level: RiskLevel
+    # Rule ids only, never words from the message: reasons go to logs and dashboards.
+    reasons: tuple[str, ...] = ()
+
+
+class RuleFileError(ValueError):
+    """The rule file is malformed; the message says which rule and which field."""
+
+
+# --------------------------------------------------------------------------- normalize
+
+# Sentence punctuation after NFKC (full-width ，！？ have become , ! ?); each ends a clause.
+_CLAUSE_PUNCT = frozenset(",.!?;:。、…\n\r")
+# Joiners that separate English words: "self-harm" must stay two words.
+_WORD_JOINERS = frozenset("-_/")
+
+
+def _is_ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def normalize(text: str) -> str:
+    """Canonical form the rules are matched against (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    out: list[str] = []
+    for ch in text:
+        if ch in _CLAUSE_PUNCT:
+            out.append(BREAK)
+        elif ch.isspace() or ch in _WORD_JOINERS:
+            out.append(" ")
+        elif ch.isalnum():
+            out.append(ch)
+        # Everything else (quotes, brackets, ~, emoji, zero-width joiners, variation
+        # selectors) is dropped: "自~杀" and "想死😭" must read like the plain words.
+    joined = "".join(out)
+    # Keep a space only between two English/digit characters ("kill myself"); between
+    # Chinese characters it is noise ("不 想 活 了").
+    kept: list[str] = []
+    for i, ch in enumerate(joined):
+        if ch == " ":
+            prev = kept[-1] if kept else ""
+            nxt = joined[i + 1] if i + 1 < len(joined) else ""
+            if not (_is_ascii_alnum(prev) and _is_ascii_alnum(nxt)):
+                continue
+        kept.append(ch)
+    collapsed = re.sub(r" {2,}", " ", "".join(kept))
+    collapsed = re.sub(r"\|+", BREAK, collapsed)
+    return collapsed.strip(BREAK + " ")
+
+
+def _phrase_regex(phrase: str) -> str:
+    """A plain phrase as regex; English edges get word boundaries (skilled is not killed)."""
+    body = re.escape(phrase)
+    if _is_ascii_alnum(phrase[0]):
+        body = r"(?<![a-z0-9])" + body
+    if _is_ascii_alnum(phrase[-1]):
+        body = body + r"(?![a-z0-9])"
+    return body
+
+
+def _alternation(phrases: Iterable[str], regexes: Iterable[str] = ()) -> re.Pattern[str] | None:
+    # Longest first, so that an alternation prefers 从来没 over 没 at the same position.
+    parts = [_phrase_regex(p) for p in sorted(set(phrases), key=len, reverse=True)]
+    parts += [f"(?:{r})" for r in regexes]
+    if not parts:
+        return None
+    return re.compile("|".join(parts))
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    level: RiskLevel
+    tags: frozenset[str]
+    description_zh: str
+    description_en: str
+    phrases: tuple[str, ...]
+    regexes: tuple[str, ...]
+    # Context words anywhere in the message that void this rule (一了百了 + 辞职).
+    not_with: tuple[str, ...]
+    negatable: bool
+    check_speaker: bool
+    past_can_downgrade: bool
+    examples_match: tuple[str, ...]
+    examples_no_match: tuple[str, ...]
+    pattern: re.Pattern[str]
+    not_with_pattern: re.Pattern[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Combination:
+    id: str
+    level: RiskLevel
+    all_of: frozenset[str]
+    description_zh: str
+    description_en: str
+    examples_match: tuple[str, ...]
+    examples_no_match: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    combinations: tuple[Combination, ...]
+    exemption_pattern: re.Pattern[str] | None
+    exemptions_examples: tuple[str, ...]
+    # Negation cue, optionally followed by up to two "bridge" words, ending right where
+    # the match starts: 没 + 想过 + 自杀.
+    negation_pattern: re.Pattern[str] | None
+    news_pattern: re.Pattern[str] | None
+    first_person_pattern: re.Pattern[str] | None
+    third_person_pattern: re.Pattern[str] | None
+    third_party_id: str
+    third_party_level: RiskLevel
+    past_pattern: re.Pattern[str] | None
+    still_now_pattern: re.Pattern[str] | None
+    past_id: str
+    past_level: RiskLevel
+
+
+_LEVELS = {level.name for level in RiskLevel}
+
+
+def _strings(table: dict, key: str, where: str, *, required: bool = False) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if required and not value:
+        raise RuleFileError(f"{where}: '{key}' is required and may not be empty")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise RuleFileError(f"{where}: '{key}' must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _level(table: dict, where: str) -> RiskLevel:
+    name = table.get("level")
+    if name not in _LEVELS:
+        raise RuleFileError(f"{where}: 'level' must be one of {sorted(_LEVELS)}, got {name!r}")
+    return RiskLevel[name]
+
+
+def _phrases(table: dict, key: str, where: str, *, required: bool = False) -> tuple[str, ...]:
+    # Phrases are normalized like messages so that a clinician may type 全角 or spaces.
+    out = []
+    for raw in _strings(table, key, where, required=required):
+        norm = normalize(raw)
+        if not norm or BREAK in norm:
+            raise RuleFileError(f"{where}: phrase {raw!r} is empty or contains punctuation")
+        out.append(norm)
+    return tuple(out)
+
+
+def _compile_regexes(regexes: tuple[str, ...], where: str) -> None:
+    for r in regexes:
+        try:
+            re.compile(r)
+        except re.error as exc:
+            raise RuleFileError(f"{where}: bad regex {r!r}: {exc}") from None
+
+
+def _rule(table: dict, seen: set[str]) -> Rule:
+    rid = table.get("id")
+    if not isinstance(rid, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rid):
+        raise RuleFileError(f"rule id {rid!r} must be lower_snake_case")
+    if rid in seen:
+        raise RuleFileError(f"duplicate rule id {rid!r}")
+    seen.add(rid)
+    where = f"rule {rid}"
+    phrases = _phrases(table, "patterns", where)
+    regexes = _strings(table, "regex", where)
+    if not phrases and not regexes:
+        raise RuleFileError(f"{where}: needs 'patterns' or 'regex'")
+    _compile_regexes(regexes, where)
+    not_with = _phrases(table, "not_with", where)
+    pattern = _alternation(phrases, regexes)
+    assert pattern is not None  # checked just above: phrases or regexes is non-empty
+    return Rule(
+        id=rid,
+        level=_level(table, where),
+        tags=frozenset(_strings(table, "tags", where)),
+        description_zh=str(table.get("description_zh", "")),
+        description_en=str(table.get("description_en", "")),
+        phrases=phrases,
+        regexes=regexes,
+        not_with=not_with,
+        negatable=bool(table.get("negatable", False)),
+        check_speaker=bool(table.get("check_speaker", False)),
+        past_can_downgrade=bool(table.get("past_can_downgrade", False)),
+        examples_match=_strings(table, "examples_match", where),
+        examples_no_match=_strings(table, "examples_no_match", where),
+        pattern=pattern,
+        not_with_pattern=_alternation(not_with),
+    )
+
+
+def _combination(table: dict, seen: set[str]) -> Combination:
+    cid = table.get("id")
+    if not isinstance(cid, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", cid):
+        raise RuleFileError(f"combination id {cid!r} must be lower_snake_case")
+    if cid in seen:
+        raise RuleFileError(f"duplicate id {cid!r}")
+    seen.add(cid)
+    where = f"combination {cid}"
+    return Combination(
+        id=cid,
+        level=_level(table, where),
+        all_of=frozenset(_strings(table, "all_of", where, required=True)),
+        description_zh=str(table.get("description_zh", "")),
+        description_en=str(table.get("description_en", "")),
+        examples_match=_strings(table, "examples_match", where),
+        examples_no_match=_strings(table, "examples_no_match", where),
+    )
+
+
+def _section(data: dict, name: str) -> dict:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise RuleFileError(f"[{name}] must be a table")
+    return value
+
+
+def load_rules(text: str) -> RuleSet:
+    """Parse and check a rule file's text; raises RuleFileError naming the bad entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleFileError(f"not valid TOML: {exc}") from None
+    seen: set[str] = set()
+    rules = tuple(_rule(t, seen) for t in data.get("rule", []))
+    combinations = tuple(_combination(t, seen) for t in data.get("combination", []))
+    tags = set().union(*(r.tags for r in rules)) if rules else set()
+    for c in combinations:
+        unknown = c.all_of - tags
+        if unknown:
+            raise RuleFileError(f"combination {c.id}: no rule has tag(s) {sorted(unknown)}")
+
+    negation = _section(data, "negation")
+    cues = _phrases(negation, "cues", "[negation]")
+    bridges = _phrases(negation, "bridges", "[negation]")
+    negation_pattern = None
+    if cues:
+        cue_alt = "|".join(_phrase_regex(c) for c in sorted(cues, key=len, reverse=True))
+        bridge_alt = "|".join(re.escape(b) for b in sorted(bridges, key=len, reverse=True))
+        tail = f"(?:{bridge_alt}){{0,2}}" if bridges else ""
+        negation_pattern = re.compile(f"(?:{cue_alt}) ?{tail} ?$")
+
+    exemptions = _section(data, "exemptions")
+    news = _section(data, "news")
+    speaker = _section(data, "speaker")
+    past = _section(data, "past")
+    for where, section in (("[speaker]", speaker), ("[past]", past)):
+        if section and not re.fullmatch(r"[a-z][a-z0-9_]*", str(section.get("id", ""))):
+            raise RuleFileError(f"{where}: 'id' must be lower_snake_case")
+    return RuleSet(
+        rules=rules,
+        combinations=combinations,
+        exemption_pattern=_alternation(_phrases(exemptions, "phrases", "[exemptions]")),
+        exemptions_examples=_strings(exemptions, "examples_no_match", "[exemptions]"),
+        negation_pattern=negation_pattern,
+        news_pattern=_alternation(_phrases(news, "cues", "[news]")),
+        first_person_pattern=_alternation(_phrases(speaker, "first_person", "[speaker]")),
+        third_person_pattern=_alternation(_phrases(speaker, "third_person", "[speaker]")),
+        third_party_id=str(speaker.get("id", "third_party_risk")),
+        third_party_level=_level(speaker, "[speaker]") if speaker else RiskLevel.high,
+        past_pattern=_alternation(_phrases(past, "cues", "[past]")),
+        still_now_pattern=_alternation(_phrases(past, "still_now", "[past]")),
+        past_id=str(past.get("id", "past_ideation")),
+        past_level=_level(past, "[past]") if past else RiskLevel.watch,
+    )
+
+
+@functools.cache
+def default_rules() -> RuleSet:
+    """The packaged rules, read and checked once per process."""
+    text = importlib.resources.files("chat_server").joinpath(RULES_FILE).read_text("utf-8")
+    return load_rules(text)
+
+
+# --------------------------------------------------------------------------- assess
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    start: int
+    end: int
+    rule: Rule | None  # None: an exemption phrase, which only blocks what it overlaps
+
+
+def _winning_matches(norm: str, rules: RuleSet) -> list[_Match]:
+    found: list[_Match] = []
+    for rule in rules.rules:
+        found += [_Match(m.start(), m.end(), rule) for m in _finditer(rule.pattern, norm)]
+    if rules.exemption_pattern is not None:
+        exempt = _finditer(rules.exemption_pattern, norm)
+        found += [_Match(m.start(), m.end(), None) for m in exempt]
+    # Longest first; at equal length an exemption beats a rule, then the higher level.
+    found.sort(key=lambda m: (-(m.end - m.start), m.rule is not None,
+                              -(m.rule.level if m.rule else 0), m.start))
+    taken: list[_Match] = []
+    for m in found:
+        if all(m.end <= t.start or m.start >= t.end for t in taken):
+            taken.append(m)
+    return sorted((m for m in taken if m.rule is not None), key=lambda m: m.start)
+
+
+def _finditer(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    # finditer skips matches that overlap an earlier one of the same pattern; try every
+    # start so that 不想活了 inside 我不想活了 is found even when 我不 matched something else.
+    out: list[re.Match[str]] = []
+    pos = 0
+    while pos <= len(text):
+        m = pattern.search(text, pos)
+        if m is None:
+            break
+        if m.end() > m.start():
+            out.append(m)
+        pos = m.start() + 1
+    return out
+
+
+def _clause_before(norm: str, start: int) -> str:
+    return norm[norm.rfind(BREAK, 0, start) + 1 : start]
+
+
+def _nearest_speaker_is_third(before: str, rules: RuleSet) -> bool | None:
+    """True: nearest person word is a third person; False: it is 我; None: no person word."""
+    last_first = max((m.end() for m in _finditer_opt(rules.first_person_pattern, before)),
+                     default=-1)
+    last_third = max((m.end() for m in _finditer_opt(rules.third_person_pattern, before)),
+                     default=-1)
+    if last_first < 0 and last_third < 0:
+        return None
+    return last_third > last_first
+
+
+def _finditer_opt(pattern: re.Pattern[str] | None, text: str) -> list[re.Match[str]]:
+    return [] if pattern is None else _finditer(pattern, text)
+
+
+def assess(text: str, rules: RuleSet | None = None) -> Assessment:
+    """Assess one worker message; ``rules`` defaults to the packaged rule file."""
+    rules = rules or default_rules()
+    norm = normalize(text)
+    if not norm:
+        return Assessment(RiskLevel.none)
+
+    still_now = rules.still_now_pattern is not None and rules.still_now_pattern.search(norm)
+    fired: list[tuple[str, RiskLevel, frozenset[str]]] = []
+    for m in _winning_matches(norm, rules):
+        rule = m.rule
+        assert rule is not None  # _winning_matches returns rule matches only
+        if rule.not_with_pattern is not None and rule.not_with_pattern.search(norm):
+            continue
+        before = _clause_before(norm, m.start)
+        if rule.negatable and rules.negation_pattern is not None:
+            if rules.negation_pattern.search(before.rstrip(" ")):
+                continue
+        if rule.check_speaker:
+            third = _nearest_speaker_is_third(before, rules)
+            news = rules.news_pattern is not None and rules.news_pattern.search(before)
+            if news and third is not False:
+                continue  # strangers in the news are not this worker's risk
+            if third is True:
+                if rule.level > RiskLevel.none:
+                    fired.append((rules.third_party_id, rules.third_party_level, frozenset()))
+                continue
+        if rule.past_can_downgrade and not still_now and rules.past_pattern is not None:
+            if rules.past_pattern.search(before):
+                fired.append((rules.past_id, min(rule.level, rules.past_level), frozenset()))
+                continue
+        fired.append((rule.id, rule.level, rule.tags))
+
+    # Tag-only rules (level none: timing words, a means named alone) are listed too: they
+    # raise nothing by themselves but show a counselor what the combination saw.
+    level = max((rlevel for _, rlevel, _ in fired), default=RiskLevel.none)
+    reasons = [rid for rid, _, _ in fired]
+    present = frozenset().union(*(tags for _, _, tags in fired))
+    for combo in rules.combinations:
+        if combo.all_of <= present:
+            level = max(level, combo.level)
+            reasons.append(combo.id)
+    return Assessment(level, tuple(dict.fromkeys(reasons)))
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRisk:
+    """Context rule: several watch-level worker messages close together mean high risk."""
+
+    # How many of the latest worker messages (the new one included) are looked at.
+    window: int = 5
+    # How many of them at watch or above raise the new message to high.
+    threshold: int = 3
+
+    def combine(self, history_levels: Sequence[RiskLevel], new: RiskLevel) -> RiskLevel:
+        """Level for the new message given the levels of the worker's earlier messages.
+
+        Only a message that is itself at least watch can raise the level, so a calm
+        message after a raised run does not raise (and re-alert) again.
+        """
+        if new < RiskLevel.watch:
+            return new
+        recent = [*list(history_levels)[-(self.window - 1):], new] if self.window > 1 else [new]
+        concerning = sum(1 for lv in recent if lv >= RiskLevel.watch)
+        if concerning >= self.threshold:
+            return max(new, RiskLevel.high)
+        return new
+
+
+_DEFAULT_CONTEXT = ConversationRisk()
+
+
+def combine(history_levels: Sequence[RiskLevel], new: RiskLevel) -> RiskLevel:
+    """``ConversationRisk()`` defaults: 3 watch-or-above among the last 5 -> high."""
+    return _DEFAULT_CONTEXT.combine(history_levels, new)
