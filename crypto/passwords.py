@@ -21,6 +21,7 @@ from crypto.errors import CryptoError, WeakPassword
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256  # generous for passphrases, and bounds what a login request can make us hash
+MIN_DISTINCT = 4  # "aaaaaaaaaaab" and "abababababab" are as weak as one repeated character
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,8 @@ def check_password_policy(pw: str, *, username: str | None = None) -> None:
         raise WeakPassword("too_short", f"Use at least {MIN_LENGTH} characters.")
     if len(normalized) > MAX_LENGTH:
         raise WeakPassword("too_long", f"Use at most {MAX_LENGTH} characters.")
-    if len(set(normalized)) == 1:
-        raise WeakPassword("repeated", "A password cannot be one character repeated.")
+    if len(set(normalized)) < MIN_DISTINCT:
+        raise WeakPassword("repeated", "Use more than a few different characters.")
     folded = normalized.casefold()
     if folded in COMMON_PASSWORDS or _padded_stem(folded):
         raise WeakPassword("common", "This password is too common; choose another.")
