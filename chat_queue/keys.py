@@ -1,0 +1,74 @@
+"""Every Redis key of the queue, with its TTL or the reason it has none.
+
+Scripts touch keys built from the prefixes below, so the queue needs one Redis primary
+(or a cluster slot for everything under `yz:`); it is not sharded.
+"""
+
+from __future__ import annotations
+
+PREFIX = "yz:"
+
+# Sorted set, member conversation_id, score matching.queue_score. No TTL: members leave by
+# match, leave() or abandonment, and the whole set can be rebuilt from PostgreSQL.
+QUEUE = PREFIX + "queue"
+
+# + conversation_id: "1" while the waiting worker's connection is alive (or within grace).
+# TTL = grace_s, refreshed by touch_worker; left to expire after a match (unclaim reads it).
+WORKER_PRESENCE = PREFIX + "wp:"
+
+# + conversation_id: hash {staff, score, at} of a match not yet recorded in PostgreSQL.
+# TTL = claim_ttl_s: long enough for the server to record it; after that a reconciler
+# trusts PostgreSQL alone. Blocks re-enqueueing the conversation while it lives.
+CLAIM = PREFIX + "claim:"
+
+# + staff_id: set of conversation ids this counselor was matched with recently (members
+# may point at expired claims; scripts skip those). TTL = claim_ttl_s, renewed per match,
+# so it vanishes once all its claims have.
+CLAIMS_OF = PREFIX + "claims:"
+
+# Sorted set, member staff_id, score matching.counselor_score, of counselors who can take
+# a conversation now (on duty, present, not draining, load < capacity). No TTL: scripts
+# keep it in step with the hashes below, and the matcher drops members whose presence died.
+AVAILABLE = PREFIX + "available"
+
+# + staff_id: "1" while the counselor's heartbeat arrives. TTL = ttl_s (default 15 s).
+COUNSELOR_PRESENCE = PREFIX + "cp:"
+
+# Hash staff_id -> capacity. Being a field here is being on duty. No TTL: removed by
+# counselor_off_duty; a counselor whose presence expired stays listed (present=False).
+CAPACITY = PREFIX + "capacity"
+
+# Hash staff_id -> conversations in progress. No TTL: it must outlive a shift's end while
+# conversations finish; a field is deleted when it reaches 0 off duty.
+LOAD = PREFIX + "load"
+
+# Hash staff_id -> idle_since_ms (tie-break among equally loaded counselors). No TTL:
+# deleted together with the LOAD field.
+IDLE_SINCE = PREFIX + "idle_since"
+
+# Set of staff ids draining. No TTL: cleared on duty change or set_draining(False).
+DRAINING = PREFIX + "draining"
+
+# List of recent waits in seconds, newest first. No TTL: LTRIM caps it at RECENT_WAITS_CAP.
+RECENT_WAITS = PREFIX + "recent_waits"
+RECENT_WAITS_CAP = 200
+
+# Token written when the queue was (re)built from PostgreSQL. No TTL: its absence is the
+# signal that Redis lost its data and the server must call rebuild().
+EPOCH = PREFIX + "epoch"
+
+
+def worker_presence(conversation_id: str) -> str:
+    return WORKER_PRESENCE + conversation_id
+
+
+def claim(conversation_id: str) -> str:
+    return CLAIM + conversation_id
+
+
+def claims_of(staff_id: str) -> str:
+    return CLAIMS_OF + staff_id
+
+
+def counselor_presence(staff_id: str) -> str:
+    return COUNSELOR_PRESENCE + staff_id
