@@ -118,11 +118,15 @@ def open_sealed(data_key: bytes, sealed: Sealed, aad: Aad) -> bytes:
     return _open(_aead(data_key), sealed, aad)
 
 
-def rewrap(ring: KeyRing, w: WrappedKey) -> WrappedKey:
-    """Re-encrypt a data key under the active KEK; idempotent, so batches can be resumed."""
-    if w.kek_version == ring.active_kek_version:
+def rewrap(ring: KeyRing, w: WrappedKey, to_version: int | None = None) -> WrappedKey:
+    """Re-encrypt a data key under the active KEK (or `to_version`); never touches messages.
+
+    Idempotent (a key already under the target comes back unchanged), so batches resume.
+    """
+    target = ring.active_kek_version if to_version is None else to_version
+    if w.kek_version == target:
         return w
-    return ring.wrap(ring.unwrap(w))
+    return ring.wrap(ring.unwrap(w), target)
 
 
 def _aead(data_key: bytes) -> AESGCM:
@@ -185,8 +189,8 @@ class Vault:
     def decrypt(self, wrapped: WrappedKey, sealed: Sealed, aad: Aad) -> bytes:
         return _open(self._aead_for(wrapped), sealed, aad)
 
-    def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
-        return rewrap(self._ring, wrapped)
+    def rewrap(self, wrapped: WrappedKey, to_version: int | None = None) -> WrappedKey:
+        return rewrap(self._ring, wrapped, to_version)
 
     def forget(self, wrapped: WrappedKey) -> None:
         """Drop a data key from the cache; call it when the conversation is shredded."""

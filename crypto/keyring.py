@@ -217,11 +217,16 @@ class KeyRing:
         """Retire a KEK; refuses the active one. Callers must first rewrap its data keys."""
         return KeyRing(self._kek.removed(version, "kek"), self._pepper)
 
-    def wrap(self, data_key: bytes) -> WrappedKey:
-        """Encrypt a 32-byte data key under the active KEK (AES-256-GCM, version as AAD)."""
+    def wrap(self, data_key: bytes, kek_version: int | None = None) -> WrappedKey:
+        """Encrypt a 32-byte data key under the active KEK (AES-256-GCM, version as AAD).
+
+        `kek_version` picks another KEK of the ring, e.g. a retention window's own KEK.
+        """
         if len(data_key) != KEY_BYTES:
             raise CryptoError(f"data keys must be {KEY_BYTES} bytes")
-        version = self._kek.active
+        version = self._kek.active if kek_version is None else kek_version
+        if version not in self._kek.keys:
+            raise KeyNotFound(version, "kek")
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self._aead(version).encrypt(nonce, bytes(data_key), _wrap_aad(version))
         return WrappedKey(version, nonce + sealed)

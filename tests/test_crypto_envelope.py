@@ -319,6 +319,21 @@ def test_rewrap_to_new_kek_then_decrypt() -> None:
         rewrap(ring3, wrapped)
 
 
+def test_rewrap_to_an_explicit_version() -> None:
+    # retention windows: a window's keys move to that window's successor KEK, not the newest
+    ring = KeyRing.generate().with_new_kek().with_new_kek()
+    w = ring.wrap(secrets.token_bytes(32), kek_version=1)
+    assert w.kek_version == 1
+    moved = rewrap(ring, w, to_version=2)
+    assert moved.kek_version == 2
+    assert same(ring.unwrap(moved), ring.unwrap(w))
+    assert rewrap(ring, moved, to_version=2) is moved
+    with pytest.raises(KeyNotFound):
+        rewrap(ring, w, to_version=9)
+    with pytest.raises(KeyNotFound):
+        ring.wrap(secrets.token_bytes(32), kek_version=9)
+
+
 def test_vault_rewrap_uses_its_ring() -> None:
     ring = KeyRing.generate()
     w = ring.wrap(secrets.token_bytes(32))
