@@ -25,7 +25,7 @@ from crypto.keyring import KEY_BYTES, NONCE_BYTES, KeyRing, WrappedKey
 
 TAG_BYTES = 16
 # NIST SP 800-38D caps random 96-bit nonces at 2**32 uses per key; we stay far below so the
-# collision probability stays negligible (about 2**-36) rather than merely acceptable.
+# collision probability stays negligible (about 2**-37) rather than merely acceptable.
 ENCRYPTION_LIMIT = 2**30
 AAD_FORMAT = b"yizhan:aad:v1"
 _MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
