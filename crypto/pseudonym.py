@@ -121,7 +121,9 @@ DEFAULT_CARD_RULE = CardRule()
 
 def _normalize(s: str) -> str:
     # Phones type full-width digits (NFKC folds them), and people group digits with spaces.
-    if not isinstance(s, str) or len(s) > _MAX_INPUT:
+    if not isinstance(s, str):
+        raise InvalidIdentity("bad_characters", "The number must be given as text.")
+    if len(s) > _MAX_INPUT:
         raise InvalidIdentity("bad_length", "The number is too long.")
     s = unicodedata.normalize("NFKC", s).strip()
     return s.replace(" ", "").replace("-", "").upper()
@@ -163,7 +165,9 @@ def validate_union_card(s: str, rule: CardRule = DEFAULT_CARD_RULE) -> str:
 
 
 def _check_card(n: str, rule: CardRule) -> str:
-    if not n or not set(n) <= _DIGITS:
+    if not n:
+        raise InvalidIdentity("bad_length", "Please enter a union card or resident ID number.")
+    if not set(n) <= _DIGITS:
         raise InvalidIdentity("bad_characters", "A union card number contains only digits.")
     if not rule.min_len <= len(n) <= rule.max_len:
         span = (

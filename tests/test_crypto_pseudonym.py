@@ -214,14 +214,15 @@ def test_card_normalization() -> None:
 @pytest.mark.parametrize(
     ("rule", "text", "code"),
     [
-        (DEFAULT_CARD_RULE, "", "bad_characters"),
+        (DEFAULT_CARD_RULE, "", "bad_length"),
+        (DEFAULT_CARD_RULE, " \u3000 ", "bad_length"),
         (DEFAULT_CARD_RULE, "4111a11111111111", "bad_characters"),
         (DEFAULT_CARD_RULE, "4111111111111112", "bad_checksum"),
         (DEFAULT_CARD_RULE, "411111111111", "bad_length"),
         (CardRule.parse("16-19,luhn,prefix=62"), "4111111111111111", "bad_prefix"),
         (CardRule.parse("12"), "1234567890123", "bad_length"),
     ],
-    ids=["empty", "letter", "luhn", "short", "prefix", "exact-length"],
+    ids=["empty", "blank", "letter", "luhn", "short", "prefix", "exact-length"],
 )
 def test_card_errors(rule: CardRule, text: str, code: str) -> None:
     with pytest.raises(InvalidIdentity) as info:
@@ -229,6 +230,12 @@ def test_card_errors(rule: CardRule, text: str, code: str) -> None:
     assert info.value.code == code
     leaked = bool(text) and text in f"{info.value}{info.value.args!r}"
     assert not leaked, "the error message contained the number"
+
+
+def test_non_text_input_is_refused() -> None:
+    with pytest.raises(InvalidIdentity) as info:
+        identify(None)  # type: ignore[arg-type]
+    assert info.value.code == "bad_characters"
 
 
 def test_card_rule_without_luhn_accepts_any_digits() -> None:
