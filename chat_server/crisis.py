@@ -105,20 +105,21 @@ def normalize(text: str) -> str:
             out.append(ch)
         # Everything else (quotes, brackets, ~, emoji, zero-width joiners, variation
         # selectors) is dropped: "自~杀" and "想死😭" must read like the plain words.
-    joined = "".join(out)
-    # Keep a space only between two English/digit characters ("kill myself"); between
-    # Chinese characters it is noise ("不 想 活 了").
-    kept: list[str] = []
-    for i, ch in enumerate(joined):
-        if ch == " ":
-            prev = kept[-1] if kept else ""
-            nxt = joined[i + 1] if i + 1 < len(joined) else ""
-            if not (_is_ascii_alnum(prev) and _is_ascii_alnum(nxt)):
-                continue
-        kept.append(ch)
-    collapsed = re.sub(r" {2,}", " ", "".join(kept))
-    collapsed = re.sub(r"\|+", BREAK, collapsed)
-    return collapsed.strip(BREAK + " ")
+    # Phone chat uses spaces as punctuation ("想死 开玩笑的"), so a space next to Chinese
+    # ends a clause; a space between English words stays one; a run of single characters
+    # ("不 想 活 了", spaced out to dodge filters) is joined back into words.
+    tokens = [t for t in "".join(out).split(" ") if t]
+    pieces: list[str] = []
+    for i, tok in enumerate(tokens):
+        if i:
+            prev = tokens[i - 1]
+            if _is_ascii_alnum(prev[-1]) and _is_ascii_alnum(tok[0]):
+                pieces.append(" ")
+            elif not (len(prev) == 1 and len(tok) == 1):
+                pieces.append(BREAK)
+        pieces.append(tok)
+    collapsed = re.sub(r"\|+", BREAK, "".join(pieces))
+    return collapsed.strip(BREAK)
 
 
 def _phrase_regex(phrase: str) -> str:
@@ -156,7 +157,10 @@ class Rule:
     not_with: tuple[str, ...]
     negatable: bool
     check_speaker: bool
-    past_can_downgrade: bool
+    # Counted even inside a longer phrase: 今晚 inside 他说今晚回来就弄死我.
+    independent: bool
+    # Past or joking context may lower it to watch (see [past] and [joking]).
+    downgradable: bool
     examples_match: tuple[str, ...]
     examples_no_match: tuple[str, ...]
     pattern: re.Pattern[str]
@@ -183,15 +187,23 @@ class RuleSet:
     # Negation cue, optionally followed by up to two "bridge" words, ending right where
     # the match starts: 没 + 想过 + 自杀.
     negation_pattern: re.Pattern[str] | None
+    # A-not-A questions (是不是, 要不要) look like negation but ask; masked before the check.
+    question_pattern: re.Pattern[str] | None
     news_pattern: re.Pattern[str] | None
     first_person_pattern: re.Pattern[str] | None
     third_person_pattern: re.Pattern[str] | None
     third_party_id: str
     third_party_level: RiskLevel
     past_pattern: re.Pattern[str] | None
+    # Between a past cue and the match these say "now": 以前很开心，现在只想死.
+    present_pattern: re.Pattern[str] | None
     still_now_pattern: re.Pattern[str] | None
     past_id: str
     past_level: RiskLevel
+    joke_pattern: re.Pattern[str] | None
+    joke_unless_tags: frozenset[str]
+    joke_id: str
+    joke_level: RiskLevel
 
 
 _LEVELS = {level.name for level in RiskLevel}
@@ -259,7 +271,8 @@ def _rule(table: dict, seen: set[str]) -> Rule:
         not_with=not_with,
         negatable=bool(table.get("negatable", False)),
         check_speaker=bool(table.get("check_speaker", False)),
-        past_can_downgrade=bool(table.get("past_can_downgrade", False)),
+        independent=bool(table.get("independent", False)),
+        downgradable=bool(table.get("downgradable", False)),
         examples_match=_strings(table, "examples_match", where),
         examples_no_match=_strings(table, "examples_no_match", where),
         pattern=pattern,
@@ -322,7 +335,8 @@ def load_rules(text: str) -> RuleSet:
     news = _section(data, "news")
     speaker = _section(data, "speaker")
     past = _section(data, "past")
-    for where, section in (("[speaker]", speaker), ("[past]", past)):
+    joking = _section(data, "joking")
+    for where, section in (("[speaker]", speaker), ("[past]", past), ("[joking]", joking)):
         if section and not re.fullmatch(r"[a-z][a-z0-9_]*", str(section.get("id", ""))):
             raise RuleFileError(f"{where}: 'id' must be lower_snake_case")
     return RuleSet(
@@ -331,15 +345,21 @@ def load_rules(text: str) -> RuleSet:
         exemption_pattern=_alternation(_phrases(exemptions, "phrases", "[exemptions]")),
         exemptions_examples=_strings(exemptions, "examples_no_match", "[exemptions]"),
         negation_pattern=negation_pattern,
+        question_pattern=_alternation(_phrases(negation, "questions", "[negation]")),
         news_pattern=_alternation(_phrases(news, "cues", "[news]")),
         first_person_pattern=_alternation(_phrases(speaker, "first_person", "[speaker]")),
         third_person_pattern=_alternation(_phrases(speaker, "third_person", "[speaker]")),
         third_party_id=str(speaker.get("id", "third_party_risk")),
         third_party_level=_level(speaker, "[speaker]") if speaker else RiskLevel.high,
         past_pattern=_alternation(_phrases(past, "cues", "[past]")),
+        present_pattern=_alternation(_phrases(past, "present", "[past]")),
         still_now_pattern=_alternation(_phrases(past, "still_now", "[past]")),
-        past_id=str(past.get("id", "past_ideation")),
+        past_id=str(past.get("id", "past_risk")),
         past_level=_level(past, "[past]") if past else RiskLevel.watch,
+        joke_pattern=_alternation(_phrases(joking, "cues", "[joking]")),
+        joke_unless_tags=frozenset(_strings(joking, "unless_tags", "[joking]")),
+        joke_id=str(joking.get("id", "said_as_joke")),
+        joke_level=_level(joking, "[joking]") if joking else RiskLevel.watch,
     )
 
 
@@ -362,19 +382,28 @@ class _Match:
 
 def _winning_matches(norm: str, rules: RuleSet) -> list[_Match]:
     found: list[_Match] = []
+    independent: list[_Match] = []
     for rule in rules.rules:
-        found += [_Match(m.start(), m.end(), rule) for m in _finditer(rule.pattern, norm)]
+        matches = [_Match(m.start(), m.end(), rule) for m in _finditer(rule.pattern, norm)]
+        (independent if rule.independent else found).extend(matches)
+    exempt: list[_Match] = []
     if rules.exemption_pattern is not None:
-        exempt = _finditer(rules.exemption_pattern, norm)
-        found += [_Match(m.start(), m.end(), None) for m in exempt]
+        exempt = [_Match(m.start(), m.end(), None)
+                  for m in _finditer(rules.exemption_pattern, norm)]
     # Longest first; at equal length an exemption beats a rule, then the higher level.
+    found += exempt
     found.sort(key=lambda m: (-(m.end - m.start), m.rule is not None,
                               -(m.rule.level if m.rule else 0), m.start))
     taken: list[_Match] = []
     for m in found:
-        if all(m.end <= t.start or m.start >= t.end for t in taken):
+        if not any(_overlaps(m, t) for t in taken):
             taken.append(m)
+    taken += [m for m in independent if not any(_overlaps(m, e) for e in exempt)]
     return sorted((m for m in taken if m.rule is not None), key=lambda m: m.start)
+
+
+def _overlaps(a: _Match, b: _Match) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 def _finditer(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
@@ -411,6 +440,34 @@ def _finditer_opt(pattern: re.Pattern[str] | None, text: str) -> list[re.Match[s
     return [] if pattern is None else _finditer(pattern, text)
 
 
+def _search(pattern: re.Pattern[str] | None, text: str) -> bool:
+    return pattern is not None and pattern.search(text) is not None
+
+
+def _negated(before: str, rules: RuleSet) -> bool:
+    if rules.negation_pattern is None:
+        return False
+    if rules.question_pattern is not None:
+        before = rules.question_pattern.sub("#", before)
+    return rules.negation_pattern.search(before.rstrip(" ")) is not None
+
+
+def _joking(norm: str, rules: RuleSet) -> bool:
+    """A joke cue that is not itself negated (没开玩笑 means "I am serious")."""
+    return any(not _negated(_clause_before(norm, m.start()), rules)
+               for m in _finditer_opt(rules.joke_pattern, norm))
+
+
+def _in_the_past(norm: str, start: int, rules: RuleSet) -> bool:
+    """A past cue earlier in the message with no "now" word between it and the match."""
+    if rules.past_pattern is None:
+        return False
+    cues = _finditer(rules.past_pattern, norm[:start])
+    if not cues:
+        return False
+    return not _search(rules.present_pattern, norm[cues[-1].end() : start])
+
+
 def assess(text: str, rules: RuleSet | None = None) -> Assessment:
     """Assess one worker message; ``rules`` defaults to the packaged rule file."""
     rules = rules or default_rules()
@@ -418,30 +475,43 @@ def assess(text: str, rules: RuleSet | None = None) -> Assessment:
     if not norm:
         return Assessment(RiskLevel.none)
 
-    still_now = rules.still_now_pattern is not None and rules.still_now_pattern.search(norm)
-    fired: list[tuple[str, RiskLevel, frozenset[str]]] = []
+    # First pass: drop matches voided by context, negated, or about strangers in the news.
+    kept: list[tuple[_Match, Rule, bool]] = []
     for m in _winning_matches(norm, rules):
         rule = m.rule
         assert rule is not None  # _winning_matches returns rule matches only
         if rule.not_with_pattern is not None and rule.not_with_pattern.search(norm):
             continue
         before = _clause_before(norm, m.start)
-        if rule.negatable and rules.negation_pattern is not None:
-            if rules.negation_pattern.search(before.rstrip(" ")):
-                continue
+        if rule.negatable and _negated(before, rules):
+            continue
+        third = False
         if rule.check_speaker:
-            third = _nearest_speaker_is_third(before, rules)
-            news = rules.news_pattern is not None and rules.news_pattern.search(before)
-            if news and third is not False:
+            speaker = _nearest_speaker_is_third(before, rules)
+            if speaker is not False and _search(rules.news_pattern, before):
                 continue  # strangers in the news are not this worker's risk
-            if third is True:
-                if rule.level > RiskLevel.none:
-                    fired.append((rules.third_party_id, rules.third_party_level, frozenset()))
-                continue
-        if rule.past_can_downgrade and not still_now and rules.past_pattern is not None:
-            if rules.past_pattern.search(before):
+            third = speaker is True
+        kept.append((m, rule, third))
+
+    # Second pass: past ("以前想过…现在好多了") and joking ("开玩笑的") lower to watch;
+    # someone else's risk is recorded as third_party_risk.
+    tags_seen = frozenset().union(*(rule.tags for _, rule, third in kept if not third))
+    still_now = _search(rules.still_now_pattern, norm)
+    joking = _joking(norm, rules) and not (tags_seen & rules.joke_unless_tags)
+    fired: list[tuple[str, RiskLevel, frozenset[str]]] = []
+    for m, rule, third in kept:
+        if rule.downgradable and rule.level > RiskLevel.none:
+            if not still_now and _in_the_past(norm, m.start, rules):
                 fired.append((rules.past_id, min(rule.level, rules.past_level), frozenset()))
                 continue
+            if joking:
+                fired.append((rules.joke_id, min(rule.level, rules.joke_level), frozenset()))
+                continue
+        if third:
+            if rule.level > RiskLevel.none:
+                level = min(rule.level, rules.third_party_level)
+                fired.append((rules.third_party_id, level, frozenset()))
+            continue
         fired.append((rule.id, rule.level, rule.tags))
 
     # Tag-only rules (level none: timing words, a means named alone) are listed too: they
