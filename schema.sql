@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     queued_at timestamptz NOT NULL DEFAULT now(),
     matched_at timestamptz,
     counselor_away_at timestamptz,
+    -- The session that opened it: a session without history access may use only its own.
+    opened_by_session bytea,
     ended_at timestamptz,
     ended_by text,
     created_at timestamptz NOT NULL DEFAULT now()

@@ -2,11 +2,70 @@
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+import contextlib
+from collections.abc import AsyncIterator
 
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from chat_queue.store import QueueStore
+from chat_server import api
 from chat_server.app import create_app
 from chat_server.config import Settings
+from chat_server.conversations import ConversationStore
+from chat_server.dispatch import Dispatcher
+from chat_server.endpoint import staff_endpoint, worker_endpoint
+from chat_server.hours import Hours
+from chat_server.hub import Hub
+from chat_server.node import Node
+from chat_server.problems import Problem, problem_handler
+from chat_server.services import Services
+from chat_server.sessions import SessionStore
+from chat_server.vault import load_key_ring
+from crypto.envelope import Vault
+from crypto.pseudonym import CardRule
 
 
 def build_app(settings: Settings) -> Starlette:
-    return create_app(settings)
+    ring = load_key_ring(settings)
+    card_rule = CardRule.parse(settings.card_rule)
+    hours = Hours(settings.tz, settings.open_time, settings.close_time, settings.closed_days)
+    app: Starlette
+
+    @contextlib.asynccontextmanager
+    async def chat(services: Services) -> AsyncIterator[None]:
+        vault = Vault(ring)
+        hub = Hub(services.redis)
+        node = Node(
+            services=services,
+            vault=vault,
+            sessions=SessionStore(services.pool, ring, card_rule),
+            conversations=ConversationStore(services.pool, vault),
+            queue=QueueStore(services.redis),
+            hub=hub,
+            hours=hours,
+        )
+        node.dispatcher = Dispatcher(node)
+        app.state.node = node
+        await hub.start()
+        await node.dispatcher.start()
+        try:
+            yield
+        finally:
+            await node.dispatcher.stop()
+            for conns in list(node.connections.values()):
+                for conn in list(conns):
+                    conn.close(1001)
+            await hub.stop()
+
+    app = create_app(
+        settings,
+        routes=[
+            *api.routes(),
+            WebSocketRoute("/ws/worker", worker_endpoint),
+            WebSocketRoute("/ws/staff", staff_endpoint),
+        ],
+        features=[chat],
+    )
+    app.add_exception_handler(Problem, problem_handler)
+    return app

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -15,6 +17,8 @@ import uvicorn
 
 from chat_server import db
 from chat_server.config import Settings
+
+ORIGIN = "http://127.0.0.1"
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,9 @@ def settings(backend_urls: tuple[str, str], key_file: Path, tmp_path: Path) -> S
         redis_url=redis_url,
         data_dir=tmp_path,
         key_file=key_file,
-        allowed_origins=("http://testserver", "http://127.0.0.1"),
+        allowed_origins=(ORIGIN,),
+        # Always open unless a test says otherwise: tests run at any hour.
+        open_time=dt.time(0, 0),
         dev=True,
     )
 
@@ -102,14 +108,20 @@ async def clean(pg: asyncpg.Connection, redis: aioredis.Redis) -> None:
 class RunningNode:
     """One app node served by uvicorn inside the test's event loop."""
 
-    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], settings: Settings):
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], settings: Settings,
+                 app: Any):
         self.server = server
+        self.app = app
         self.task = task
         self.settings = settings
         sock = server.servers[0].sockets[0]
         self.port = sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def node(self) -> Any:
+        return self.app.state.node
 
     async def stop(self) -> None:
         self.server.should_exit = True
@@ -120,8 +132,9 @@ class RunningNode:
 async def start_node(settings: Settings) -> RunningNode:
     from chat_server.wiring import build_app
 
+    app = build_app(settings)
     config = uvicorn.Config(
-        build_app(settings),
+        app,
         host="127.0.0.1",
         port=0,
         ws="websockets-sansio",
@@ -139,7 +152,7 @@ async def start_node(settings: Settings) -> RunningNode:
             task.result()
             raise RuntimeError("node did not start")
         await asyncio.sleep(0.01)
-    return RunningNode(server, task, settings)
+    return RunningNode(server, task, settings, app)
 
 
 @pytest.fixture

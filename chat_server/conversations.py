@@ -1,0 +1,335 @@
+"""Conversations and their encrypted messages in PostgreSQL, the system of record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from chat_server.vault import open_text, seal_text
+from crypto.envelope import Sealed, Vault, check_budget
+from crypto.keyring import WrappedKey
+
+OPEN_STATUSES = ("waiting", "active")
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    worker_id: str
+    status: str
+    band: int
+    counselor_id: str | None
+    risk_level: int
+    last_seq: int
+    queued_at: dt.datetime
+    matched_at: dt.datetime | None
+    opened_by_session: bytes | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Conversation:
+        return cls(
+            id=str(row["id"]),
+            worker_id=str(row["worker_id"]),
+            status=row["status"],
+            band=row["band"],
+            counselor_id=str(row["counselor_id"]) if row["counselor_id"] else None,
+            risk_level=row["risk_level"],
+            last_seq=row["last_seq"],
+            queued_at=row["queued_at"],
+            matched_at=row["matched_at"],
+            opened_by_session=row["opened_by_session"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    conversation_id: str
+    seq: int
+    sender_role: str
+    client_id: str
+    kind: str
+    text: str
+    at: dt.datetime
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "message",
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "from": self.sender_role,
+            "client_id": self.client_id,
+            "kind": self.kind,
+            "text": self.text,
+            "at": self.at.isoformat(),
+        }
+        if self.kind != "text":
+            # Cards (referrals) carry structured JSON in the encrypted text.
+            out["card"] = json.loads(self.text)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: int
+    at: dt.datetime
+    duplicate: bool
+    # Set for a newly stored message, so it can be fanned out as ciphertext.
+    sealed: Sealed | None = None
+    wrapped: WrappedKey | None = None
+
+
+class NotActive(Exception):
+    """The conversation is not active (still waiting, or ended)."""
+
+
+_CONVERSATION_COLUMNS = (
+    "id, worker_id, status, band, counselor_id, risk_level, last_seq, queued_at, matched_at,"
+    " opened_by_session"
+)
+
+
+class ConversationStore:
+    def __init__(self, pool: asyncpg.Pool, vault: Vault) -> None:
+        self.pool = pool
+        self.vault = vault
+
+    async def open(self, worker_id: str, session_hash: bytes, band: int = 1) -> Conversation:
+        """A new waiting conversation with its own data key; raises UniqueViolation if open."""
+        wrapped = self.vault.new_conversation_key()
+        async with self.pool.acquire() as conn, conn.transaction():
+            key_id = await conn.fetchval(
+                "INSERT INTO data_keys (kek_version, wrapped) VALUES ($1, $2) RETURNING id",
+                wrapped.kek_version,
+                wrapped.wrapped,
+            )
+            row = await conn.fetchrow(
+                "INSERT INTO conversations (worker_id, data_key_id, status, band,"
+                " opened_by_session) VALUES ($1, $2, 'waiting', $3, $4)"
+                f" RETURNING {_CONVERSATION_COLUMNS}",
+                uuid.UUID(worker_id),
+                key_id,
+                band,
+                session_hash,
+            )
+        return Conversation.from_row(row)
+
+    async def get(self, conversation_id: str) -> Conversation | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1",
+            uuid.UUID(conversation_id),
+        )
+        return Conversation.from_row(row) if row else None
+
+    async def open_for_worker(self, worker_id: str) -> Conversation | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE worker_id = $1 AND status IN ('waiting', 'active')",
+            uuid.UUID(worker_id),
+        )
+        return Conversation.from_row(row) if row else None
+
+    async def active_for_counselor(self, staff_id: str) -> list[Conversation]:
+        rows = await self.pool.fetch(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE counselor_id = $1 AND status = 'active' ORDER BY matched_at",
+            uuid.UUID(staff_id),
+        )
+        return [Conversation.from_row(r) for r in rows]
+
+    async def append(
+        self,
+        conversation_id: str,
+        role: str,
+        client_id: str,
+        text: str,
+        *,
+        staff_id: str | None = None,
+        kind: str = "text",
+    ) -> Appended:
+        """Store one message encrypted; idempotent on (conversation, role, client_id).
+
+        Returns only after the transaction commits: acknowledged means stored. The row
+        lock taken by the seq bump serializes writers of one conversation, so sequence
+        numbers commit in order and stay dense.
+        """
+        cid = uuid.UUID(conversation_id)
+        async with self.pool.acquire() as conn:
+            for _attempt in range(2):
+                try:
+                    async with conn.transaction():
+                        existing = await conn.fetchrow(
+                            "SELECT seq, created_at FROM messages WHERE conversation_id = $1"
+                            " AND sender_role = $2 AND client_id = $3",
+                            cid,
+                            role,
+                            client_id,
+                        )
+                        if existing:
+                            return Appended(existing["seq"], existing["created_at"], True)
+                        slot = await conn.fetchrow(
+                            "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1"
+                            " WHERE id = $1 AND status = 'active'"
+                            " RETURNING last_seq, data_key_id)"
+                            " UPDATE data_keys k SET encryptions = k.encryptions + 1 FROM c"
+                            " WHERE k.id = c.data_key_id AND k.wrapped IS NOT NULL"
+                            " RETURNING c.last_seq, k.kek_version, k.wrapped, k.encryptions",
+                            cid,
+                        )
+                        if slot is None:
+                            raise NotActive(conversation_id)
+                        check_budget(slot["encryptions"])
+                        seq = slot["last_seq"]
+                        wrapped = WrappedKey(slot["kek_version"], slot["wrapped"])
+                        sealed = seal_text(self.vault, wrapped, conversation_id, seq, role, text)
+                        at = await conn.fetchval(
+                            "INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
+                            " sender_staff_id, kind, key_version, nonce, ciphertext)"
+                            " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) RETURNING created_at",
+                            cid,
+                            seq,
+                            client_id,
+                            role,
+                            uuid.UUID(staff_id) if staff_id else None,
+                            kind,
+                            sealed.nonce,
+                            sealed.ciphertext,
+                        )
+                        return Appended(seq, at, False, sealed, wrapped)
+                except asyncpg.UniqueViolationError:
+                    # The same client_id raced in from another connection; it won.
+                    continue
+        raise RuntimeError("message could not be stored")
+
+    async def messages_after(
+        self, conversation_id: str, after_seq: int, limit: int = 1000
+    ) -> list[StoredMessage]:
+        cid = uuid.UUID(conversation_id)
+        async with self.pool.acquire() as conn:
+            key = await conn.fetchrow(
+                "SELECT k.kek_version, k.wrapped FROM conversations c"
+                " JOIN data_keys k ON k.id = c.data_key_id WHERE c.id = $1",
+                cid,
+            )
+            if key is None or key["wrapped"] is None:
+                return []
+            rows = await conn.fetch(
+                "SELECT seq, sender_role, client_id, kind, nonce, ciphertext, created_at"
+                " FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                cid,
+                after_seq,
+                limit,
+            )
+        wrapped = WrappedKey(key["kek_version"], key["wrapped"])
+        return [
+            StoredMessage(
+                conversation_id=conversation_id,
+                seq=r["seq"],
+                sender_role=r["sender_role"],
+                client_id=r["client_id"],
+                kind=r["kind"],
+                text=open_text(
+                    self.vault, wrapped, conversation_id, r["seq"], r["sender_role"],
+                    r["nonce"], r["ciphertext"],
+                ),
+                at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def activate(self, conversation_id: str, counselor_id: str) -> Conversation | None:
+        """waiting → active with this counselor; None if it is no longer waiting."""
+        row = await self.pool.fetchrow(
+            "UPDATE conversations SET status = 'active', counselor_id = $2,"
+            " matched_at = now(), counselor_away_at = NULL"
+            " WHERE id = $1 AND status = 'waiting'"
+            f" RETURNING {_CONVERSATION_COLUMNS}",
+            uuid.UUID(conversation_id),
+            uuid.UUID(counselor_id),
+        )
+        return Conversation.from_row(row) if row else None
+
+    async def end(self, conversation_id: str, by: str) -> Conversation | None:
+        """Close an open conversation; None if it was already closed."""
+        row = await self.pool.fetchrow(
+            "UPDATE conversations SET status = CASE WHEN status = 'waiting' THEN 'abandoned'"
+            " ELSE 'ended' END, ended_at = now(), ended_by = $2"
+            " WHERE id = $1 AND status IN ('waiting', 'active')"
+            f" RETURNING {_CONVERSATION_COLUMNS}",
+            uuid.UUID(conversation_id),
+            by,
+        )
+        return Conversation.from_row(row) if row else None
+
+    async def requeue(self, conversation_id: str, counselor_id: str) -> Conversation | None:
+        """Hand an active conversation whose counselor vanished back to the queue."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE conversations SET status = 'waiting', counselor_id = NULL,"
+                " matched_at = NULL, counselor_away_at = NULL"
+                " WHERE id = $1 AND status = 'active' AND counselor_id = $2"
+                f" RETURNING {_CONVERSATION_COLUMNS}",
+                uuid.UUID(conversation_id),
+                uuid.UUID(counselor_id),
+            )
+            if row:
+                await conn.execute(
+                    "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
+                    " VALUES ($1, 'handover_requeue', $2, 'counselor connection lost')",
+                    uuid.UUID(counselor_id),
+                    uuid.UUID(conversation_id),
+                )
+        return Conversation.from_row(row) if row else None
+
+    async def mark_counselor_away(self, conversation_id: str, away: bool) -> dt.datetime | None:
+        """Record (or clear) when the counselor was first seen gone; returns that moment."""
+        if away:
+            return await self.pool.fetchval(
+                "UPDATE conversations SET counselor_away_at = COALESCE(counselor_away_at, now())"
+                " WHERE id = $1 AND status = 'active' RETURNING counselor_away_at",
+                uuid.UUID(conversation_id),
+            )
+        await self.pool.execute(
+            "UPDATE conversations SET counselor_away_at = NULL WHERE id = $1",
+            uuid.UUID(conversation_id),
+        )
+        return None
+
+    async def active_with_counselors(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT id, counselor_id, worker_id, counselor_away_at, now() AS db_now"
+            " FROM conversations WHERE status = 'active'"
+        )
+
+    async def waiting(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT id, band, queued_at FROM conversations WHERE status = 'waiting'"
+        )
+
+    async def loads(self) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT counselor_id, count(*) AS n FROM conversations"
+            " WHERE status = 'active' GROUP BY counselor_id"
+        )
+        return {str(r["counselor_id"]): r["n"] for r in rows}
+
+    async def last_seqs(self, conversation_ids: list[str]) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])",
+            [uuid.UUID(c) for c in conversation_ids],
+        )
+        return {str(r["id"]): r["last_seq"] for r in rows}
+
+    async def wrapped_key(self, conversation_id: str) -> WrappedKey | None:
+        row = await self.pool.fetchrow(
+            "SELECT k.kek_version, k.wrapped FROM conversations c"
+            " JOIN data_keys k ON k.id = c.data_key_id WHERE c.id = $1",
+            uuid.UUID(conversation_id),
+        )
+        if row is None or row["wrapped"] is None:
+            return None
+        return WrappedKey(row["kek_version"], row["wrapped"])

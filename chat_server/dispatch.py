@@ -1,0 +1,530 @@
+"""Queue, duty and matching on one node: turns Redis matches into PostgreSQL records.
+
+Every node runs the same loop. The Lua matcher makes matches atomic across nodes; the
+PostgreSQL updates are conditional (`WHERE status = 'waiting'`), so two nodes sweeping at
+once cannot both act on one conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from chat_queue.matching import Band, Waiting, estimate_wait_s
+from chat_server import metrics
+from chat_server.conversations import Conversation
+from chat_server.hub import conversation_channel, role_channel, user_channel
+from chat_server.node import Node
+from chat_server.protocol import ErrorCode, ProtocolError, Role
+
+if TYPE_CHECKING:
+    from chat_server.endpoint import Connection
+
+log = logging.getLogger("yizhan.dispatch")
+
+TICK_S = 1.0
+SWEEP_EVERY_TICKS = 2
+
+
+class Dispatcher:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_positions: dict[str, tuple[int | None, int | None]] = {}
+        self._last_stats: dict[str, Any] | None = None
+        self._match_lock = asyncio.Lock()
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.ensure_queue()
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def kick(self) -> None:
+        """Run a matching pass now rather than at the next tick."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        tick = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+            tick += 1
+            for step in (self.match, self.push_positions, self.push_queue_stats,
+                         self.heartbeats):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("dispatcher step failed",
+                                  extra={"fields": {"step": step.__name__}})
+            if tick % SWEEP_EVERY_TICKS == 0:
+                for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing):
+                    try:
+                        await sweep()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("sweep failed", extra={"fields": {"step": sweep.__name__}})
+
+    # ---- queue rebuilt from the record ----------------------------------------------
+
+    async def ensure_queue(self) -> None:
+        """Redis is not the record: if it lost its data, rebuild the queue from PostgreSQL."""
+        node = self.node
+        if await node.queue.epoch() is not None:
+            return
+        rows = await node.conversations.waiting()
+        waiting = [
+            Waiting(str(r["id"]), Band(min(r["band"], 1)), int(r["queued_at"].timestamp() * 1000))
+            for r in rows
+        ]
+        await node.queue.rebuild(waiting, [], grace_s=node.settings.worker_grace_s)
+        log.info("queue rebuilt from PostgreSQL", extra={"fields": {"waiting": len(waiting)}})
+
+    # ---- welcome --------------------------------------------------------------------
+
+    async def welcome(self, conn: Connection) -> dict[str, Any]:
+        if conn.role is Role.WORKER:
+            return await self._welcome_worker(conn)
+        return await self._welcome_staff(conn)
+
+    async def _welcome_worker(self, conn: Connection) -> dict[str, Any]:
+        from chat_server.endpoint import may_access
+
+        node = self.node
+        conv = await node.conversations.open_for_worker(conn.principal.id)
+        info: dict[str, Any] | None = None
+        open_elsewhere = False
+        if conv is not None and may_access(conn, conv):
+            await conn.follow(conv)
+            info = await self._conversation_info(conv)
+            if conv.status == "waiting":
+                await node.queue.touch_worker(conv.id, node.settings.worker_grace_s)
+                self.kick()
+            else:
+                await node.hub.publish(conversation_channel(conv.id), {
+                    "t": "frame", "roles": ["counselor", "supervisor"],
+                    "frame": {"type": "worker_back", "conversation_id": conv.id}})
+        elif conv is not None:
+            open_elsewhere = True
+        return {
+            "type": "welcome", "role": "worker", "alias": conn.principal.name,
+            "history_access": conn.principal.history_access,
+            "conversation": info, "open_elsewhere": open_elsewhere,
+            "service": await self.status(),
+        }
+
+    async def _conversation_info(self, conv: Conversation) -> dict[str, Any]:
+        info: dict[str, Any] = {"id": conv.id, "status": conv.status, "last_seq": conv.last_seq,
+                                "counselor": None, "position": None, "estimated_wait_s": None}
+        if conv.status == "active" and conv.counselor_id:
+            info["counselor"] = await self.display_name(conv.counselor_id)
+        if conv.status == "waiting":
+            position = (await self.node.queue.positions([conv.id])).get(conv.id)
+            info["position"] = position
+            info["estimated_wait_s"] = await self.estimate(position)
+        return info
+
+    async def display_name(self, staff_id: str) -> str:
+        return await self.node.services.pool.fetchval(
+            "SELECT display_name FROM staff WHERE id = $1", uuid.UUID(staff_id)
+        ) or ""
+
+    async def _welcome_staff(self, conn: Connection) -> dict[str, Any]:
+        node = self.node
+        p = conn.principal
+        conversations: list[dict[str, Any]] = []
+        if p.role is Role.COUNSELOR:
+            for conv in await node.conversations.active_for_counselor(p.id):
+                await conn.follow(conv)
+                conversations.append(await self.staff_view(conv))
+        seat = await self._seat(p.id)
+        conn.on_duty = seat is not None
+        frame: dict[str, Any] = {
+            "type": "welcome", "role": str(p.role),
+            "staff": {"id": p.id, "display_name": p.name, "role": str(p.role),
+                      "capacity": p.capacity},
+            "duty": self._duty_frame(p.capacity, seat, len(conversations))["duty"],
+            "conversations": conversations,
+            "queue": await self.queue_stats(),
+            "service": await self.status(),
+        }
+        for extra in node.welcome_extras:
+            frame.update(await extra(conn))
+        return frame
+
+    async def staff_view(self, conv: Conversation, handover: bool = False) -> dict[str, Any]:
+        alias = await self.node.services.pool.fetchval(
+            "SELECT alias FROM workers WHERE id = $1", uuid.UUID(conv.worker_id))
+        return {"id": conv.id, "alias": alias, "status": conv.status, "last_seq": conv.last_seq,
+                "risk_level": conv.risk_level,
+                "matched_at": conv.matched_at.isoformat() if conv.matched_at else None,
+                "handover": handover}
+
+    # ---- status ---------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        node = self.node
+        now = node.now()
+        hours = node.hours
+        seats = await node.queue.on_duty()
+        present = [s for s in seats if s.present]
+        length = await node.queue.length()
+        estimate = await self.estimate(length + 1, seats)
+        closes = hours.closes_at(now)
+        from chat_server.hotlines import HOTLINES
+
+        return {
+            "open": closes is not None,
+            "now": now.astimezone(hours.tz).isoformat(),
+            "hours": hours.describe(),
+            "closes_at": closes.isoformat() if closes else None,
+            "next_open": hours.next_open(now).isoformat(),
+            "queue_length": length,
+            "estimated_wait_s": estimate,
+            "counselors_on_duty": len(present),
+            "consent_version": node.settings.consent_version,
+            "hotlines": HOTLINES,
+        }
+
+    async def estimate(self, position: int | None, seats: list[Any] | None = None) -> int | None:
+        if position is None:
+            return None
+        node = self.node
+        if seats is None:
+            seats = await node.queue.on_duty()
+        present = [s for s in seats if s.present and not s.draining]
+        free = sum(s.free for s in present)
+        waits = await node.queue.recent_waits()
+        return estimate_wait_s(position, waits, len(present), free)
+
+    async def queue_stats(self) -> dict[str, Any]:
+        node = self.node
+        length = await node.queue.length()
+        oldest = await node.queue.oldest_enqueued_ms()
+        longest = max(0, (node.now_ms() - oldest) // 1000) if oldest is not None else 0
+        return {"length": length, "longest_wait_s": longest}
+
+    # ---- workers --------------------------------------------------------------------
+
+    async def request_chat(self, conn: Connection, *, replace: bool) -> dict[str, Any]:
+        from chat_server.endpoint import may_access
+
+        node = self.node
+        now = node.now()
+        if not node.hours.is_open(now):
+            raise ProtocolError(ErrorCode.SERVICE_CLOSED, "intake is closed now",
+                                next_open=node.hours.next_open(now).isoformat())
+        existing = await node.conversations.open_for_worker(conn.principal.id)
+        if existing is not None:
+            if may_access(conn, existing):
+                raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation",
+                                    conversation_id=existing.id)
+            if not replace:
+                raise ProtocolError(ErrorCode.OPEN_ELSEWHERE,
+                                    "a conversation is open from another sign-in")
+            ended = await node.conversations.end(existing.id, "worker_replaced")
+            if ended is not None:
+                await self.conversation_closed(existing, ended, by="worker")
+        try:
+            conv = await node.conversations.open(conn.principal.id, conn.principal.token_hash)
+        except asyncpg.UniqueViolationError:
+            raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation") from None
+        await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),
+                                 node.settings.worker_grace_s)
+        await conn.follow(conv)
+        self.kick()
+        position = (await node.queue.positions([conv.id])).get(conv.id)
+        return {"type": "queued", "conversation_id": conv.id, "position": position,
+                "estimated_wait_s": await self.estimate(position)}
+
+    async def leave(self, conv: Conversation) -> None:
+        node = self.node
+        await node.queue.leave(conv.id)
+        ended = await node.conversations.end(conv.id, "worker_left_queue")
+        if ended is not None:
+            await node.hub.publish(conversation_channel(conv.id), {
+                "t": "frame", "frame": {"type": "left", "conversation_id": conv.id}})
+
+    # ---- ending ---------------------------------------------------------------------
+
+    async def conversation_closed(self, before: Conversation, after: Conversation,
+                                  *, by: str) -> None:
+        node = self.node
+        if before.status == "waiting":
+            await node.queue.leave(before.id)
+        if before.status == "active" and before.counselor_id:
+            await node.queue.release(before.counselor_id, node.now_ms())
+            self.kick()
+        await node.hub.publish(conversation_channel(before.id), {
+            "t": "frame", "frame": {"type": "ended", "conversation_id": before.id, "by": by}})
+
+    # ---- duty -----------------------------------------------------------------------
+
+    async def _seat(self, staff_id: str) -> Any:
+        for seat in await self.node.queue.on_duty():
+            if seat.staff_id == staff_id:
+                return seat
+        return None
+
+    def _duty_frame(self, capacity: int, seat: Any, load: int) -> dict[str, Any]:
+        return {"type": "duty", "on": seat is not None,
+                "duty": {"on": seat is not None, "load": seat.load if seat else load,
+                         "capacity": seat.capacity if seat else capacity,
+                         "draining": bool(seat.draining) if seat else False},
+                "load": seat.load if seat else load,
+                "capacity": seat.capacity if seat else capacity,
+                "draining": bool(seat.draining) if seat else False}
+
+    async def set_duty(self, conn: Connection, on: bool) -> dict[str, Any]:
+        node = self.node
+        p = conn.principal
+        load = len(await node.conversations.active_for_counselor(p.id))
+        capacity = await self._capacity(p.id)
+        if on:
+            now = node.now()
+            if not node.hours.is_open(now):
+                raise ProtocolError(ErrorCode.SERVICE_CLOSED, "intake is closed now",
+                                    next_open=node.hours.next_open(now).isoformat())
+            for guard in node.duty_guards:
+                problem = await guard(p.id, now)
+                if problem:
+                    raise ProtocolError(ErrorCode.FORBIDDEN, problem)
+            await node.queue.counselor_on_duty(p.id, capacity, load, node.now_ms(),
+                                               node.settings.presence_ttl_s)
+            self.kick()
+        else:
+            await node.queue.counselor_off_duty(p.id)
+        seat = await self._seat(p.id)
+        frame = self._duty_frame(capacity, seat, load)
+        await node.hub.publish(user_channel(p.id), {"t": "duty", "frame": frame})
+        await self._audit(p.id, "duty_on" if on else "duty_off")
+        return {k: v for k, v in frame.items() if k != "duty"}
+
+    async def set_capacity(self, conn: Connection, capacity: int) -> dict[str, Any]:
+        node = self.node
+        p = conn.principal
+        await node.services.pool.execute(
+            "UPDATE staff SET capacity = $2 WHERE id = $1", uuid.UUID(p.id), capacity)
+        await node.queue.set_capacity(p.id, capacity)
+        self.kick()
+        load = len(await node.conversations.active_for_counselor(p.id))
+        frame = self._duty_frame(capacity, await self._seat(p.id), load)
+        return {k: v for k, v in frame.items() if k != "duty"}
+
+    async def _capacity(self, staff_id: str) -> int:
+        return int(await self.node.services.pool.fetchval(
+            "SELECT capacity FROM staff WHERE id = $1", uuid.UUID(staff_id)) or 1)
+
+    async def _audit(self, staff_id: str | None, action: str, conversation_id: str | None = None,
+                     reason: str | None = None) -> None:
+        await self.node.services.pool.execute(
+            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
+            " VALUES ($1, $2, $3, $4)",
+            uuid.UUID(staff_id) if staff_id else None, action,
+            uuid.UUID(conversation_id) if conversation_id else None, reason)
+
+    async def disconnected(self, conn: Connection) -> None:
+        """A socket closed. Presence TTLs, not this, decide who is gone (phones flap)."""
+        node = self.node
+        if conn.role is Role.WORKER and not node.local(conn.principal.id):
+            for conv_id in list(conn.cursors):
+                await node.hub.publish(conversation_channel(conv_id), {
+                    "t": "frame", "roles": ["counselor", "supervisor"],
+                    "frame": {"type": "worker_away", "conversation_id": conv_id}})
+
+    # ---- the loop's steps -----------------------------------------------------------
+
+    async def match(self) -> None:
+        node = self.node
+        if not node.hours.is_open(node.now()):
+            return
+        async with self._match_lock:
+            batch = await node.queue.match_all(node.now_ms())
+            for conv_id in batch.abandoned:
+                ended = await node.conversations.end(conv_id, "worker_gone")
+                if ended is not None:
+                    await node.hub.publish(conversation_channel(conv_id), {
+                        "t": "frame", "frame": {"type": "ended", "conversation_id": conv_id,
+                                                "by": "timeout"}})
+            for m in batch.matches:
+                await self._record_match(m.conversation_id, m.staff_id)
+
+    async def _record_match(self, conversation_id: str, staff_id: str) -> None:
+        node = self.node
+        before = await node.conversations.get(conversation_id)
+        conv = await node.conversations.activate(conversation_id, staff_id)
+        if conv is None:
+            await node.queue.unclaim(conversation_id, staff_id, node.now_ms())
+            await node.queue.leave(conversation_id)
+            return
+        metrics.MATCHES.inc()
+        handover = bool(before and before.last_seq > 0)
+        if handover:
+            await self._audit(staff_id, "handover_assign", conversation_id,
+                              "previous counselor connection lost")
+        waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
+        if not handover:
+            await node.queue.record_wait(waited)
+        counselor = await self.display_name(staff_id)
+        await node.hub.publish_many([
+            (user_channel(conv.worker_id), {
+                "t": "follow", "c": conv.id,
+                "frame": {"type": "matched", "conversation_id": conv.id,
+                          "counselor": counselor}}),
+            (user_channel(staff_id), {
+                "t": "follow", "c": conv.id,
+                "frame": {"type": "assigned",
+                          "conversation": await self.staff_view(conv, handover)}}),
+        ])
+
+    async def push_positions(self) -> None:
+        """Tell local waiting workers their place: one pipelined read for all of them."""
+        node = self.node
+        waiting: dict[str, list[Connection]] = {}
+        for conns in node.connections.values():
+            for conn in conns:
+                if conn.role is Role.WORKER:
+                    for conv_id in conn.cursors:
+                        waiting.setdefault(conv_id, []).append(conn)
+        if not waiting:
+            self._last_positions.clear()
+            return
+        positions = await node.queue.positions(list(waiting))
+        seats = None
+        for conv_id, position in positions.items():
+            if position is None:
+                continue
+            if seats is None:
+                seats = await node.queue.on_duty()
+            estimate = await self.estimate(position, seats)
+            if self._last_positions.get(conv_id) == (position, estimate):
+                continue
+            self._last_positions[conv_id] = (position, estimate)
+            for conn in waiting[conv_id]:
+                conn.push({"type": "queue", "conversation_id": conv_id, "position": position,
+                           "estimated_wait_s": estimate})
+            await node.queue.touch_worker(conv_id, node.settings.worker_grace_s)
+
+    async def push_queue_stats(self) -> None:
+        node = self.node
+        stats = await self.queue_stats()
+        metrics.QUEUE_LENGTH.set(stats["length"])
+        if stats == self._last_stats:
+            return
+        self._last_stats = stats
+        for conns in node.connections.values():
+            for conn in conns:
+                if conn.principal.is_staff:
+                    conn.push({"type": "queue_stats", **stats})
+
+    async def heartbeats(self) -> None:
+        """Keep presence of local counselors on duty and of local waiting workers."""
+        node = self.node
+        for conns in list(node.connections.values()):
+            for conn in conns:
+                if conn.role is Role.COUNSELOR and conn.on_duty:
+                    alive = await node.queue.heartbeat(conn.principal.id,
+                                                       node.settings.presence_ttl_s)
+                    if not alive:
+                        # Redis lost the seat (restart): restore it from the record.
+                        load = len(await node.conversations.active_for_counselor(
+                            conn.principal.id))
+                        await node.queue.counselor_on_duty(
+                            conn.principal.id, await self._capacity(conn.principal.id), load,
+                            node.now_ms(), node.settings.presence_ttl_s)
+                    break
+        for conns in list(node.connections.values()):
+            for conn in conns:
+                if conn.role is Role.WORKER:
+                    for conv_id in conn.cursors:
+                        await node.queue.touch_worker(conv_id, node.settings.worker_grace_s)
+
+    async def sweep_counselors(self) -> None:
+        """Tell workers whose counselor vanished; after the grace period, hand them over."""
+        node = self.node
+        rows = await node.conversations.active_with_counselors()
+        if not rows:
+            return
+        staff_ids = sorted({str(r["counselor_id"]) for r in rows})
+        present = await node.queue.is_present(staff_ids)
+        grace = node.settings.counselor_grace_s
+        for r in rows:
+            conv_id, staff_id = str(r["id"]), str(r["counselor_id"])
+            if present.get(staff_id):
+                if r["counselor_away_at"] is not None:
+                    await node.conversations.mark_counselor_away(conv_id, False)
+                    await node.hub.publish(conversation_channel(conv_id), {
+                        "t": "frame", "frame": {"type": "counselor_back",
+                                                "conversation_id": conv_id}})
+                continue
+            if r["counselor_away_at"] is None:
+                await node.conversations.mark_counselor_away(conv_id, True)
+                await node.hub.publish(conversation_channel(conv_id), {
+                    "t": "frame", "roles": ["worker"],
+                    "frame": {"type": "counselor_away", "conversation_id": conv_id}})
+                continue
+            if (r["db_now"] - r["counselor_away_at"]).total_seconds() < grace:
+                continue
+            await self.hand_over(conv_id, staff_id)
+
+    async def hand_over(self, conversation_id: str, staff_id: str) -> None:
+        node = self.node
+        conv = await node.conversations.requeue(conversation_id, staff_id)
+        if conv is None:
+            return
+        metrics.HANDOVERS.inc()
+        # Front of its band: it already waited once.
+        await node.queue.enqueue(conv.id, Band(min(conv.band, 1)), 0,
+                                 node.settings.worker_grace_s)
+        await node.queue.release(staff_id, node.now_ms())
+        position = (await node.queue.positions([conv.id])).get(conv.id)
+        await node.hub.publish_many([
+            (conversation_channel(conv.id), {
+                "t": "frame", "roles": ["worker"],
+                "frame": {"type": "queued", "conversation_id": conv.id, "position": position,
+                          "estimated_wait_s": await self.estimate(position),
+                          "handover": True}}),
+            (user_channel(staff_id), {
+                "t": "unfollow", "c": conv.id,
+                "frame": {"type": "handed_over", "conversation_id": conv.id}}),
+        ])
+        self.kick()
+
+    async def sweep_closing(self) -> None:
+        """At closing time nobody new is matched: tell waiting workers and close their wait."""
+        node = self.node
+        now = node.now()
+        if node.hours.is_open(now):
+            return
+        for r in await node.conversations.waiting():
+            conv_id = str(r["id"])
+            ended = await node.conversations.end(conv_id, "service_closed")
+            await node.queue.leave(conv_id)
+            if ended is not None:
+                from chat_server.hotlines import HOTLINES
+
+                await node.hub.publish(conversation_channel(conv_id), {
+                    "t": "frame", "frame": {
+                        "type": "service_closed", "conversation_id": conv_id,
+                        "next_open": node.hours.next_open(now).isoformat(),
+                        "hotlines": HOTLINES}})
+
+    async def broadcast_staff(self, frame: dict[str, Any], roles: tuple[str, ...]) -> None:
+        await self.node.hub.publish_many(
+            [(role_channel(r), {"t": "frame", "frame": frame}) for r in roles])

@@ -1,0 +1,514 @@
+"""The WebSocket endpoints: a thin pump between a socket, the protocol core and the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chat_server import metrics
+from chat_server.conversations import Conversation, NotActive, StoredMessage
+from chat_server.hub import conversation_channel, role_channel, user_channel
+from chat_server.node import Node
+from chat_server.protocol import (
+    FLOOD_STRIKES,
+    Capacity,
+    CloseCode,
+    Command,
+    Cursor,
+    Delivery,
+    Duty,
+    End,
+    ErrorCode,
+    LeaveQueue,
+    Limits,
+    Ping,
+    ProtocolError,
+    Read,
+    RequestChat,
+    Role,
+    Send,
+    Sync,
+    TokenBucket,
+    Typing,
+    decode,
+    parse,
+    read_ref,
+)
+from chat_server.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
+from chat_server.vault import open_text
+from crypto.envelope import Sealed
+from crypto.keyring import WrappedKey
+
+log = logging.getLogger("yizhan.ws")
+
+# Frames queued for one socket before it is judged too slow and closed (it resyncs).
+OUTBOX_LIMIT = 2000
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def message_event(conv_id: str, seq: int, role: str, client_id: str, kind: str,
+                  at: str, sealed: Sealed, wrapped: WrappedKey) -> dict[str, Any]:
+    """The pub/sub form of a stored message: ciphertext only, so Redis never sees text."""
+    return {
+        "t": "msg", "c": conv_id, "seq": seq, "from": role, "client_id": client_id,
+        "kind": kind, "at": at, "n": b64(sealed.nonce), "ct": b64(sealed.ciphertext),
+        "kv": wrapped.kek_version, "wk": b64(wrapped.wrapped),
+    }
+
+
+class Connection:
+    """One client socket: its principal, the conversations it follows, its outbox."""
+
+    def __init__(self, ws: WebSocket, principal: Principal, node: Node) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.node = node
+        # Frames to write, in order; one writer task drains it.
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
+        # Per conversation: the last seq this socket was given.
+        self.cursors: dict[str, Cursor] = {}
+        # Highest seq heard of per conversation while a catch-up was running.
+        self._heard: dict[str, int] = {}
+        self._catching_up: set[str] = set()
+        self.channels: set[str] = set()
+        self.bucket = TokenBucket(node.settings.messages_per_minute)
+        self.limits = Limits(max_text_chars=node.settings.max_text_chars)
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.on_duty = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+        # Supervisors watching conversations read-only (crisis feature).
+        self.watching: set[str] = set()
+
+    @property
+    def role(self) -> Role:
+        return self.principal.role
+
+    # ---- output ---------------------------------------------------------------------
+
+    def push(self, frame: dict[str, Any]) -> None:
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("socket too slow; closing", extra={"fields": {"role": str(self.role)}})
+            self.close(CloseCode.GOING_AWAY)
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                frame = await self.outbox.get()
+                if frame is None:
+                    break
+                await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
+        except Exception:
+            pass
+        finally:
+            self.closed.set()
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(self.close_code or 1000)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # ---- following conversations ----------------------------------------------------
+
+    async def listen(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.add(channel)
+            await self.node.hub.listen(channel, self.on_event)
+
+    async def unlisten(self, channel: str) -> None:
+        if channel in self.channels:
+            self.channels.discard(channel)
+            await self.node.hub.unlisten(channel, self.on_event)
+
+    async def follow(self, conv: Conversation) -> None:
+        """Start receiving a conversation's live events, from its current last seq."""
+        self.cursors.setdefault(conv.id, Cursor(conv.last_seq))
+        await self.listen(conversation_channel(conv.id))
+
+    async def unfollow(self, conversation_id: str) -> None:
+        self.cursors.pop(conversation_id, None)
+        await self.unlisten(conversation_channel(conversation_id))
+
+    def deliver(self, msg: StoredMessage) -> None:
+        cursor = self.cursors.get(msg.conversation_id)
+        if cursor is None:
+            return
+        decision = cursor.offer(msg.seq)
+        if decision is Delivery.DELIVER and msg.conversation_id not in self._catching_up:
+            cursor.advance(msg.seq)
+            self.push(msg.frame())
+        elif decision is not Delivery.DUPLICATE:
+            self.request_catch_up(msg.conversation_id, msg.seq)
+
+    def request_catch_up(self, conversation_id: str, seq: int) -> None:
+        self._heard[conversation_id] = max(self._heard.get(conversation_id, 0), seq)
+        if conversation_id not in self._catching_up:
+            self._catching_up.add(conversation_id)
+            self.spawn(self.catch_up(conversation_id))
+
+    async def catch_up(self, conversation_id: str) -> None:
+        """Fill a gap from PostgreSQL; repeat while newer seqs were heard meanwhile."""
+        try:
+            while True:
+                cursor = self.cursors.get(conversation_id)
+                if cursor is None:
+                    return
+                messages = await self.node.conversations.messages_after(
+                    conversation_id, cursor.last_seq
+                )
+                for msg in messages:
+                    if cursor.offer(msg.seq) is Delivery.DELIVER:
+                        cursor.advance(msg.seq)
+                        self.push(msg.frame())
+                if cursor.last_seq >= self._heard.get(conversation_id, 0) or not messages:
+                    return
+        except Exception:
+            log.warning("catch-up failed", exc_info=True)
+        finally:
+            self._catching_up.discard(conversation_id)
+
+    def resync_all(self) -> None:
+        for conversation_id, cursor in list(self.cursors.items()):
+            self.request_catch_up(conversation_id, cursor.last_seq + 1)
+
+    # ---- events from the hub --------------------------------------------------------
+
+    def on_event(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("t")
+        conv_id = event.get("c")
+        if kind == "msg":
+            self._on_message(event)
+        elif kind == "nudge":
+            cursor = self.cursors.get(conv_id or "")
+            if cursor and event["seq"] > cursor.last_seq:
+                self.request_catch_up(conv_id, event["seq"])
+        elif kind in ("typing", "read"):
+            if event.get("from") != self._side() and conv_id in self.cursors:
+                frame = {"type": kind, "conversation_id": conv_id, "from": event["from"]}
+                if kind == "read":
+                    frame["seq"] = event["seq"]
+                self.push(frame)
+        elif kind == "frame":
+            roles = event.get("roles")
+            if roles is None or str(self.role) in roles:
+                self.push(event["frame"])
+        elif kind == "revoked":
+            self.close(CloseCode.UNAUTHENTICATED)
+        elif kind == "follow":
+            self.spawn(self._follow_by_id(event["c"], event.get("frame")))
+        elif kind == "unfollow":
+            self.spawn(self._unfollow_with(event["c"], event.get("frame")))
+        elif kind == "duty":
+            self.on_duty = bool(event["frame"]["on"])
+            self.push(event["frame"])
+
+    def _side(self) -> str:
+        return "worker" if self.role is Role.WORKER else str(self.role)
+
+    def _on_message(self, event: dict[str, Any]) -> None:
+        conv_id = event["c"]
+        if conv_id not in self.cursors:
+            return
+        wrapped = WrappedKey(event["kv"], unb64(event["wk"]))
+        text = open_text(
+            self.node.vault, wrapped, conv_id, event["seq"], event["from"],
+            unb64(event["n"]), unb64(event["ct"]),
+        )
+        self.deliver(StoredMessage(
+            conversation_id=conv_id, seq=event["seq"], sender_role=event["from"],
+            client_id=event["client_id"], kind=event["kind"], text=text,
+            at=datetime.fromisoformat(event["at"]),
+        ))
+
+    async def _follow_by_id(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+        conv = await self.node.conversations.get(conversation_id)
+        if conv is None:
+            return
+        await self.follow(conv)
+        if frame:
+            self.push(frame)
+
+    async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+        if frame:
+            self.push(frame)
+        await self.unfollow(conversation_id)
+
+
+# ---- authorization --------------------------------------------------------------------
+
+
+async def conversation_for(conn: Connection, conversation_id: str) -> Conversation:
+    """The conversation if this principal takes part in it; not_found otherwise."""
+    conv = await conn.node.conversations.get(conversation_id)
+    if conv is None or not may_access(conn, conv):
+        raise ProtocolError(ErrorCode.NOT_FOUND, "no such conversation")
+    return conv
+
+
+def may_access(conn: Connection, conv: Conversation) -> bool:
+    p = conn.principal
+    if p.role is Role.WORKER:
+        return conv.worker_id == p.id and (
+            p.history_access or conv.opened_by_session == p.token_hash
+        )
+    if p.role is Role.COUNSELOR:
+        return conv.counselor_id == p.id
+    # Supervisors reach conversations through the crisis feature (watch/join), audited.
+    return conv.id in conn.watching
+
+
+# ---- handlers ---------------------------------------------------------------------------
+
+
+async def handle(conn: Connection, command: Command) -> None:
+    node = conn.node
+    match command:
+        case Ping():
+            conn.push({"type": "pong", "at": node.now().isoformat(), **_ref(command)})
+        case Send():
+            await handle_send(conn, command)
+        case Sync():
+            conv = await conversation_for(conn, command.conversation_id)
+            await conn.follow(conv)
+            cursor = conn.cursors[conv.id]
+            cursor.last_seq = command.after_seq
+            await conn.catch_up(conv.id)
+            conn.push({"type": "synced", "conversation_id": conv.id,
+                       "last_seq": cursor.last_seq, **_ref(command)})
+        case Typing():
+            conv = await conversation_for(conn, command.conversation_id)
+            await node.hub.publish(conversation_channel(conv.id),
+                                   {"t": "typing", "c": conv.id, "from": conn._side()})
+        case Read():
+            conv = await conversation_for(conn, command.conversation_id)
+            await node.hub.publish(conversation_channel(conv.id), {
+                "t": "read", "c": conv.id, "from": conn._side(), "seq": command.seq})
+        case End():
+            await handle_end(conn, command)
+        case RequestChat():
+            await handle_request_chat(conn, command)
+        case LeaveQueue():
+            await handle_leave(conn, command)
+        case Duty():
+            await handle_duty(conn, command)
+        case Capacity():
+            await handle_capacity(conn, command)
+        case _:
+            extra = node.handlers.get(type(command))
+            if extra is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown frame type for your role")
+            await extra(conn, command)
+
+
+def _ref(command: Command) -> dict[str, Any]:
+    return {"ref": command.ref} if command.ref is not None else {}
+
+
+async def handle_send(conn: Connection, command: Send) -> None:
+    node = conn.node
+    conv = await conversation_for(conn, command.conversation_id)
+    if conv.status != "active":
+        raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
+    side = conn._side()
+    started = time.perf_counter()
+    try:
+        result = await node.conversations.append(
+            conv.id, side, command.client_id, command.text,
+            staff_id=conn.principal.id if conn.principal.is_staff else None,
+        )
+    except NotActive:
+        raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
+                            "the conversation is not active") from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        log.exception("message not stored")
+        raise ProtocolError(ErrorCode.UNAVAILABLE,
+                            "not stored; retry with the same client_id") from None
+    metrics.MESSAGES_STORED.labels(role=side).inc()
+    conn.push({
+        "type": "ack", "conversation_id": conv.id, "client_id": command.client_id,
+        "seq": result.seq, "at": result.at.isoformat(), "duplicate": result.duplicate,
+        **_ref(command),
+    })
+    if result.sealed is not None and result.wrapped is not None:
+        event = message_event(conv.id, result.seq, side, command.client_id, "text",
+                              result.at.isoformat(), result.sealed, result.wrapped)
+    else:
+        # A resend: the first attempt may have died before fanning out. A nudge is enough.
+        event = {"t": "nudge", "c": conv.id, "seq": result.seq}
+    await node.hub.publish(conversation_channel(conv.id), event)
+    metrics.STORE_SECONDS.observe(time.perf_counter() - started)
+    if not result.duplicate:
+        for hook in node.message_hooks:
+            try:
+                await hook(conn, conv, result, command.text)
+            except Exception:
+                log.exception("message hook failed")
+
+
+async def handle_end(conn: Connection, command: End) -> None:
+    node = conn.node
+    conv = await conversation_for(conn, command.conversation_id)
+    side = conn._side()
+    ended = await node.conversations.end(conv.id, side)
+    if ended is None:
+        conn.push({"type": "ended", "conversation_id": conv.id, "by": None, **_ref(command)})
+        return
+    assert node.dispatcher is not None
+    await node.dispatcher.conversation_closed(conv, ended, by=side)
+
+
+async def handle_request_chat(conn: Connection, command: RequestChat) -> None:
+    node = conn.node
+    assert node.dispatcher is not None
+    frame = await node.dispatcher.request_chat(conn, replace=command.replace)
+    conn.push({**frame, **_ref(command)})
+
+
+async def handle_leave(conn: Connection, command: LeaveQueue) -> None:
+    node = conn.node
+    conv = await node.conversations.open_for_worker(conn.principal.id)
+    if conv is None or conv.status != "waiting" or not may_access(conn, conv):
+        raise ProtocolError(ErrorCode.NOT_FOUND, "you are not waiting")
+    assert node.dispatcher is not None
+    await node.dispatcher.leave(conv)
+    conn.push({"type": "left", "conversation_id": conv.id, **_ref(command)})
+
+
+async def handle_duty(conn: Connection, command: Duty) -> None:
+    assert conn.node.dispatcher is not None
+    frame = await conn.node.dispatcher.set_duty(conn, command.on)
+    conn.push({**frame, **_ref(command)})
+
+
+async def handle_capacity(conn: Connection, command: Capacity) -> None:
+    assert conn.node.dispatcher is not None
+    frame = await conn.node.dispatcher.set_capacity(conn, command.capacity)
+    conn.push({**frame, **_ref(command)})
+
+
+# ---- the socket loop --------------------------------------------------------------------
+
+
+def origin_allowed(ws: WebSocket, node: Node) -> bool:
+    origin = ws.headers.get("origin")
+    return origin is not None and origin.rstrip("/") in node.settings.allowed_origins
+
+
+async def serve(ws: WebSocket, cookie: str, roles: frozenset[Role]) -> None:
+    node: Node = ws.app.state.node
+    if not origin_allowed(ws, node):
+        # Refused before accepting: the client sees HTTP 403 on the upgrade.
+        await ws.close(code=1008)
+        return
+    principal = await node.sessions.lookup(ws.cookies.get(cookie))
+    await ws.accept()
+    if principal is None or principal.role not in roles:
+        await ws.close(CloseCode.UNAUTHENTICATED)
+        return
+    conn = Connection(ws, principal, node)
+    node.connections[principal.id].add(conn)
+    writer = asyncio.create_task(conn.writer())
+    remove_resync = node.hub.on_resync(conn.resync_all)
+    try:
+        await conn.listen(user_channel(principal.id))
+        if principal.is_staff:
+            await conn.listen(role_channel(str(principal.role)))
+        assert node.dispatcher is not None
+        conn.push(await node.dispatcher.welcome(conn))
+        await read_loop(conn)
+    finally:
+        remove_resync()
+        node.connections[principal.id].discard(conn)
+        if not node.connections[principal.id]:
+            del node.connections[principal.id]
+        for channel in list(conn.channels):
+            await conn.unlisten(channel)
+        for task in list(conn.tasks):
+            task.cancel()
+        conn.close(conn.close_code or 1000)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, 5)
+        if node.dispatcher is not None:
+            await node.dispatcher.disconnected(conn)
+
+
+async def read_loop(conn: Connection) -> None:
+    ws = conn.ws
+    receive = asyncio.create_task(ws.receive())
+    closed = asyncio.create_task(conn.closed.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait({receive, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                return
+            message = receive.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None and message.get("bytes") is not None:
+                raw = message["bytes"]
+            receive = asyncio.create_task(ws.receive())
+            await process(conn, raw)
+            if conn.close_code is not None:
+                return
+    except WebSocketDisconnect:
+        return
+    finally:
+        receive.cancel()
+        closed.cancel()
+
+
+async def process(conn: Connection, raw: str | bytes | None) -> None:
+    ref = None
+    try:
+        data = decode(raw or b"")
+        ref = read_ref(data, conn.limits)
+        command, spec = parse(data, conn.role, conn.limits)
+        wait = conn.bucket.take(spec.cost, time.monotonic())
+        if wait:
+            if conn.bucket.strikes >= FLOOD_STRIKES:
+                conn.close(CloseCode.FLOOD)
+            raise ProtocolError(ErrorCode.RATE_LIMITED, "too many frames; slow down",
+                                retry_after=round(wait, 1))
+        await handle(conn, command)
+    except ProtocolError as exc:
+        metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
+        conn.push(exc.frame(ref))
+    except Exception:
+        log.exception("frame handling failed")
+        conn.push(ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry").frame(ref))
+
+
+async def worker_endpoint(ws: WebSocket) -> None:
+    await serve(ws, WORKER_COOKIE, frozenset({Role.WORKER}))
+
+
+async def staff_endpoint(ws: WebSocket) -> None:
+    await serve(ws, STAFF_COOKIE, frozenset({Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN}))

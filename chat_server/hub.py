@@ -1,0 +1,149 @@
+"""Fan-out between nodes through Redis pub/sub, and delivery to this node's sockets.
+
+One subscriber connection per node. A channel is subscribed while at least one local
+listener needs it. Listeners are callables that must not block (they queue frames for
+their socket). If the subscriber connection breaks, messages published meanwhile are
+lost to this node: on reconnect every listener is told to catch up from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger("yizhan.hub")
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+PREFIX = "yz:ch:"
+
+
+def conversation_channel(conversation_id: str) -> str:
+    return f"{PREFIX}c:{conversation_id}"
+
+
+def user_channel(principal_id: str) -> str:
+    return f"{PREFIX}u:{principal_id}"
+
+
+def role_channel(role: str) -> str:
+    return f"{PREFIX}r:{role}"
+
+
+class Hub:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.node_id = uuid.uuid4().hex[:12]
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._resync: set[Callable[[], None]] = set()
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._healthy = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-reader")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._healthy.wait(), 5)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        await self.redis.publish(channel, json.dumps(payload, ensure_ascii=False))
+
+    async def publish_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        if not items:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel, payload in items:
+                pipe.publish(channel, json.dumps(payload, ensure_ascii=False))
+            await pipe.execute()
+
+    async def listen(self, channel: str, listener: Listener) -> None:
+        async with self._lock:
+            first = not self._listeners[channel]
+            self._listeners[channel].add(listener)
+            if first and self._pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await self._pubsub.subscribe(channel)
+
+    async def unlisten(self, channel: str, listener: Listener) -> None:
+        async with self._lock:
+            listeners = self._listeners.get(channel)
+            if not listeners:
+                return
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[channel]
+                if self._pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(channel)
+
+    def on_resync(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Register a callback run after the subscription was lost and restored."""
+        self._resync.add(callback)
+        return lambda: self._resync.discard(callback)
+
+    async def _subscribe_all(self) -> aioredis.client.PubSub:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        async with self._lock:
+            # A private channel keeps the connection subscribed even with no listeners.
+            await pubsub.subscribe(f"{PREFIX}node:{self.node_id}", *self._listeners.keys())
+            self._pubsub = pubsub
+        return pubsub
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            try:
+                pubsub = await self._subscribe_all()
+                self._healthy.set()
+                if not first:
+                    log.warning("pub/sub restored; asking sockets to catch up")
+                    for callback in list(self._resync):
+                        callback()
+                first = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._healthy.clear()
+                log.warning("pub/sub connection lost; retrying", exc_info=True)
+                if self._pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.aclose()
+                    self._pubsub = None
+                await asyncio.sleep(0.5)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        try:
+            payload = json.loads(message["data"])
+        except (ValueError, TypeError):
+            return
+        for listener in list(self._listeners.get(channel, ())):
+            try:
+                listener(channel, payload)
+            except Exception:
+                log.exception("listener failed")

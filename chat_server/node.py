@@ -1,0 +1,64 @@
+"""What one app node holds while it runs: stores, the hub, local sockets, feature hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chat_queue.store import QueueStore
+from chat_server.config import Settings
+from chat_server.conversations import Appended, Conversation, ConversationStore
+from chat_server.hours import Hours
+from chat_server.hub import Hub
+from chat_server.protocol import Command
+from chat_server.services import Services
+from chat_server.sessions import SessionStore
+from crypto.envelope import Vault
+
+if TYPE_CHECKING:
+    from chat_server.dispatch import Dispatcher
+    from chat_server.endpoint import Connection
+
+# Features (crisis, shifts) extend the node through these hooks instead of editing the
+# endpoint: handlers for their own frame types, and observers of stored messages.
+CommandHandler = Callable[["Connection", Command], Awaitable[None]]
+MessageHook = Callable[["Connection", Conversation, Appended, str], Awaitable[None]]
+DutyGuard = Callable[[str, dt.datetime], Awaitable[str | None]]
+
+
+@dataclass
+class Node:
+    services: Services
+    vault: Vault
+    sessions: SessionStore
+    conversations: ConversationStore
+    queue: QueueStore
+    hub: Hub
+    hours: Hours
+    dispatcher: Dispatcher | None = None
+    handlers: dict[type[Command], CommandHandler] = field(default_factory=dict)
+    message_hooks: list[MessageHook] = field(default_factory=list)
+    # Returns an error message if this counselor may not go on duty now (roster rules).
+    duty_guards: list[DutyGuard] = field(default_factory=list)
+    # Extra fields for the staff welcome frame, by feature.
+    welcome_extras: list[Callable[[Connection], Awaitable[dict[str, Any]]]] = field(
+        default_factory=list
+    )
+    connections: dict[str, set[Connection]] = field(default_factory=lambda: defaultdict(set))
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def local(self, principal_id: str) -> set[Connection]:
+        return self.connections.get(principal_id, set())

@@ -1,0 +1,85 @@
+"""HTTP errors as problem+json, and the checks every API route shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from chat_server.sessions import Principal
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           409: "Conflict", 429: "Too many requests", 503: "Unavailable"}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        body = {"type": "about:blank", "title": _TITLES.get(self.status, "Error"),
+                "status": self.status, "code": self.code, "detail": self.detail, **self.extra}
+        headers = {}
+        if "retry_after" in self.extra:
+            headers["Retry-After"] = str(int(self.extra["retry_after"]) or 1)
+        return JSONResponse(body, status_code=self.status, headers=headers,
+                            media_type="application/problem+json")
+
+
+async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > 16 * 1024:
+        raise Problem(400, "bad_json", "body too large")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise Problem(400, "bad_json", "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Problem(400, "bad_json", "body must be a JSON object")
+    return data
+
+
+def check_origin(request: Request) -> None:
+    """State-changing requests must come from our own pages (CSRF defence)."""
+    settings = request.app.state.node.settings
+    origin = request.headers.get("origin")
+    if origin is None or origin.rstrip("/") not in settings.allowed_origins:
+        raise Problem(403, "bad_origin", "request origin is not allowed")
+
+
+def field_str(data: dict[str, Any], name: str, *, max_len: int, required: bool = True,
+              ) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
+        raise Problem(400, "bad_field", f"{name} must be a string of at most {max_len} characters",
+                      field=name)
+    return value
+
+
+def field_int(data: dict[str, Any], name: str, *, low: int, high: int) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Problem(400, "bad_field", f"{name} must be an integer from {low} to {high}",
+                      field=name)
+    return value
+
+
+def require_role(principal: Principal | None, *roles: str) -> Principal:
+    if principal is None:
+        raise Problem(401, "unauthenticated", "sign in first")
+    if roles and str(principal.role) not in roles:
+        raise Problem(403, "forbidden", "your role may not do this")
+    return principal

@@ -1,0 +1,65 @@
+"""The core journey through real WebSockets: sign-in, queue, match, chat, end, rating, note."""
+
+from __future__ import annotations
+
+from tests.clients import Worker, make_staff
+
+
+async def test_full_conversation(node) -> None:
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+
+    worker = Worker(node.base)
+    r = await worker.sign_in()
+    assert r.status_code == 201, r.text
+    assert r.json()["alias"].startswith("职工·")
+    wws = await worker.connect()
+    queued = await worker.request_chat()
+    conv = queued["conversation_id"]
+
+    matched = await wws.expect("matched", timeout=5)
+    assert matched["conversation_id"] == conv
+    assigned = await cws.expect("assigned", timeout=5)
+    assert assigned["conversation"]["id"] == conv
+    assert assigned["conversation"]["alias"] == worker.alias
+
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": "你好"})
+    ack = await wws.expect("ack", client_id="w1")
+    assert ack["seq"] == 1 and ack["duplicate"] is False
+    got = await cws.expect("message", seq=1)
+    assert got["text"] == "你好" and got["from"] == "worker"
+
+    await cws.send({"type": "send", "conversation_id": conv, "client_id": "c1", "text": "你好，我在"})
+    ack = await cws.expect("ack", client_id="c1")
+    assert ack["seq"] == 2
+    got = await wws.expect("message", seq=2)
+    assert got["from"] == "counselor"
+
+    # Same client_id again: stored once, acknowledged with the same seq.
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": "你好"})
+    dup = await wws.expect("ack", client_id="w1")
+    assert dup["seq"] == 1 and dup["duplicate"] is True
+
+    await wws.send({"type": "end", "conversation_id": conv})
+    await wws.expect("ended", conversation_id=conv)
+    await cws.expect("ended", conversation_id=conv)
+
+    rating = await worker.http.post(f"/api/worker/conversations/{conv}/rating",
+                                    json={"score": 5, "comment": "谢谢你"})
+    assert rating.status_code == 201, rating.text
+    again = await worker.http.post(f"/api/worker/conversations/{conv}/rating", json={"score": 4})
+    assert again.status_code == 409
+
+    note = await counselor.http.put(f"/api/staff/conversations/{conv}/note",
+                                    json={"topics": ["工作压力"], "risk_level": "watch",
+                                          "text": "睡眠不好"})
+    assert note.status_code == 200, note.text
+    read = await counselor.http.get(f"/api/staff/conversations/{conv}/note")
+    assert read.json()["text"] == "睡眠不好"
+
+    stored = await node.node.services.pool.fetchval(
+        "SELECT count(*) FROM messages WHERE conversation_id = $1::uuid", conv)
+    assert stored == 2
+    await worker.close()
+    await counselor.close()
