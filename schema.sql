@@ -147,3 +147,116 @@ CREATE TABLE IF NOT EXISTS wait_samples (
     waited_s double precision NOT NULL,
     at timestamptz NOT NULL DEFAULT now()
 );
+
+-- ---- Crisis escalation and referrals (chat_server/escalation*.py, crisis_feature.py) ----
+-- Levels are RiskLevel ints (0 none, 1 watch, 2 high, 3 imminent). Rule ids only, never
+-- words; free text from staff is sealed with the conversation's data key.
+
+-- The assessed level of each worker message (not its text), for the context rule.
+CREATE TABLE IF NOT EXISTS message_risk (
+    conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq bigint NOT NULL,
+    level smallint NOT NULL,
+    rule_ids text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (conversation_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS escalations (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    level smallint NOT NULL CHECK (level BETWEEN 0 AND 3),
+    status text NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    source text NOT NULL CHECK (source IN ('message', 'flag', 'screen')),
+    reasons text[] NOT NULL DEFAULT '{}',
+    opened_at timestamptz NOT NULL,
+    ack_deadline timestamptz NOT NULL,
+    realerted_at timestamptz,
+    owner_staff_id uuid REFERENCES staff (id),
+    acked_at timestamptz,
+    resolved_at timestamptz,
+    resolved_by uuid REFERENCES staff (id),
+    outcome text
+);
+-- One open (or acknowledged) escalation per conversation.
+CREATE UNIQUE INDEX IF NOT EXISTS escalations_one_open
+    ON escalations (conversation_id) WHERE status IN ('open', 'acknowledged');
+CREATE INDEX IF NOT EXISTS escalations_deadline
+    ON escalations (ack_deadline) WHERE status = 'open' AND realerted_at IS NULL;
+
+-- Every signal and action on an escalation; a free-text note is sealed
+-- (purpose 'escalation_reason', seq = this row's id).
+CREATE TABLE IF NOT EXISTS escalation_events (
+    id bigserial PRIMARY KEY,
+    escalation_id uuid NOT NULL REFERENCES escalations (id) ON DELETE CASCADE,
+    at timestamptz NOT NULL,
+    actor_staff_id uuid REFERENCES staff (id),
+    action text NOT NULL,
+    level smallint,
+    rule_ids text[] NOT NULL DEFAULT '{}',
+    note_nonce bytea,
+    note_ciphertext bytea
+);
+CREATE INDEX IF NOT EXISTS escalation_events_escalation ON escalation_events (escalation_id);
+
+-- Supervisor whispers to the counselor; sealed (purpose 'whisper', seq = id).
+CREATE TABLE IF NOT EXISTS whispers (
+    id bigserial PRIMARY KEY,
+    conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    supervisor_id uuid NOT NULL REFERENCES staff (id),
+    counselor_id uuid REFERENCES staff (id),
+    nonce bytea NOT NULL,
+    ciphertext bytea NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Pre-chat screen: scores only (PHQ-2 items, PHQ-9 item 9).
+CREATE TABLE IF NOT EXISTS screenings (
+    conversation_id uuid PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    phq2_1 smallint NOT NULL CHECK (phq2_1 BETWEEN 0 AND 3),
+    phq2_2 smallint NOT NULL CHECK (phq2_2 BETWEEN 0 AND 3),
+    phq9_9 smallint NOT NULL CHECK (phq9_9 BETWEEN 0 AND 3),
+    at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The referral directory; seed rows carry seed_key so start-up seeding is idempotent.
+CREATE TABLE IF NOT EXISTS referral_resources (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seed_key text UNIQUE,
+    name text NOT NULL,
+    phone text NOT NULL,
+    kind text NOT NULL,
+    hours text NOT NULL DEFAULT '',
+    region text NOT NULL DEFAULT '',
+    verify_before_launch boolean NOT NULL DEFAULT true,
+    disabled_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS referrals (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    escalation_id uuid NOT NULL REFERENCES escalations (id) ON DELETE CASCADE,
+    conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    resource_id uuid NOT NULL REFERENCES referral_resources (id),
+    created_by uuid REFERENCES staff (id),
+    status text NOT NULL CHECK (status IN ('proposed', 'accepted', 'declined', 'contacted',
+                                           'completed')),
+    message_seq bigint,
+    created_at timestamptz NOT NULL,
+    accepted_at timestamptz,
+    declined_at timestamptz,
+    contacted_at timestamptz,
+    completed_at timestamptz
+);
+
+-- Follow-ups of a referral: 24 h, 1 week and 1 month after it was made.
+CREATE TABLE IF NOT EXISTS referral_followups (
+    id bigserial PRIMARY KEY,
+    referral_id uuid NOT NULL REFERENCES referrals (id) ON DELETE CASCADE,
+    due_at timestamptz NOT NULL,
+    label text NOT NULL,
+    done_at timestamptz,
+    done_by uuid REFERENCES staff (id),
+    UNIQUE (referral_id, label)
+);
+CREATE INDEX IF NOT EXISTS referral_followups_due ON referral_followups (due_at)
+    WHERE done_at IS NULL;
