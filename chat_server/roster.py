@@ -1,0 +1,530 @@
+"""The roster, pure: weekly patterns and one-off changes → concrete shifts, coverage, duty rules,
+CSV. No I/O and no clock: `now` is always passed in.
+
+Times of day are minutes after local midnight (0–1440; 1440 is 24:00) in the service's time
+zone, because a union office plans in wall-clock hours and service never crosses midnight.
+A day's shifts for one person are (pattern shifts − leave) ∪ extra shifts.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+DAY_MINUTES = 24 * 60
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CSV_HEADER = ("date", "username", "role", "start", "end", "note")
+MAX_CSV_ROWS = 20000
+MAX_RANGE_DAYS = 400
+
+
+class RosterError(Exception):
+    """Refused roster input; `errors` lists every problem (CSV: with line numbers)."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
+
+
+class ChangeKind(StrEnum):
+    LEAVE = "leave"  # removes pattern time (whole day when it spans the window)
+    EXTRA = "extra"  # adds a one-off shift (an extra shift, or the taking side of a swap)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    staff_id: str
+    weekdays: frozenset[int]  # 0 = Monday, as date.weekday()
+    start: int
+    end: int
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None  # inclusive
+    note: str = ""
+    id: str = ""
+
+    def applies(self, day: dt.date) -> bool:
+        return (
+            day.weekday() in self.weekdays
+            and (self.valid_from is None or day >= self.valid_from)
+            and (self.valid_until is None or day <= self.valid_until)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    staff_id: str
+    day: dt.date
+    kind: ChangeKind
+    start: int
+    end: int
+    note: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Shift:
+    day: dt.date
+    start: int
+    end: int
+    staff_id: str
+    note: str = field(default="", compare=False)
+
+    def start_at(self, tz: ZoneInfo) -> dt.datetime:
+        return at(self.day, self.start, tz)
+
+    def end_at(self, tz: ZoneInfo) -> dt.datetime:
+        return at(self.day, self.end, tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    username: str
+    display_name: str
+    role: str  # counselor | supervisor | admin
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Service hours of a day, in minutes: shifts must lie inside."""
+
+    open: int
+    close: int
+    closed_days: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def of(cls, open_time: dt.time, close_time: dt.time | None,
+           closed_days: Iterable[dt.date] = ()) -> Window:
+        close = DAY_MINUTES if close_time is None else minutes_of(close_time)
+        return cls(minutes_of(open_time), close, frozenset(closed_days))
+
+    def describe(self) -> str:
+        return f"{hhmm(self.open)}–{hhmm(self.close)}"
+
+
+# ---- times ------------------------------------------------------------------------------
+
+
+def minutes_of(t: dt.time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+def parse_hhmm(text: str) -> int:
+    """'18:00' → 1080; '24:00' is the end of the day. ValueError otherwise."""
+    m = _HHMM.match(text.strip())
+    if not m:
+        raise ValueError(f"time must be HH:MM, got {text!r}")
+    h, mi = int(m[1]), int(m[2])
+    if mi >= 60 or h > 24 or (h == 24 and mi):
+        raise ValueError(f"time must be 00:00–24:00, got {text!r}")
+    return h * 60 + mi
+
+
+def at(day: dt.date, minutes: int, tz: ZoneInfo) -> dt.datetime:
+    """The aware moment `minutes` after local midnight of `day` (wall clock, DST-safe)."""
+    extra, m = divmod(minutes, DAY_MINUTES)
+    d = day + dt.timedelta(days=extra)
+    return dt.datetime.combine(d, dt.time(m // 60, m % 60), tz)
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """'mon-fri', 'mon,wed,sat', 'sat-mon' (wraps) → weekday numbers."""
+    days: set[int] = set()
+    for part in text.lower().replace(" ", "").split(","):
+        if not part:
+            continue
+        ends = part.split("-")
+        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
+            raise ValueError(f"weekdays must be like mon-fri or mon,wed; got {text!r}")
+        a, b = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+        i = a
+        while True:
+            days.add(i)
+            if i == b:
+                break
+            i = (i + 1) % 7
+    if not days:
+        raise ValueError("weekdays must name at least one day")
+    return frozenset(days)
+
+
+def format_weekdays(days: Iterable[int]) -> str:
+    return ",".join(WEEKDAYS[d] for d in sorted(days))
+
+
+def parse_week(text: str) -> dt.date:
+    """'2026-W48' → the Monday of that ISO week."""
+    m = re.match(r"^(\d{4})-W(\d{2})$", text.strip())
+    if not m:
+        raise ValueError(f"week must be like 2026-W48, got {text!r}")
+    try:
+        return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+    except ValueError:
+        raise ValueError(f"no such week {text!r}") from None
+
+
+def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    if last < first:
+        raise RosterError([f"range ends ({last}) before it starts ({first})"])
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise RosterError([f"range is longer than {MAX_RANGE_DAYS} days"])
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# ---- intervals --------------------------------------------------------------------------
+
+Interval = tuple[int, int]
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval]:
+    result = merge(base)
+    for cs, ce in merge(cut):
+        nxt: list[Interval] = []
+        for s, e in result:
+            if ce <= s or cs >= e:
+                nxt.append((s, e))
+                continue
+            if s < cs:
+                nxt.append((s, cs))
+            if ce < e:
+                nxt.append((ce, e))
+        result = nxt
+    return result
+
+
+def _overlap(a: Interval, b: Interval) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+# ---- expansion --------------------------------------------------------------------------
+
+
+def pattern_intervals(patterns: Iterable[Pattern], staff_id: str, day: dt.date) -> list[Interval]:
+    return merge((p.start, p.end) for p in patterns if p.staff_id == staff_id and p.applies(day))
+
+
+def expand(patterns: Sequence[Pattern], changes: Sequence[Change], first: dt.date,
+           last: dt.date, closed_days: Iterable[dt.date] = ()) -> list[Shift]:
+    """Concrete shifts from `first` to `last` inclusive, sorted by day, start, person."""
+    closed = set(closed_days)
+    by_day: dict[tuple[dt.date, str], list[Change]] = defaultdict(list)
+    for c in changes:
+        if first <= c.day <= last:
+            by_day[(c.day, c.staff_id)].append(c)
+    shifts: list[Shift] = []
+    for day in days_between(first, last):
+        if day in closed:
+            continue
+        people = {p.staff_id for p in patterns if p.applies(day)}
+        people |= {sid for (d, sid) in by_day if d == day}
+        for sid in people:
+            mine = by_day.get((day, sid), [])
+            leave = [(c.start, c.end) for c in mine if c.kind is ChangeKind.LEAVE]
+            extra = [(c.start, c.end) for c in mine if c.kind is ChangeKind.EXTRA]
+            for s, e in merge(subtract(pattern_intervals(patterns, sid, day), leave) + extra):
+                shifts.append(Shift(day, s, e, sid))
+    return sorted(shifts)
+
+
+# ---- validation -------------------------------------------------------------------------
+
+
+def check_times(start: int, end: int, window: Window) -> list[str]:
+    if end <= start:
+        return [f"a shift must end after it starts ({hhmm(start)}–{hhmm(end)})"]
+    if start < window.open or end > window.close:
+        return [f"{hhmm(start)}–{hhmm(end)} is outside service hours {window.describe()}"]
+    return []
+
+
+def check_pattern(new: Pattern, existing: Sequence[Pattern], window: Window) -> list[str]:
+    errors = check_times(new.start, new.end, window)
+    if new.valid_from and new.valid_until and new.valid_until < new.valid_from:
+        errors.append("valid_until is before valid_from")
+    far = dt.date.max
+    for p in existing:
+        if p.staff_id != new.staff_id or p.id == new.id or not (p.weekdays & new.weekdays):
+            continue
+        if not _overlap((p.start, p.end), (new.start, new.end)):
+            continue
+        a0, a1 = p.valid_from or dt.date.min, p.valid_until or far
+        b0, b1 = new.valid_from or dt.date.min, new.valid_until or far
+        if a0 <= b1 and b0 <= a1:
+            errors.append(
+                f"overlaps this person's weekly shift {format_weekdays(p.weekdays)} "
+                f"{hhmm(p.start)}–{hhmm(p.end)}"
+            )
+    return errors
+
+
+def check_change(new: Change, patterns: Sequence[Pattern], changes: Sequence[Change],
+                 window: Window) -> list[str]:
+    errors = check_times(new.start, new.end, window)
+    if new.kind is ChangeKind.EXTRA:
+        if new.day in window.closed_days:
+            errors.append(f"{new.day} is a closed day")
+        mine = [c for c in changes if c.staff_id == new.staff_id and c.day == new.day]
+        leave = [(c.start, c.end) for c in mine if c.kind is ChangeKind.LEAVE]
+        busy = subtract(pattern_intervals(patterns, new.staff_id, new.day), leave)
+        busy += [(c.start, c.end) for c in mine if c.kind is ChangeKind.EXTRA]
+        for s, e in busy:
+            if _overlap((s, e), (new.start, new.end)):
+                errors.append(f"overlaps this person's shift on {new.day} {hhmm(s)}–{hhmm(e)}")
+    return errors
+
+
+def diff_day(pattern: Sequence[Interval], desired: Sequence[Interval],
+             ) -> tuple[list[Interval], list[Interval]]:
+    """(leave, extra) that turn this day's pattern shifts into exactly `desired`."""
+    return subtract(pattern, desired), subtract(desired, pattern)
+
+
+# ---- coverage ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    counselors: int = 2
+    supervisors: int = 1
+
+
+def parse_targets(text: str) -> dict[int, Target]:
+    """'20-24=3/1,10=1/1': hours 20:00–23:59 need 3 counselors and 1 supervisor, … ."""
+    out: dict[int, Target] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        m = re.match(r"^(\d{1,2})(?:-(\d{1,2}))?=(\d{1,2})/(\d{1,2})$", part)
+        if not m:
+            raise ValueError(f"target must be like 20-24=3/1 (hours=counselors/supervisors): "
+                             f"{part!r}")
+        a = int(m[1])
+        b = int(m[2]) if m[2] else a + 1
+        if not 0 <= a < b <= 24:
+            raise ValueError(f"hours must be within 0-24: {part!r}")
+        for h in range(a, b):
+            out[h] = Target(int(m[3]), int(m[4]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HourCoverage:
+    day: dt.date
+    hour: int
+    counselors: tuple[str, ...]  # staff ids scheduled for the whole hour
+    supervisors: tuple[str, ...]
+    target: Target
+
+    @property
+    def missing_counselors(self) -> int:
+        return max(0, self.target.counselors - len(self.counselors))
+
+    @property
+    def missing_supervisors(self) -> int:
+        return max(0, self.target.supervisors - len(self.supervisors))
+
+    @property
+    def gap(self) -> bool:
+        return bool(self.missing_counselors or self.missing_supervisors)
+
+
+def coverage(shifts: Sequence[Shift], roles: Mapping[str, str], days: Sequence[dt.date],
+             window: Window, targets: Mapping[int, Target], default: Target = Target(),
+             ) -> list[HourCoverage]:
+    """Every service hour of `days`; a person counts for an hour only if scheduled all of it."""
+    out: list[HourCoverage] = []
+    for day in days:
+        if day in window.closed_days:
+            continue
+        todays = [s for s in shifts if s.day == day]
+        for hour in range(window.open // 60, math.ceil(window.close / 60)):
+            h0, h1 = max(hour * 60, window.open), min(hour * 60 + 60, window.close)
+            here = sorted({s.staff_id for s in todays if s.start <= h0 and s.end >= h1})
+            out.append(HourCoverage(
+                day, hour,
+                tuple(s for s in here if roles.get(s) == "counselor"),
+                tuple(s for s in here if roles.get(s) == "supervisor"),
+                targets.get(hour, default)))
+    return out
+
+
+def gaps_first(hours: Sequence[HourCoverage]) -> list[HourCoverage]:
+    return sorted(hours, key=lambda h: (not h.gap, h.day, h.hour))
+
+
+# ---- duty -------------------------------------------------------------------------------
+
+
+def duty_allowed(shifts: Sequence[Shift], now: dt.datetime, tz: ZoneInfo,
+                 lead: dt.timedelta) -> bool:
+    """May this person (whose shifts these are) be on duty at `now`? From `lead` before a shift."""
+    return any(s.start_at(tz) - lead <= now < s.end_at(tz) for s in shifts)
+
+
+def next_shift(shifts: Sequence[Shift], now: dt.datetime, tz: ZoneInfo) -> Shift | None:
+    later = [s for s in shifts if s.start_at(tz) > now]
+    return min(later, key=lambda s: s.start_at(tz)) if later else None
+
+
+def on_shift(shifts: Sequence[Shift], moment: dt.datetime, tz: ZoneInfo) -> list[str]:
+    """Staff ids scheduled at `moment`."""
+    return sorted({s.staff_id for s in shifts if s.start_at(tz) <= moment < s.end_at(tz)})
+
+
+# ---- waiting ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WaitOutlook:
+    estimated_wait_s: int | None
+    no_counselor_scheduled_soon: bool
+    scheduled_until: dt.datetime | None
+
+
+def wait_outlook(counselor_shifts: Sequence[Shift], now: dt.datetime, tz: ZoneInfo,
+                 estimate_s: int | None, horizon: dt.timedelta = dt.timedelta(hours=1),
+                 ) -> WaitOutlook:
+    """What to tell a waiting worker given who is scheduled.
+
+    `scheduled_until` is the end of unbroken counselor coverage that is running now or starts
+    within `horizon`. If nobody is on duty but someone starts within the horizon, the wait is
+    until then. The worker is told nobody is scheduled soon when the expected moment of being
+    reached is not covered: a queue at 23:40 with a 30-minute wait and nobody after 24:00.
+    """
+    spans = merge(
+        (int((s.start_at(tz) - now).total_seconds()), int((s.end_at(tz) - now).total_seconds()))
+        for s in counselor_shifts)
+    current = next((sp for sp in spans if sp[1] > 0 and sp[0] <= horizon.total_seconds()), None)
+    if current is None:
+        return WaitOutlook(estimate_s, True, None)
+    until = now + dt.timedelta(seconds=current[1])
+    estimate = estimate_s
+    if estimate is None and current[0] > 0:
+        # Nobody on duty yet, but a counselor starts soon: that is the honest wait.
+        estimate = math.ceil(current[0] / 60) * 60
+    reached = now + dt.timedelta(seconds=estimate or 0)
+    return WaitOutlook(estimate, reached >= until, until)
+
+
+# ---- records ----------------------------------------------------------------------------
+
+
+def duty_seconds(events: Sequence[tuple[dt.datetime, str]], first: dt.datetime,
+                 last: dt.datetime, now: dt.datetime) -> float:
+    """Seconds on duty inside [first, last) from ordered (at, 'duty_on'|'duty_off') events.
+
+    A missing duty_off (node died, presence expired) closes at `now` or `last`, whichever is
+    earlier; a second duty_on while on keeps the first start.
+    """
+    total = 0.0
+    since: dt.datetime | None = None
+    for when, action in sorted(events):
+        if action == "duty_on" and since is None:
+            since = when
+        elif action == "duty_off" and since is not None:
+            total += _clip(since, when, first, last)
+            since = None
+    if since is not None:
+        total += _clip(since, min(now, last), first, last)
+    return total
+
+
+def _clip(a: dt.datetime, b: dt.datetime, first: dt.datetime, last: dt.datetime) -> float:
+    return max(0.0, (min(b, last) - max(a, first)).total_seconds())
+
+
+# ---- CSV --------------------------------------------------------------------------------
+
+
+def format_csv(shifts: Sequence[Shift], people: Mapping[str, Person]) -> str:
+    """One row per shift, spreadsheet friendly: date,username,role,start,end,note."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_HEADER)
+    for s in sorted(shifts, key=lambda s: (s.day, s.start, people[s.staff_id].username)):
+        p = people[s.staff_id]
+        w.writerow([s.day.isoformat(), p.username, p.role, hhmm(s.start), hhmm(s.end), s.note])
+    return buf.getvalue()
+
+
+def parse_csv(text: str, people_by_username: Mapping[str, Person], first: dt.date,
+              last: dt.date, window: Window) -> list[Shift]:
+    """Shifts from a CSV for [first, last]; raises RosterError listing every bad line.
+
+    Refused whole: one bad line and nothing is imported. `role` is informative only (the
+    account decides); blank lines are skipped; a leading BOM (Excel) is accepted.
+    """
+    errors: list[str] = []
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if not rows or [c.strip().lower() for c in rows[0][:5]] != list(CSV_HEADER[:5]):
+        raise RosterError([f"line 1: header must be {','.join(CSV_HEADER)}"])
+    if len(rows) > MAX_CSV_ROWS:
+        raise RosterError([f"more than {MAX_CSV_ROWS} rows"])
+    shifts: list[tuple[int, Shift]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 5:
+            errors.append(f"line {line}: expected {len(CSV_HEADER)} columns, got {len(row)}")
+            continue
+        day_text, username, _role, start_text, end_text = (c.strip() for c in row[:5])
+        note = row[5].strip() if len(row) > 5 else ""
+        problems: list[str] = []
+        try:
+            day = dt.date.fromisoformat(day_text)
+            if not first <= day <= last:
+                problems.append(f"date {day} is outside {first}–{last}")
+            elif day in window.closed_days:
+                problems.append(f"{day} is a closed day")
+        except ValueError:
+            problems.append(f"date must be YYYY-MM-DD, got {day_text!r}")
+            day = None
+        person = people_by_username.get(username)
+        if person is None:
+            problems.append(f"unknown username {username!r}")
+        elif person.role not in ("counselor", "supervisor"):
+            problems.append(f"{username} is an {person.role}, not rostered")
+        try:
+            start, end = parse_hhmm(start_text), parse_hhmm(end_text)
+            problems += check_times(start, end, window)
+        except ValueError as exc:
+            problems.append(str(exc))
+            start = end = None
+        if problems:
+            errors.extend(f"line {line}: {p}" for p in problems)
+        elif day and person and start is not None and end is not None:
+            shifts.append((line, Shift(day, start, end, person.id, note)))
+    seen: dict[tuple[dt.date, str], list[tuple[int, Shift]]] = defaultdict(list)
+    for line, s in shifts:
+        for other_line, o in seen[(s.day, s.staff_id)]:
+            if _overlap((s.start, s.end), (o.start, o.end)):
+                errors.append(f"line {line}: overlaps line {other_line} for the same person")
+        seen[(s.day, s.staff_id)].append((line, s))
+    if errors:
+        raise RosterError(errors)
+    return sorted(s for _, s in shifts)
