@@ -260,3 +260,46 @@ CREATE TABLE IF NOT EXISTS referral_followups (
 );
 CREATE INDEX IF NOT EXISTS referral_followups_due ON referral_followups (due_at)
     WHERE done_at IS NULL;
+
+-- ---- Roster (chat_server/roster.py, roster_store.py) ---------------------------------
+-- Minutes after local midnight in the service time zone: 0–1440 (1440 is 24:00).
+CREATE TABLE IF NOT EXISTS roster_patterns (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    staff_id uuid NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+    -- 0 = Monday, as Python's date.weekday().
+    weekdays smallint[] NOT NULL,
+    start_minute smallint NOT NULL CHECK (start_minute BETWEEN 0 AND 1440),
+    end_minute smallint NOT NULL CHECK (end_minute BETWEEN 0 AND 1440 AND end_minute > start_minute),
+    valid_from date,
+    valid_until date,
+    note text NOT NULL DEFAULT '',
+    created_by uuid REFERENCES staff (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS roster_patterns_staff ON roster_patterns (staff_id);
+
+-- One-off changes: leave removes pattern time, extra adds a shift (a swap is one of each).
+CREATE TABLE IF NOT EXISTS roster_changes (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    staff_id uuid NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+    day date NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('leave', 'extra')),
+    start_minute smallint NOT NULL CHECK (start_minute BETWEEN 0 AND 1440),
+    end_minute smallint NOT NULL CHECK (end_minute BETWEEN 0 AND 1440 AND end_minute > start_minute),
+    note text NOT NULL DEFAULT '',
+    created_by uuid REFERENCES staff (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS roster_changes_day ON roster_changes (day, staff_id);
+
+-- A supervisor's permission to be on duty without a scheduled shift, until a moment.
+CREATE TABLE IF NOT EXISTS duty_approvals (
+    id bigserial PRIMARY KEY,
+    staff_id uuid NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+    approved_by uuid REFERENCES staff (id) ON DELETE SET NULL,
+    until timestamptz NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS duty_approvals_staff ON duty_approvals (staff_id, until);
+CREATE INDEX IF NOT EXISTS audit_log_duty ON audit_log (actor_staff_id, at)
+    WHERE action IN ('duty_on', 'duty_off');
