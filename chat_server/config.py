@@ -51,6 +51,12 @@ class Settings:
     signin_per_minute_per_ip: int = 20
     log_json: bool = False
     dev: bool = False
+    # Roster: going on duty needs a scheduled shift (or a supervisor's approval).
+    duty_requires_roster: bool = True
+    # How early before a shift a counselor may go on duty.
+    duty_lead_minutes: int = 15
+    # Coverage targets per hour, default 2 counselors + 1 supervisor; e.g. "20-24=3/1".
+    coverage_targets: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -100,6 +106,9 @@ class Settings:
             ack_deadline_imminent_s=r.integer("YIZHAN_ACK_DEADLINE_IMMINENT", 15, low=1, high=3600),
             signin_per_minute_per_ip=r.integer("YIZHAN_SIGNIN_PER_MINUTE", 20, low=1, high=100000),
             log_json=r.boolean("YIZHAN_LOG_JSON", False),
+            duty_requires_roster=r.boolean("YIZHAN_DUTY_REQUIRES_ROSTER", True),
+            duty_lead_minutes=r.integer("YIZHAN_DUTY_LEAD_MINUTES", 15, low=0, high=240),
+            coverage_targets=r.targets("YIZHAN_COVERAGE_TARGETS"),
         )
 
 
@@ -173,6 +182,16 @@ class _Reader:
             return tuple(sorted(dt.date.fromisoformat(p.strip()) for p in raw.split(",") if p))
         except ValueError:
             raise SettingsError(name, "must be comma-separated dates like 2026-02-17") from None
+
+    def targets(self, name: str) -> str:
+        raw = self.optional(name) or ""
+        from chat_server.roster import parse_targets  # lazy: roster imports nothing of ours
+
+        try:
+            parse_targets(raw)
+        except ValueError as exc:
+            raise SettingsError(name, str(exc)) from None
+        return raw
 
     def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self.optional(name)
