@@ -61,6 +61,8 @@ def settings(backend_urls: tuple[str, str], key_file: Path, tmp_path: Path) -> S
         allowed_origins=(ORIGIN,),
         # Always open unless a test says otherwise: tests run at any hour.
         open_time=dt.time(0, 0),
+        # No roster in most tests; the roster tests turn this on.
+        duty_requires_roster=False,
         dev=True,
     )
 
