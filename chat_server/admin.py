@@ -1,9 +1,426 @@
-"""Admin verbs of the `yizhan` command: staff accounts and keys."""
+"""Admin verbs of the `yizhan` command: staff accounts, keys, and shredding.
+
+Every handler is `(settings, args) -> int`: 0 done, 1 refused or not found, 2 bad input or
+configuration. They use DATABASE_URL / REDIS_URL when set, else the embedded servers
+under the data directory (the same ones `yizhan dev` uses, shared while it runs).
+Passwords are read from stdin or a prompt, never from argv (argv is visible in `ps`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import json
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from chat_server import db, keyops
+from chat_server.config import Settings
+from chat_server.hub import user_channel
+from chat_server.protocol import Role
+from chat_server.sessions import SessionStore
+from crypto.errors import CryptoError, KeyFileError, WeakPassword
+from crypto.keyring import KeyRing, _write_atomic
+from crypto.pseudonym import CardRule
+
+OK, REFUSED, BAD_INPUT = 0, 1, 2
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+
+
+class AdminError(Exception):
+    """Ends a verb with a one-line message and an exit status."""
+
+    def __init__(self, message: str, status: int = REFUSED) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register admin subcommands; each sets `handler`."""
+    staff = verbs.add_parser("staff", help="staff accounts: add, disable, reset-password, list")
+    sv = staff.add_subparsers(dest="staff_verb", required=True)
+    add = sv.add_parser("add", help="create an account; the password is read from stdin")
+    add.add_argument("--username", required=True)
+    add.add_argument("--display-name", required=True)
+    add.add_argument("--role", required=True, choices=["counselor", "supervisor", "admin"])
+    add.add_argument("--capacity", type=int, default=None, help="concurrent chats (1-10)")
+    add.set_defaults(handler=staff_add)
+    disable = sv.add_parser("disable", help="disable an account and close its sockets")
+    disable.add_argument("username")
+    disable.set_defaults(handler=staff_disable)
+    reset = sv.add_parser("reset-password", help="set a new password; ends its sessions")
+    reset.add_argument("username")
+    reset.set_defaults(handler=staff_reset_password)
+    sv.add_parser("list", help="list accounts").set_defaults(handler=staff_list)
+
+    keys = verbs.add_parser("keys", help="key ring: rotate, retire, status")
+    kv = keys.add_subparsers(dest="keys_verb", required=True)
+    rotate = kv.add_parser("rotate", help="add an active KEK, then rewrap data keys to it")
+    rotate.add_argument("--batch", type=int, default=keyops.DEFAULT_BATCH)
+    rotate.add_argument(
+        "--rewrap-only", action="store_true",
+        help="add no key; rewrap to the ring's active KEK (resume, or after a deploy)",
+    )
+    rotate.add_argument(
+        "--ring-out", type=Path,
+        help="with YIZHAN_KEY_RING: write the new ring to this new 0600 file",
+    )
+    rotate.set_defaults(handler=keys_rotate)
+    retire = kv.add_parser("retire", help="remove a KEK version no data key uses any more")
+    retire.add_argument("version", type=int)
+    retire.add_argument("--ring-out", type=Path, help="as for rotate")
+    retire.set_defaults(handler=keys_retire)
+    kv.add_parser("status", help="ring versions and data keys per version").set_defaults(
+        handler=keys_status
+    )
+
+    conversations = verbs.add_parser("conversations", help="conversation retention")
+    cv = conversations.add_subparsers(dest="conversations_verb", required=True)
+    shred = cv.add_parser("shred", help="destroy a conversation's data key (irreversible)")
+    shred.add_argument("conversation_id")
+    shred.set_defaults(handler=conversations_shred)
+
+
+# ---- plumbing -----------------------------------------------------------------------
+
+
+def _run(
+    verb: str, settings: Settings, work: Callable[[Settings], Awaitable[int]]
+) -> int:
+    """Resolve the servers (embedded if URLs are unset), run `work`, report AdminError."""
+    from chat_server.cli import backends, terminate_as_exit
+
+    try:
+        with terminate_as_exit(), backends(settings) as resolved:
+            return asyncio.run(work(resolved))
+    except AdminError as exc:
+        print(f"yizhan {verb}: {exc}", file=sys.stderr)
+        return exc.status
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    assert settings.database_url
+    conn = await asyncpg.connect(settings.database_url)
+    # Admin verbs may be the first thing run against a new database.
+    await db.apply_schema(conn)
+    return conn
+
+
+async def _sessions(settings: Settings) -> tuple[asyncpg.Pool, SessionStore]:
+    assert settings.database_url
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
+    async with pool.acquire() as conn:
+        await db.apply_schema(conn)
+    # Staff verbs never touch worker pseudonyms, so they need no key material: a throwaway
+    # ring keeps `yizhan staff …` usable on a host that holds no key ring.
+    return pool, SessionStore(pool, KeyRing.generate(), CardRule.parse(settings.card_rule))
+
+
+def read_password(username: str) -> str:
+    """A prompt (twice) on a terminal; otherwise the first line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new password for {username}: ")
+        if getpass.getpass("again: ") != first:
+            raise AdminError("the two passwords differ", BAD_INPUT)
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise AdminError("no password on stdin", BAD_INPUT)
+    return line.rstrip("\r\n")
+
+
+def _checked_password(username: str) -> str:
+    from crypto.passwords import check_password_policy
+
+    password = read_password(username)
+    try:
+        check_password_policy(password, username=username)
+    except WeakPassword as exc:
+        raise AdminError(f"password refused ({exc.code}): {exc.message}", BAD_INPUT) from None
+    return password
+
+
+async def _revoke_sockets(settings: Settings, staff_id: str) -> int:
+    """Tell every node to close this account's sockets; returns how many nodes heard it."""
+    assert settings.redis_url
+    client = aioredis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        return int(await client.publish(user_channel(staff_id), json.dumps({"t": "revoked"})))
+    finally:
+        await client.aclose()
+
+
+# ---- staff --------------------------------------------------------------------------
+
+
+def staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    username = args.username.strip()
+    if not _USERNAME.match(username):
+        print("yizhan staff add: --username must be 3-64 of a-z 0-9 . _ - (lower case), "
+              "starting with a letter or digit", file=sys.stderr)
+        return BAD_INPUT
+    capacity = settings.default_capacity if args.capacity is None else args.capacity
+    if not 1 <= capacity <= 10:
+        print("yizhan staff add: --capacity must be between 1 and 10", file=sys.stderr)
+        return BAD_INPUT
+    display_name = args.display_name.strip()
+    if not display_name or len(display_name) > 64:
+        print("yizhan staff add: --display-name must be 1-64 characters", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        # Before any server starts: a refused password should fail fast.
+        password = _checked_password(username)
+    except AdminError as exc:
+        print(f"yizhan staff add: {exc}", file=sys.stderr)
+        return exc.status
+
+    async def work(resolved: Settings) -> int:
+        pool, sessions = await _sessions(resolved)
+        try:
+            await sessions.create_staff(username, display_name, Role(args.role), password,
+                                        capacity)
+        except asyncpg.UniqueViolationError:
+            raise AdminError(f"user name {username!r} is already taken") from None
+        finally:
+            await pool.close()
+        print(f"created {args.role} {username}")
+        return OK
+
+    return _run("staff add", settings, work)
+
+
+def staff_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(resolved: Settings) -> int:
+        pool, sessions = await _sessions(resolved)
+        try:
+            staff_id = await sessions.disable_staff(args.username)
+        finally:
+            await pool.close()
+        if staff_id is None:
+            raise AdminError(f"no account named {args.username!r}")
+        nodes = await _revoke_sockets(resolved, staff_id)
+        print(f"disabled {args.username}; sessions revoked; {nodes} node(s) told to disconnect")
+        return OK
+
+    return _run("staff disable", settings, work)
+
+
+def staff_reset_password(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        password = _checked_password(args.username)
+    except AdminError as exc:
+        print(f"yizhan staff reset-password: {exc}", file=sys.stderr)
+        return exc.status
+
+    async def work(resolved: Settings) -> int:
+        pool, sessions = await _sessions(resolved)
+        try:
+            if not await sessions.reset_password(args.username, password):
+                raise AdminError(f"no account named {args.username!r}")
+            staff_id = await pool.fetchval(
+                "SELECT id FROM staff WHERE username = $1", args.username
+            )
+        finally:
+            await pool.close()
+        # reset_password revoked the sessions; the open sockets must go too.
+        await _revoke_sockets(resolved, str(staff_id))
+        print(f"password of {args.username} changed; its sessions were ended")
+        return OK
+
+    return _run("staff reset-password", settings, work)
+
+
+def staff_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            rows = await conn.fetch(
+                "SELECT username, display_name, role, capacity, disabled_at IS NOT NULL AS off,"
+                " created_at FROM staff ORDER BY role, username"
+            )
+        finally:
+            await conn.close()
+        print(f"{'username':<24} {'role':<11} {'cap':>3}  {'status':<8} display name")
+        for r in rows:
+            status = "disabled" if r["off"] else "active"
+            print(f"{r['username']:<24} {r['role']:<11} {r['capacity']:>3}  {status:<8} "
+                  f"{r['display_name']}")
+        print(f"{len(rows)} account(s)")
+        return OK
+
+    return _run("staff list", settings, work)
+
+
+# ---- keys ---------------------------------------------------------------------------
+
+
+def load_ring(settings: Settings) -> tuple[KeyRing, Path | None]:
+    """The configured ring, and the file it came from (None when it came from YIZHAN_KEY_RING)."""
+    try:
+        if settings.key_ring_json:
+            return KeyRing.from_json(settings.key_ring_json), None
+        return KeyRing.load(settings.key_path), settings.key_path
+    except KeyFileError as exc:
+        hint = "" if settings.key_ring_json else " (run `yizhan dev` once, or set YIZHAN_KEY_RING)"
+        raise AdminError(f"{exc}{hint}", BAD_INPUT) from None
+
+
+def store_ring(ring: KeyRing, source: Path | None, ring_out: Path | None) -> Path:
+    """Write a changed ring: back to its file, or, for an environment ring, to `ring_out`.
+
+    Key material is never printed: stdout ends up in terminal scroll-back and CI logs.
+    """
+    try:
+        if source is not None:
+            ring.save(source)
+            return source
+        if ring_out is None:
+            raise AdminError(
+                "the ring comes from YIZHAN_KEY_RING, which this command cannot change: "
+                "give --ring-out PATH to receive the new ring", BAD_INPUT
+            )
+        if not _write_atomic(ring_out, ring.to_json().encode("utf-8"), exclusive=True):
+            raise AdminError(f"{ring_out} already exists; choose a new path", BAD_INPUT)
+    except KeyFileError as exc:
+        raise AdminError(str(exc)) from None
+    return ring_out
+
+
+def keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        print("yizhan keys rotate: --batch must be at least 1", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        ring, source = load_ring(settings)
+        if not args.rewrap_only:
+            ring = ring.with_new_kek()
+            where = store_ring(ring, source, args.ring_out)
+            print(f"added KEK version {ring.active_kek_version} (active); ring written to "
+                  f"{where}; fingerprint {ring.fingerprint()}")
+            if source is None:
+                # The nodes must hold the new ring before any key is rewrapped to it.
+                print("next: deploy that file's contents as YIZHAN_KEY_RING to every node, "
+                      "then run `yizhan keys rotate --rewrap-only` with it")
+                return OK
+            print("warning: nodes running with the old ring cannot open rewrapped "
+                  "conversations; restart them now", file=sys.stderr)
+    except AdminError as exc:
+        print(f"yizhan keys rotate: {exc}", file=sys.stderr)
+        return exc.status
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            def progress(count: int, total: int) -> None:
+                print(f"  rewrapped {total} data key(s)", flush=True)
+
+            total = await keyops.rewrap_all(conn, ring, batch=args.batch, on_batch=progress)
+        except CryptoError as exc:
+            raise AdminError(f"cannot rewrap: {exc}") from None
+        finally:
+            await conn.close()
+        print(f"done: {total} data key(s) rewrapped to KEK version {ring.active_kek_version}")
+        return OK
+
+    return _run("keys rotate", settings, work)
+
+
+def keys_retire(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        ring, source = load_ring(settings)
+    except AdminError as exc:
+        print(f"yizhan keys retire: {exc}", file=sys.stderr)
+        return exc.status
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            in_use = await keyops.live_keys_under(conn, args.version)
+        finally:
+            await conn.close()
+        if in_use:
+            raise AdminError(
+                f"KEK version {args.version} still wraps {in_use} data key(s); "
+                "run `yizhan keys rotate --rewrap-only` first"
+            )
+        try:
+            new_ring = ring.without_kek(args.version)
+        except CryptoError as exc:
+            raise AdminError(str(exc)) from None
+        where = store_ring(new_ring, source, args.ring_out)
+        print(f"retired KEK version {args.version}; ring written to {where}; "
+              f"fingerprint {new_ring.fingerprint()}")
+        print("remember: also destroy the old key in the secret store and its history")
+        return OK
+
+    return _run("keys retire", settings, work)
+
+
+def keys_status(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        ring, source = load_ring(settings)
+    except AdminError as exc:
+        print(f"yizhan keys status: {exc}", file=sys.stderr)
+        return exc.status
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            counts = await keyops.usage(conn)
+        finally:
+            await conn.close()
+        print(f"ring: {source or 'YIZHAN_KEY_RING'}  fingerprint {ring.fingerprint()}")
+        print(f"KEK versions {list(ring.kek_versions)}, active {ring.active_kek_version}, "
+              f"retired {list(ring.retired_kek_versions)}")
+        print(f"{'kek':>4} {'live keys':>10} {'shredded':>9}")
+        unreadable = 0
+        for u in counts:
+            mark = "" if u.kek_version in ring.kek_versions or not u.live else "  NOT IN RING"
+            if mark:
+                unreadable += u.live
+            print(f"{u.kek_version:>4} {u.live:>10} {u.shredded:>9}{mark}")
+        pending = sum(u.live for u in counts if u.kek_version != ring.active_kek_version)
+        print(f"{pending} data key(s) not yet on the active version")
+        if unreadable:
+            print(f"warning: {unreadable} data key(s) are wrapped by a KEK this ring lacks",
+                  file=sys.stderr)
+            return REFUSED
+        return OK
+
+    return _run("keys status", settings, work)
+
+
+# ---- conversations ------------------------------------------------------------------
+
+
+def conversations_shred(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        conversation_id = str(uuid.UUID(args.conversation_id))
+    except ValueError:
+        print("yizhan conversations shred: the conversation id must be a UUID", file=sys.stderr)
+        return BAD_INPUT
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            shredded = await keyops.shred(conn, conversation_id)
+        except keyops.ShredRefused as exc:
+            raise AdminError(str(exc)) from None
+        finally:
+            await conn.close()
+        if shredded:
+            print(f"shredded {conversation_id}: its data key is destroyed; "
+                  "backups taken before now still hold it (see docs/OPERATIONS.md)")
+        else:
+            print(f"{conversation_id} was already shredded")
+        return OK
+
+    return _run("conversations shred", settings, work)
