@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -36,9 +37,12 @@ class Dispatcher:
         self.node = node
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_positions: dict[str, tuple[int | None, int | None]] = {}
+        self._last_positions: dict[str, tuple[int | None, int | None, dict[str, Any]]] = {}
         self._last_stats: dict[str, Any] | None = None
         self._match_lock = asyncio.Lock()
+        # Features add to what a waiting worker is told (the roster: whether anyone is
+        # scheduled soon); a hook may also replace `estimated_wait_s`.
+        self.wait_hooks: list[Callable[[int | None], Awaitable[dict[str, Any]]]] = []
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -138,6 +142,7 @@ class Dispatcher:
             position = (await self.node.queue.positions([conv.id])).get(conv.id)
             info["position"] = position
             info["estimated_wait_s"] = await self.estimate(position)
+            info.update(await self.wait_extras(info["estimated_wait_s"]))
         return info
 
     async def display_name(self, staff_id: str) -> str:
@@ -189,6 +194,7 @@ class Dispatcher:
         closes = hours.closes_at(now)
         from chat_server.hotlines import HOTLINES
 
+        extras = await self.wait_extras(estimate)
         return {
             "open": closes is not None,
             "now": now.astimezone(hours.tz).isoformat(),
@@ -200,6 +206,7 @@ class Dispatcher:
             "counselors_on_duty": len(present),
             "consent_version": node.settings.consent_version,
             "hotlines": HOTLINES,
+            **extras,
         }
 
     async def estimate(self, position: int | None, seats: list[Any] | None = None) -> int | None:
@@ -212,6 +219,12 @@ class Dispatcher:
         free = sum(s.free for s in present)
         waits = await node.queue.recent_waits()
         return estimate_wait_s(position, waits, len(present), free)
+
+    async def wait_extras(self, estimate: int | None) -> dict[str, Any]:
+        extras: dict[str, Any] = {}
+        for hook in self.wait_hooks:
+            extras.update(await hook(estimate))
+        return extras
 
     async def queue_stats(self) -> dict[str, Any]:
         node = self.node
@@ -250,8 +263,9 @@ class Dispatcher:
         await conn.follow(conv)
         self.kick()
         position = (await node.queue.positions([conv.id])).get(conv.id)
+        estimate = await self.estimate(position)
         return {"type": "queued", "conversation_id": conv.id, "position": position,
-                "estimated_wait_s": await self.estimate(position)}
+                "estimated_wait_s": estimate, **await self.wait_extras(estimate)}
 
     async def leave(self, conv: Conversation) -> None:
         node = self.node
@@ -413,12 +427,14 @@ class Dispatcher:
             if seats is None:
                 seats = await node.queue.on_duty()
             estimate = await self.estimate(position, seats)
-            if self._last_positions.get(conv_id) == (position, estimate):
+            extras = await self.wait_extras(estimate)
+            estimate = extras.get("estimated_wait_s", estimate)
+            if self._last_positions.get(conv_id) == (position, estimate, extras):
                 continue
-            self._last_positions[conv_id] = (position, estimate)
+            self._last_positions[conv_id] = (position, estimate, extras)
             for conn in waiting[conv_id]:
                 conn.push({"type": "queue", "conversation_id": conv_id, "position": position,
-                           "estimated_wait_s": estimate})
+                           "estimated_wait_s": estimate, **extras})
             await node.queue.touch_worker(conv_id, node.settings.worker_grace_s)
 
     async def push_queue_stats(self) -> None:
