@@ -95,6 +95,8 @@ class Connection:
         self.tasks: set[asyncio.Task[Any]] = set()
         # Supervisors watching conversations read-only (crisis feature).
         self.watching: set[str] = set()
+        # Of those, the ones a supervisor joined and may send into (watching is read-only).
+        self.joined: set[str] = set()
 
     @property
     def role(self) -> Role:
@@ -334,6 +336,8 @@ def _ref(command: Command) -> dict[str, Any]:
 async def handle_send(conn: Connection, command: Send) -> None:
     node = conn.node
     conv = await conversation_for(conn, command.conversation_id)
+    if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "watching is read-only; join to write")
     if conv.status != "active":
         raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
     side = conn._side()
@@ -375,6 +379,8 @@ async def handle_send(conn: Connection, command: Send) -> None:
 async def handle_end(conn: Connection, command: End) -> None:
     node = conn.node
     conv = await conversation_for(conn, command.conversation_id)
+    if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "watching is read-only; join to end")
     side = conn._side()
     ended = await node.conversations.end(conv.id, side)
     if ended is None:
