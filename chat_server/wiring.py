@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api
+from chat_server import api, crisis_feature
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.conversations import ConversationStore
@@ -62,10 +62,12 @@ def build_app(settings: Settings) -> Starlette:
         settings,
         routes=[
             *api.routes(),
+            *crisis_feature.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
-        features=[chat],
+        # The crisis feature needs the node the chat feature made, so it comes after it.
+        features=[chat, lambda services: crisis_feature.running(app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     return app
