@@ -379,6 +379,17 @@ class QueueStore:
         )
         return Unclaimed(int(done))
 
+    async def confirm(self, conversation_id: str, staff_id: str) -> None:
+        """The match is recorded in PostgreSQL: drop its claim.
+
+        From here the record counts the conversation in the counselor's load, and a later
+        hand-over may queue the conversation again at once.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.claim(conversation_id))
+            pipe.srem(keys.claims_of(staff_id), conversation_id)
+            await pipe.execute()
+
     async def claimed_by(self, conversation_ids: Sequence[str]) -> dict[str, str | None]:
         """Counselor of each conversation whose match is in flight (claim alive), else None."""
         if not conversation_ids:

@@ -387,6 +387,7 @@ class Dispatcher:
             await node.queue.unclaim(conversation_id, staff_id, node.now_ms())
             await node.queue.leave(conversation_id)
             return
+        await node.queue.confirm(conversation_id, staff_id)
         metrics.MATCHES.inc()
         handover = bool(before and before.last_seq > 0)
         if handover:
