@@ -99,6 +99,9 @@ def _run(
     from chat_server.cli import backends, terminate_as_exit
 
     try:
+        if settings.database_url and settings.redis_url:
+            # Nothing embedded to stop on SIGTERM (and signal handlers are main-thread only).
+            return asyncio.run(work(settings))
         with terminate_as_exit(), backends(settings) as resolved:
             return asyncio.run(work(resolved))
     except AdminError as exc:
