@@ -246,8 +246,9 @@ def expand(patterns: Sequence[Pattern], changes: Sequence[Change], first: dt.dat
             mine = by_day.get((day, sid), [])
             leave = [(c.start, c.end) for c in mine if c.kind is ChangeKind.LEAVE]
             extra = [(c.start, c.end) for c in mine if c.kind is ChangeKind.EXTRA]
+            notes = {(c.start, c.end): c.note for c in mine if c.kind is ChangeKind.EXTRA}
             for s, e in merge(subtract(pattern_intervals(patterns, sid, day), leave) + extra):
-                shifts.append(Shift(day, s, e, sid))
+                shifts.append(Shift(day, s, e, sid, notes.get((s, e), "")))
     return sorted(shifts)
 
 
