@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, crisis_feature
+from chat_server import api, crisis_feature, shifts_feature
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.conversations import ConversationStore
@@ -63,11 +63,14 @@ def build_app(settings: Settings) -> Starlette:
         routes=[
             *api.routes(),
             *crisis_feature.routes(),
+            *shifts_feature.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
         # The crisis feature needs the node the chat feature made, so it comes after it.
-        features=[chat, lambda services: crisis_feature.running(app)],
+        # The shifts feature needs the node the chat feature builds: it comes after it.
+        features=[chat, lambda services: crisis_feature.running(app),
+                  shifts_feature.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     return app
