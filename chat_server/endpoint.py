@@ -491,18 +491,28 @@ async def read_loop(conn: Connection) -> None:
         closed.cancel()
 
 
+def charge(conn: Connection, cost: float) -> None:
+    wait = conn.bucket.take(cost, time.monotonic())
+    if wait:
+        if conn.bucket.strikes >= FLOOD_STRIKES:
+            conn.close(CloseCode.FLOOD)
+        raise ProtocolError(ErrorCode.RATE_LIMITED, "too many frames; slow down",
+                            retry_after=round(wait, 1))
+
+
 async def process(conn: Connection, raw: str | bytes | None) -> None:
     ref = None
     try:
-        data = decode(raw or b"")
-        ref = read_ref(data, conn.limits)
-        command, spec = parse(data, conn.role, conn.limits)
-        wait = conn.bucket.take(spec.cost, time.monotonic())
-        if wait:
-            if conn.bucket.strikes >= FLOOD_STRIKES:
-                conn.close(CloseCode.FLOOD)
-            raise ProtocolError(ErrorCode.RATE_LIMITED, "too many frames; slow down",
-                                retry_after=round(wait, 1))
+        try:
+            data = decode(raw or b"")
+            ref = read_ref(data, conn.limits)
+            command, spec = parse(data, conn.role, conn.limits)
+            cost = spec.cost
+        except ProtocolError:
+            # Malformed frames cost as much as a send, so garbage cannot flood for free.
+            charge(conn, 1.0)
+            raise
+        charge(conn, cost)
         await handle(conn, command)
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
