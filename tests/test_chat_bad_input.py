@@ -29,7 +29,7 @@ async def stored(node) -> int:
 
 
 async def test_malformed_unknown_and_invalid_frames(node) -> None:
-    worker, wws, counselor, cws, conv = await matched_pair(node)
+    worker, wws, counselor, _cws, conv = await matched_pair(node)
     await wws.ws.send("{not json")
     assert (await wws.expect("error"))["code"] == "bad_json"
     await wws.send({"type": "teleport"})
@@ -52,7 +52,7 @@ async def test_malformed_unknown_and_invalid_frames(node) -> None:
 
 
 async def test_another_conversation_is_not_found(node) -> None:
-    worker, wws, counselor, cws, conv = await matched_pair(node)
+    worker, _wws, counselor, _cws, conv = await matched_pair(node)
     stranger = Worker(node.base)
     await stranger.sign_in()
     sws = await stranger.connect()
@@ -78,7 +78,7 @@ async def test_another_conversation_is_not_found(node) -> None:
 
 
 async def test_oversized_frame_closes_with_1009(node) -> None:
-    worker, wws, counselor, cws, conv = await matched_pair(node)
+    worker, wws, counselor, _cws, _conv = await matched_pair(node)
     await wws.ws.send('{"type":"ping","pad":"' + "x" * 20000 + '"}')
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await wws.recv(5)
@@ -90,7 +90,7 @@ async def test_oversized_frame_closes_with_1009(node) -> None:
 
 async def test_flood_is_limited(node_factory) -> None:
     node = await node_factory(messages_per_minute=30)
-    worker, wws, counselor, cws, conv = await matched_pair(node)
+    worker, wws, counselor, _cws, conv = await matched_pair(node)
     for i in range(20):
         await wws.send({"type": "send", "conversation_id": conv, "client_id": f"f{i}",
                         "text": "hi"})

@@ -45,6 +45,7 @@ class NodeProcess:
             "PORT": str(self.port),
             "YIZHAN_ALLOWED_ORIGINS": ORIGIN,
             "YIZHAN_OPEN_TIME": "00:00",
+            "YIZHAN_DUTY_REQUIRES_ROSTER": "false",
         }
         self.log = log.open("wb")
         self.proc = subprocess.Popen(
