@@ -30,7 +30,8 @@ async def test_full_conversation(node) -> None:
     got = await cws.expect("message", seq=1)
     assert got["text"] == "你好" and got["from"] == "worker"
 
-    await cws.send({"type": "send", "conversation_id": conv, "client_id": "c1", "text": "你好，我在"})
+    await cws.send({"type": "send", "conversation_id": conv, "client_id": "c1",
+                    "text": "你好，我在"})
     ack = await cws.expect("ack", client_id="c1")
     assert ack["seq"] == 2
     got = await wws.expect("message", seq=2)
