@@ -88,6 +88,8 @@ def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     shred.add_argument("conversation_id")
     shred.set_defaults(handler=conversations_shred)
 
+    add_referral_verbs(verbs)
+
 
 # ---- plumbing -----------------------------------------------------------------------
 
@@ -427,3 +429,92 @@ def conversations_shred(settings: Settings, args: argparse.Namespace) -> int:
         return OK
 
     return _run("conversations shred", settings, work)
+
+
+# ---- referral directory -------------------------------------------------------------
+
+
+def add_referral_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from chat_server.referrals import KINDS
+
+    referrals = verbs.add_parser("referrals", help="referral directory: list, add, disable")
+    rv = referrals.add_subparsers(dest="referrals_verb", required=True)
+    rlist = rv.add_parser("list", help="list resources (seeded ones appear after first start)")
+    rlist.add_argument("--all", action="store_true", help="include disabled ones")
+    rlist.set_defaults(handler=referrals_list)
+    radd = rv.add_parser("add", help="add a resource (marked verify-before-launch unless told)")
+    radd.add_argument("--name", required=True)
+    radd.add_argument("--phone", required=True)
+    radd.add_argument("--kind", required=True, choices=KINDS)
+    radd.add_argument("--hours", default="")
+    radd.add_argument("--region", default="")
+    radd.add_argument("--verified", action="store_true", help="the number was checked")
+    radd.set_defaults(handler=referrals_add)
+    rdis = rv.add_parser("disable", help="hide a resource from new referrals")
+    rdis.add_argument("resource_id")
+    rdis.set_defaults(handler=referrals_disable)
+
+
+def referrals_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            rows = await conn.fetch(
+                "SELECT id, name, phone, kind, hours, verify_before_launch AS unverified,"
+                " disabled_at IS NOT NULL AS off FROM referral_resources"
+                " WHERE $1 OR disabled_at IS NULL ORDER BY created_at, name", args.all)
+        finally:
+            await conn.close()
+        for r in rows:
+            flags = ("VERIFY " if r["unverified"] else "") + ("disabled" if r["off"] else "")
+            print(f"{r['id']}  {r['kind']:<10} {r['phone']:<14} {r['name']}  {r['hours']}"
+                  f"  {flags}".rstrip())
+        print(f"{len(rows)} resource(s)")
+        return OK
+
+    return _run("referrals list", settings, work)
+
+
+def referrals_add(settings: Settings, args: argparse.Namespace) -> int:
+    name, phone = args.name.strip(), args.phone.strip()
+    if not name or len(name) > 100 or not phone or len(phone) > 40:
+        print("yizhan referrals add: --name (1-100) and --phone (1-40) are required",
+              file=sys.stderr)
+        return BAD_INPUT
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            rid = await conn.fetchval(
+                "INSERT INTO referral_resources (name, phone, kind, hours, region,"
+                " verify_before_launch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                name, phone, args.kind, args.hours, args.region, not args.verified)
+        finally:
+            await conn.close()
+        print(f"added {rid}")
+        return OK
+
+    return _run("referrals add", settings, work)
+
+
+def referrals_disable(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        resource_id = uuid.UUID(args.resource_id)
+    except ValueError:
+        print("yizhan referrals disable: the resource id must be a UUID", file=sys.stderr)
+        return BAD_INPUT
+
+    async def work(resolved: Settings) -> int:
+        conn = await _connect(resolved)
+        try:
+            done = await conn.fetchval(
+                "UPDATE referral_resources SET disabled_at = COALESCE(disabled_at, now())"
+                " WHERE id = $1 RETURNING 1", resource_id)
+        finally:
+            await conn.close()
+        if not done:
+            raise AdminError(f"no resource {resource_id}")
+        print(f"disabled {resource_id}")
+        return OK
+
+    return _run("referrals disable", settings, work)
