@@ -166,6 +166,16 @@ class QueueStore:
         _positive("grace_s", grace_s)
         await self.redis.set(keys.worker_presence(conversation_id), "1", ex=grace_s)
 
+    async def touch_workers(self, conversation_ids: Sequence[str], grace_s: int) -> None:
+        """touch_worker for many conversations in one round trip."""
+        _positive("grace_s", grace_s)
+        if not conversation_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation_id in conversation_ids:
+                pipe.set(keys.worker_presence(conversation_id), "1", ex=grace_s)
+            await pipe.execute()
+
     async def leave(self, conversation_id: str) -> bool:
         """Remove from the queue; True if it was queued."""
         async with self.redis.pipeline(transaction=True) as pipe:

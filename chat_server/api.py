@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat_server import metrics
 from chat_server.crisis import RiskLevel
+from chat_server.hub import user_channel
 from chat_server.node import Node
 from chat_server.problems import (
     Problem,
@@ -72,6 +73,12 @@ async def rate_limit(node: Node, key: str, limit: int, window_s: int) -> None:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+async def revoke_and_disconnect(node: Node, p: Principal) -> None:
+    """Sign out: the session stops working and its open sockets close, on every node."""
+    await node.sessions.revoke(p.token_hash)
+    await node.hub.publish(user_channel(p.id), {"t": "revoked", "h": p.token_hash.hex()})
 
 
 # ---- public --------------------------------------------------------------------------
@@ -225,7 +232,7 @@ async def worker_sign_out(request: Request) -> Response:
     p = await principal(request, WORKER_COOKIE)
     data = await json_body(request)
     if p is not None:
-        await node.sessions.revoke(p.token_hash)
+        await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
     response.delete_cookie(WORKER_COOKIE, path="/")
     if data.get("forget_device") is True:
@@ -282,7 +289,7 @@ async def staff_sign_out(request: Request) -> Response:
     node = node_of(request)
     p = await principal(request, STAFF_COOKIE)
     if p is not None:
-        await node.sessions.revoke(p.token_hash)
+        await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
     response.delete_cookie(STAFF_COOKIE, path="/")
     return response

@@ -21,7 +21,7 @@ from chat_server import metrics
 from chat_server.conversations import Conversation
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
-from chat_server.protocol import ErrorCode, ProtocolError, Role
+from chat_server.protocol import CloseCode, ErrorCode, ProtocolError, Role
 
 if TYPE_CHECKING:
     from chat_server.endpoint import Connection
@@ -30,6 +30,7 @@ log = logging.getLogger("yizhan.dispatch")
 
 TICK_S = 1.0
 SWEEP_EVERY_TICKS = 2
+REVALIDATE_EVERY_TICKS = 10
 
 
 class Dispatcher:
@@ -40,6 +41,8 @@ class Dispatcher:
         self._last_positions: dict[str, tuple[int | None, int | None, dict[str, Any]]] = {}
         self._last_stats: dict[str, Any] | None = None
         self._match_lock = asyncio.Lock()
+        # Presence must be renewed well within its TTL: three chances before it lapses.
+        self._heartbeat_ticks = max(1, int(node.settings.presence_ttl_s / 3 / TICK_S))
         # Features add to what a waiting worker is told (the roster: whether anyone is
         # scheduled soon); a hook may also replace `estimated_wait_s`.
         self.wait_hooks: list[Callable[[int | None], Awaitable[dict[str, Any]]]] = []
@@ -67,8 +70,12 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
             tick += 1
-            for step in (self.match, self.push_positions, self.push_queue_stats,
-                         self.heartbeats):
+            steps = [self.match, self.push_positions, self.push_queue_stats]
+            if tick % self._heartbeat_ticks == 0:
+                steps.append(self.heartbeats)
+            if tick % REVALIDATE_EVERY_TICKS == 0:
+                steps.append(self.revalidate_sessions)
+            for step in steps:
                 try:
                     await step()
                 except asyncio.CancelledError:
@@ -319,8 +326,11 @@ class Dispatcher:
                 problem = await guard(p.id, now)
                 if problem:
                     raise ProtocolError(ErrorCode.FORBIDDEN, problem)
-            await node.queue.counselor_on_duty(p.id, capacity, load, node.now_ms(),
-                                               node.settings.presence_ttl_s)
+            # Already on duty (another tab): keep the seat; re-registering would reset
+            # the load Redis counts, matches in flight included.
+            if await self._seat(p.id) is None:
+                await node.queue.counselor_on_duty(p.id, capacity, load, node.now_ms(),
+                                                   node.settings.presence_ttl_s)
             self.kick()
         else:
             await node.queue.counselor_off_duty(p.id)
@@ -408,35 +418,49 @@ class Dispatcher:
                           "conversation": await self.staff_view(conv, handover)}}),
         ])
 
-    async def push_positions(self) -> None:
-        """Tell local waiting workers their place: one pipelined read for all of them."""
-        node = self.node
+    def _local_worker_conversations(self) -> dict[str, list[Connection]]:
         waiting: dict[str, list[Connection]] = {}
-        for conns in node.connections.values():
+        for conns in self.node.connections.values():
             for conn in conns:
                 if conn.role is Role.WORKER:
                     for conv_id in conn.cursors:
                         waiting.setdefault(conv_id, []).append(conn)
+        return waiting
+
+    async def push_positions(self) -> None:
+        """Tell local waiting workers their place when it changes.
+
+        One pipelined read of all positions, one read of seats and recent waits, then pure
+        arithmetic per worker: the cost per waiting worker per tick is constant.
+        """
+        node = self.node
+        waiting = self._local_worker_conversations()
         if not waiting:
             self._last_positions.clear()
             return
-        positions = await node.queue.positions(list(waiting))
-        seats = None
+        positions = {c: p for c, p in (await node.queue.positions(list(waiting))).items()
+                     if p is not None}
+        if not positions:
+            return
+        seats = await node.queue.on_duty()
+        present = [s for s in seats if s.present and not s.draining]
+        free = sum(s.free for s in present)
+        waits = await node.queue.recent_waits()
+        extras_by_estimate: dict[int | None, dict[str, Any]] = {}
         for conv_id, position in positions.items():
-            if position is None:
+            estimate = estimate_wait_s(position, waits, len(present), free)
+            if estimate not in extras_by_estimate:
+                extras_by_estimate[estimate] = await self.wait_extras(estimate)
+            extras = extras_by_estimate[estimate]
+            shown = extras.get("estimated_wait_s", estimate)
+            if self._last_positions.get(conv_id) == (position, shown, extras):
                 continue
-            if seats is None:
-                seats = await node.queue.on_duty()
-            estimate = await self.estimate(position, seats)
-            extras = await self.wait_extras(estimate)
-            estimate = extras.get("estimated_wait_s", estimate)
-            if self._last_positions.get(conv_id) == (position, estimate, extras):
-                continue
-            self._last_positions[conv_id] = (position, estimate, extras)
+            self._last_positions[conv_id] = (position, shown, extras)
             for conn in waiting[conv_id]:
                 conn.push({"type": "queue", "conversation_id": conv_id, "position": position,
-                           "estimated_wait_s": estimate, **extras})
-            await node.queue.touch_worker(conv_id, node.settings.worker_grace_s)
+                           "estimated_wait_s": shown, **extras})
+        for gone in set(self._last_positions) - set(positions):
+            del self._last_positions[gone]
 
     async def push_queue_stats(self) -> None:
         node = self.node
@@ -451,26 +475,36 @@ class Dispatcher:
                     conn.push({"type": "queue_stats", **stats})
 
     async def heartbeats(self) -> None:
-        """Keep presence of local counselors on duty and of local waiting workers."""
+        """Keep presence of local counselors on duty and of local workers' conversations."""
         node = self.node
-        for conns in list(node.connections.values()):
-            for conn in conns:
-                if conn.role is Role.COUNSELOR and conn.on_duty:
-                    alive = await node.queue.heartbeat(conn.principal.id,
-                                                       node.settings.presence_ttl_s)
-                    if not alive:
-                        # Redis lost the seat (restart): restore it from the record.
-                        load = len(await node.conversations.active_for_counselor(
-                            conn.principal.id))
-                        await node.queue.counselor_on_duty(
-                            conn.principal.id, await self._capacity(conn.principal.id), load,
-                            node.now_ms(), node.settings.presence_ttl_s)
-                    break
-        for conns in list(node.connections.values()):
-            for conn in conns:
-                if conn.role is Role.WORKER:
-                    for conv_id in conn.cursors:
-                        await node.queue.touch_worker(conv_id, node.settings.worker_grace_s)
+        counselors = {conn.principal.id for conns in node.connections.values()
+                      for conn in conns if conn.role is Role.COUNSELOR and conn.on_duty}
+        for staff_id in counselors:
+            if not await node.queue.heartbeat(staff_id, node.settings.presence_ttl_s):
+                # Redis lost the seat (restart): restore it from the record.
+                load = len(await node.conversations.active_for_counselor(staff_id))
+                await node.queue.counselor_on_duty(
+                    staff_id, await self._capacity(staff_id), load, node.now_ms(),
+                    node.settings.presence_ttl_s)
+        await node.queue.touch_workers(list(self._local_worker_conversations()),
+                                       node.settings.worker_grace_s)
+
+    async def revalidate_sessions(self) -> None:
+        """Close sockets whose session expired or was revoked since they connected."""
+        node = self.node
+        conns = [c for cs in node.connections.values() for c in cs]
+        if not conns:
+            return
+        hashes = list({c.principal.token_hash for c in conns})
+        rows = await node.services.pool.fetch(
+            "SELECT s.token_hash FROM sessions s LEFT JOIN staff st ON st.id = s.staff_id"
+            " WHERE s.token_hash = ANY($1::bytea[]) AND s.revoked_at IS NULL"
+            " AND s.expires_at > now() AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
+            hashes)
+        valid = {bytes(r["token_hash"]) for r in rows}
+        for conn in conns:
+            if conn.principal.token_hash not in valid:
+                conn.close(CloseCode.UNAUTHENTICATED)
 
     async def sweep_counselors(self) -> None:
         """Tell workers whose counselor vanished; after the grace period, hand them over."""

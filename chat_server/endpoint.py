@@ -222,7 +222,9 @@ class Connection:
             if roles is None or str(self.role) in roles:
                 self.push(event["frame"])
         elif kind == "revoked":
-            self.close(CloseCode.UNAUTHENTICATED)
+            # A whole account (disabled), or one session (signed out) if `h` is given.
+            if event.get("h") in (None, self.principal.token_hash.hex()):
+                self.close(CloseCode.UNAUTHENTICATED)
         elif kind == "follow":
             self.spawn(self._follow_by_id(event["c"], event.get("frame")))
         elif kind == "unfollow":

@@ -64,3 +64,27 @@ async def test_full_conversation(node) -> None:
     assert stored == 2
     await worker.close()
     await counselor.close()
+
+
+async def test_quick_exit_signs_out_and_closes_the_socket(node) -> None:
+    import pytest
+    import websockets
+
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    cookie = worker.cookie
+    r = await worker.http.post("/api/worker/signout", json={"forget_device": True})
+    assert r.status_code == 204
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await wws.recv(5)
+    assert closed.value.rcvd.code == 4401
+    # The old cookie no longer opens anything.
+    from tests.clients import connect
+
+    ws = await connect(node.base.replace("http://", "ws://") + "/ws/worker", cookie)
+    with pytest.raises(websockets.ConnectionClosed) as again:
+        await ws.recv(5)
+    assert again.value.rcvd.code == 4401
+    await worker.close()
