@@ -89,6 +89,9 @@ def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     shred.set_defaults(handler=conversations_shred)
 
     add_referral_verbs(verbs)
+    from chat_server import shifts_cli  # lazy: shifts_cli imports this module
+
+    shifts_cli.add_verbs(verbs)
 
 
 # ---- plumbing -----------------------------------------------------------------------
