@@ -1,0 +1,143 @@
+"""An ID number is not a secret: history needs a PIN or the earlier device."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from tests.clients import Worker, make_staff
+
+
+async def chat_once(node, worker: Worker) -> str:
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    wws = await worker.connect()
+    conv = (await worker.request_chat())["conversation_id"]
+    await wws.expect("matched")
+    await cws.expect("assigned")
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "h1", "text": "旧事"})
+    await wws.expect("ack")
+    await wws.send({"type": "end", "conversation_id": conv})
+    await wws.expect("ended")
+    await counselor.close()
+    return conv
+
+
+async def test_number_alone_cannot_read_history_pin_and_device_can(node) -> None:
+    first = Worker(node.base)
+    r = await first.sign_in()
+    assert r.json()["history_access"] is False  # a brand-new device proves nothing yet
+    await chat_once(node, first)
+    assert (await first.http.post("/api/worker/pin", json={"pin": "123456"})).status_code == 400
+    assert (await first.http.post("/api/worker/pin", json={"pin": "482913"})).status_code == 204
+
+    # Someone else who knows the number, on another device: may chat, may not read.
+    stranger = Worker(node.base, number=first.number)
+    r = await stranger.sign_in()
+    assert r.status_code == 201 and r.json()["history_access"] is False
+    assert r.json()["pin_set"] is None  # not even whether a PIN exists
+    locked = await stranger.http.get("/api/worker/history")
+    assert locked.status_code == 403 and locked.json()["code"] == "history_locked"
+    wrong = await stranger.sign_in(pin="000001")
+    assert wrong.status_code == 401 and wrong.json()["code"] == "pin_incorrect"
+    # Changing the PIN needs the old one (or the device).
+    assert (await stranger.http.post("/api/worker/pin", json={"pin": "857361"})).status_code == 403
+
+    # The worker on a new phone, with the PIN.
+    with_pin = Worker(node.base, number=first.number)
+    r = await with_pin.sign_in(pin="482913")
+    assert r.status_code == 201 and r.json()["history_access"] is True
+    history = (await with_pin.http.get("/api/worker/history")).json()["conversations"]
+    assert [m["text"] for m in history[0]["messages"]] == ["旧事"]
+
+    # The same browser as before (device cookie), no PIN: history too.
+    r = await first.sign_in()
+    assert r.json()["history_access"] is True
+    assert (await first.http.get("/api/worker/history")).status_code == 200
+    for w in (first, stranger, with_pin):
+        await w.close()
+
+
+async def test_pin_guessing_is_limited_per_worker_not_per_sign_in(node) -> None:
+    worker = Worker(node.base)
+    await worker.sign_in()
+    await worker.http.post("/api/worker/pin", json={"pin": "482913"})
+    guesser = Worker(node.base, number=worker.number)
+    codes = [(await guesser.sign_in(pin=f"{i:06d}")).json()["code"] for i in range(1, 8)]
+    assert codes[:5] == ["pin_incorrect"] * 5 and codes[5:] == ["rate_limited"] * 2
+    # The real worker can still sign in and chat without the PIN.
+    real = Worker(node.base, number=worker.number)
+    assert (await real.sign_in()).status_code == 201
+    for w in (worker, guesser, real):
+        await w.close()
+
+
+async def test_open_conversation_of_another_session_is_not_taken_over(node) -> None:
+    first = Worker(node.base)
+    await first.sign_in()
+    fws = await first.connect()
+    conv = (await first.request_chat())["conversation_id"]
+    other = Worker(node.base, number=first.number)
+    await other.sign_in()
+    ows = await other.connect()
+    welcome = ows.frames[0]
+    assert welcome["conversation"] is None and welcome["open_elsewhere"] is True
+    await ows.send({"type": "sync", "conversation_id": conv, "after_seq": 0})
+    assert (await ows.expect("error"))["code"] == "not_found"
+    await ows.send({"type": "request_chat"})
+    assert (await ows.expect("error"))["code"] == "open_elsewhere"
+    await ows.send({"type": "request_chat", "replace": True})
+    replaced = await ows.expect("queued")
+    assert replaced["conversation_id"] != conv
+    await fws.expect("ended", conversation_id=conv)
+    await first.close()
+    await other.close()
+
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+async def test_no_new_match_after_closing(node_factory) -> None:
+    node = await node_factory(open_time=dt.time(10, 0))
+    clock = [dt.datetime(2026, 11, 28, 23, 59, 0, tzinfo=SH)]
+    node.node.clock = lambda: clock[0]
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    await worker.request_chat()
+    # 00:00: closed. Nobody new is matched; the waiting worker is told, with hotlines.
+    clock[0] = dt.datetime(2026, 11, 29, 0, 0, 0, tzinfo=SH)
+    closed = await wws.expect("service_closed", timeout=6)
+    assert closed["next_open"].startswith("2026-11-29T10:00")
+    assert any(h["phone"] == "12356" for h in closed["hotlines"])
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await cws.send({"type": "duty", "on": True})
+    assert (await cws.expect("error"))["code"] == "service_closed"
+    await wws.send({"type": "request_chat"})
+    assert (await wws.expect("error"))["code"] == "service_closed"
+    status = (await worker.http.get("/api/status")).json()
+    assert status["open"] is False and status["closes_at"] is None
+    await worker.close()
+    await counselor.close()
+
+
+async def test_conversation_in_progress_runs_past_closing(node_factory) -> None:
+    node = await node_factory(open_time=dt.time(10, 0))
+    clock = [dt.datetime(2026, 11, 28, 23, 59, 59, tzinfo=SH)]
+    node.node.clock = lambda: clock[0]
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    conv = (await worker.request_chat())["conversation_id"]
+    await wws.expect("matched")
+    clock[0] = dt.datetime(2026, 11, 29, 0, 0, 30, tzinfo=SH)
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "late", "text": "还在吗"})
+    assert (await wws.expect("ack"))["seq"] == 1
+    assert (await cws.expect("message"))["seq"] == 1
+    await worker.close()
+    await counselor.close()
