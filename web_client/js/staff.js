@@ -1,0 +1,84 @@
+// Shared by the counselor console and the supervisor board: sign-in view, views, toast.
+
+import { $, $$, setText, show, hide } from './dom.js';
+import { api, ApiError } from './api.js';
+import { t, toggleLang } from './i18n.js';
+
+export function showView(name) {
+  for (const v of $$('body > .view[data-view]')) show(v, v.getAttribute('data-view') === name);
+  document.body.setAttribute('data-view', name);
+}
+
+let toastTimer = null;
+export function toast(text, ms) {
+  const el = $('[data-testid="toast"]');
+  if (!el) return;
+  setText(el, text);
+  show(el);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => hide(el), ms || 5000);
+}
+
+export function wireLangToggles() {
+  for (const b of $$('[data-lang-toggle]')) b.addEventListener('click', toggleLang);
+}
+
+/** Resolves with the staff object, or null when not signed in. Throws on network trouble. */
+export async function currentStaff() {
+  try {
+    return await api('/api/staff/me', { timeout: 8000 });
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return null;
+    throw e;
+  }
+}
+
+/** Wire the sign-in form; calls onSignedIn(staff) after a successful POST /api/staff/session. */
+export function wireSignin(onSignedIn) {
+  const form = $('#signin-form');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const user = $('#username');
+    const pass = $('#password');
+    const err = $('#signin-error');
+    hide(err);
+    if (!user.value.trim()) { user.focus(); return; }
+    if (!pass.value) { pass.focus(); return; }
+    const btn = $('[data-testid="staff-signin"]');
+    btn.disabled = true;
+    try {
+      const staff = await api('/api/staff/session', { method: 'POST', body: { username: user.value.trim(), password: pass.value } });
+      pass.value = '';
+      hide($('#signin-notice'));
+      onSignedIn(staff);
+    } catch (e) {
+      const code = e instanceof ApiError ? e.code : '';
+      setText(err, code === 'bad_credentials' ? t('s.signin.err')
+        : code === 'rate_limited' ? t('err.rate', { n: e.retryAfter || 30 })
+        : code === 'network' ? t('err.network') : t('err.generic'));
+      show(err);
+      pass.select();
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
+export function showSignin(notice) {
+  const n = $('#signin-notice');
+  if (notice) { setText(n, notice); show(n); } else hide(n);
+  showView('signin');
+  const user = $('#username');
+  if (user) user.focus();
+}
+
+export async function signOut() {
+  try { await api('/api/staff/signout', { method: 'POST', body: {} }); } catch (e) { /* the session is gone either way */ }
+}
+
+export function connLabel(state) {
+  if (state === 'ready') return t('conn.ready');
+  if (state === 'offline') return t('conn.offline');
+  if (state === 'reconnecting') return t('conn.reconnecting');
+  return t('conn.connecting');
+}
