@@ -415,6 +415,9 @@ class EscalationStore:
     async def move_referral(self, referral_id: str, current: str, new: str, staff_id: str,
                             now: dt.datetime) -> dict[str, Any] | None:
         """Conditional on the status read, so two concurrent changes cannot both apply."""
+        if new not in ("accepted", "declined", "contacted", "completed"):
+            # The column name below is built from it: only known statuses may reach SQL.
+            raise ValueError(f"unknown referral status {new!r}")
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"UPDATE referrals SET status = $3, {new}_at = $4"
