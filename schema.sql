@@ -80,6 +80,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     counselor_away_at timestamptz,
     -- The session that opened it: a session without history access may use only its own.
     opened_by_session bytea,
+    -- When the counselor's seat was given back: after the case note, or the wrap-up time.
+    seat_released_at timestamptz,
     ended_at timestamptz,
     ended_by text,
     created_at timestamptz NOT NULL DEFAULT now()
@@ -90,6 +92,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS conversations_one_open
 CREATE INDEX IF NOT EXISTS conversations_open ON conversations (status)
     WHERE status IN ('waiting', 'active');
 CREATE INDEX IF NOT EXISTS conversations_counselor ON conversations (counselor_id, status);
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS seat_released_at timestamptz;
+CREATE INDEX IF NOT EXISTS conversations_wrapping_up ON conversations (ended_at)
+    WHERE seat_released_at IS NULL AND counselor_id IS NOT NULL AND status = 'ended';
 
 -- Every message, encrypted. seq is dense per conversation; client_id makes sends idempotent.
 CREATE TABLE IF NOT EXISTS messages (

@@ -368,6 +368,8 @@ async def staff_note(request: Request) -> Response:
         " risk_level = EXCLUDED.risk_level, note_nonce = EXCLUDED.note_nonce,"
         " note_ciphertext = EXCLUDED.note_ciphertext, updated_at = now()",
         uuid.UUID(conv_id), uuid.UUID(p.id), topics, level, sealed.nonce, sealed.ciphertext)
+    assert node.dispatcher is not None
+    await node.dispatcher.release_seat(conv_id)
     return JSONResponse({"conversation_id": conv_id, "topics": topics,
                          "risk_level": RiskLevel(level).name})
 

@@ -22,14 +22,26 @@ log = logging.getLogger("yizhan.app")
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 
-# No inline scripts or styles anywhere; no third-party origins.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; media-src 'self' data:; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
+
+
+def content_security_policy(allowed_origins: Sequence[str]) -> str:
+    """No inline scripts or styles anywhere; no third-party origins.
+
+    The WebSocket origins are listed explicitly: older engines (WeChat's among them) do
+    not let 'self' cover ws:/wss:.
+    """
+    sockets = " ".join(
+        o.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        for o in allowed_origins
+    )
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' {sockets}; media-src 'self' data:; font-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+
+
 SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -39,8 +51,9 @@ SECURITY_HEADERS = [
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str) -> None:
         self.app = app
+        self.headers = [(b"content-security-policy", csp.encode()), *SECURITY_HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +64,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name for name, _ in headers}
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                headers.extend(h for h in self.headers if h[0] not in present)
                 if scope["path"].startswith("/api/"):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -99,5 +112,7 @@ def create_app(
         Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),
     ]
     return Starlette(
-        routes=all_routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)]
+        routes=all_routes, lifespan=lifespan, middleware=[
+            Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins))
+        ]
     )

@@ -53,6 +53,8 @@ class Settings:
     dev: bool = False
     # Roster: going on duty needs a scheduled shift (or a supervisor's approval).
     duty_requires_roster: bool = True
+    # After a conversation ends the seat stays taken until the case note is saved, or this.
+    wrapup_s: int = 300
     # How early before a shift a counselor may go on duty.
     duty_lead_minutes: int = 15
     # Coverage targets per hour, default 2 counselors + 1 supervisor; e.g. "20-24=3/1".
@@ -107,6 +109,7 @@ class Settings:
             signin_per_minute_per_ip=r.integer("YIZHAN_SIGNIN_PER_MINUTE", 20, low=1, high=100000),
             log_json=r.boolean("YIZHAN_LOG_JSON", False),
             duty_requires_roster=r.boolean("YIZHAN_DUTY_REQUIRES_ROSTER", True),
+            wrapup_s=r.integer("YIZHAN_WRAPUP", 300, low=0, high=3600),
             duty_lead_minutes=r.integer("YIZHAN_DUTY_LEAD_MINUTES", 15, low=0, high=240),
             coverage_targets=r.targets("YIZHAN_COVERAGE_TARGETS"),
         )

@@ -253,6 +253,34 @@ class ConversationStore:
         )
         return Conversation.from_row(row) if row else None
 
+    async def seat_load(self, staff_id: str) -> int:
+        """Seats a counselor's conversations take: active ones and those still in wrap-up."""
+        return int(await self.pool.fetchval(
+            "SELECT count(*) FROM conversations WHERE counselor_id = $1 AND (status = 'active'"
+            " OR (status = 'ended' AND seat_released_at IS NULL))",
+            uuid.UUID(staff_id),
+        ))
+
+    async def release_seat(self, conversation_id: str) -> str | None:
+        """Mark the seat of an ended conversation given back; the counselor's id, once only."""
+        staff_id = await self.pool.fetchval(
+            "UPDATE conversations SET seat_released_at = now() WHERE id = $1"
+            " AND status = 'ended' AND counselor_id IS NOT NULL AND seat_released_at IS NULL"
+            " RETURNING counselor_id",
+            uuid.UUID(conversation_id),
+        )
+        return str(staff_id) if staff_id else None
+
+    async def release_wrapped_up(self, ended_before: dt.datetime) -> list[str]:
+        """Give back seats whose wrap-up time ran out; one counselor id per seat."""
+        rows = await self.pool.fetch(
+            "UPDATE conversations SET seat_released_at = now() WHERE status = 'ended'"
+            " AND counselor_id IS NOT NULL AND seat_released_at IS NULL AND ended_at < $1"
+            " RETURNING counselor_id",
+            ended_before,
+        )
+        return [str(r["counselor_id"]) for r in rows]
+
     async def end(self, conversation_id: str, by: str) -> Conversation | None:
         """Close an open conversation; None if it was already closed."""
         row = await self.pool.fetchrow(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -84,7 +85,8 @@ class Dispatcher:
                     log.exception("dispatcher step failed",
                                   extra={"fields": {"step": step.__name__}})
             if tick % SWEEP_EVERY_TICKS == 0:
-                for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing):
+                for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing,
+                              self.sweep_wrapups):
                     try:
                         await sweep()
                     except asyncio.CancelledError:
@@ -134,11 +136,24 @@ class Dispatcher:
         elif conv is not None:
             open_elsewhere = True
         return {
+            "last_ended": await self._last_ended(conn) if info is None else None,
             "type": "welcome", "role": "worker", "alias": conn.principal.name,
             "history_access": conn.principal.history_access,
             "conversation": info, "open_elsewhere": open_elsewhere,
             "service": await self.status(),
         }
+
+    async def _last_ended(self, conn: Connection) -> dict[str, Any] | None:
+        """This session's conversation that ended while the worker was away, for rating."""
+        row = await self.node.services.pool.fetchrow(
+            "SELECT c.id, c.ended_by, r.conversation_id IS NOT NULL AS rated FROM conversations c"
+            " LEFT JOIN ratings r ON r.conversation_id = c.id"
+            " WHERE c.worker_id = $1 AND c.opened_by_session = $2 AND c.status = 'ended'"
+            " AND c.ended_at > now() - interval '1 day' ORDER BY c.ended_at DESC LIMIT 1",
+            uuid.UUID(conn.principal.id), conn.principal.token_hash)
+        if row is None:
+            return None
+        return {"id": str(row["id"]), "by": row["ended_by"], "rated": row["rated"]}
 
     async def _conversation_info(self, conv: Conversation) -> dict[str, Any]:
         info: dict[str, Any] = {"id": conv.id, "status": conv.status, "last_seq": conv.last_seq,
@@ -289,11 +304,28 @@ class Dispatcher:
         node = self.node
         if before.status == "waiting":
             await node.queue.leave(before.id)
+        frame: dict[str, Any] = {"type": "ended", "conversation_id": before.id, "by": by}
         if before.status == "active" and before.counselor_id:
-            await node.queue.release(before.counselor_id, node.now_ms())
+            # The seat stays taken while the counselor writes the case note (wrap-up).
+            frame["wrapup_until"] = (
+                node.now() + dt.timedelta(seconds=node.settings.wrapup_s)).isoformat()
+            if node.settings.wrapup_s == 0:
+                await self.release_seat(before.id)
+        await node.hub.publish(conversation_channel(before.id), {"t": "frame", "frame": frame})
+
+    async def release_seat(self, conversation_id: str) -> None:
+        """The case note is saved (or wrap-up is off): the seat is free for the next worker."""
+        staff_id = await self.node.conversations.release_seat(conversation_id)
+        if staff_id is not None:
+            await self.node.queue.release(staff_id, self.node.now_ms())
             self.kick()
-        await node.hub.publish(conversation_channel(before.id), {
-            "t": "frame", "frame": {"type": "ended", "conversation_id": before.id, "by": by}})
+
+    async def sweep_wrapups(self) -> None:
+        node = self.node
+        cutoff = node.now() - dt.timedelta(seconds=node.settings.wrapup_s)
+        for staff_id in await node.conversations.release_wrapped_up(cutoff):
+            await node.queue.release(staff_id, node.now_ms())
+            self.kick()
 
     # ---- duty -----------------------------------------------------------------------
 
@@ -315,7 +347,7 @@ class Dispatcher:
     async def set_duty(self, conn: Connection, on: bool) -> dict[str, Any]:
         node = self.node
         p = conn.principal
-        load = len(await node.conversations.active_for_counselor(p.id))
+        load = await node.conversations.seat_load(p.id)
         capacity = await self._capacity(p.id)
         if on:
             now = node.now()
@@ -347,7 +379,7 @@ class Dispatcher:
             "UPDATE staff SET capacity = $2 WHERE id = $1", uuid.UUID(p.id), capacity)
         await node.queue.set_capacity(p.id, capacity)
         self.kick()
-        load = len(await node.conversations.active_for_counselor(p.id))
+        load = await node.conversations.seat_load(p.id)
         frame = self._duty_frame(capacity, await self._seat(p.id), load)
         return {k: v for k, v in frame.items() if k != "duty"}
 
@@ -482,7 +514,7 @@ class Dispatcher:
         for staff_id in counselors:
             if not await node.queue.heartbeat(staff_id, node.settings.presence_ttl_s):
                 # Redis lost the seat (restart): restore it from the record.
-                load = len(await node.conversations.active_for_counselor(staff_id))
+                load = await node.conversations.seat_load(staff_id)
                 await node.queue.counselor_on_duty(
                     staff_id, await self._capacity(staff_id), load, node.now_ms(),
                     node.settings.presence_ttl_s)

@@ -88,3 +88,54 @@ async def test_quick_exit_signs_out_and_closes_the_socket(node) -> None:
         await ws.recv(5)
     assert again.value.rcvd.code == 4401
     await worker.close()
+
+
+async def test_seat_is_offered_again_only_after_the_case_note(node) -> None:
+    counselor = await make_staff(node, capacity=1)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    first = Worker(node.base)
+    await first.sign_in()
+    fws = await first.connect()
+    conv = (await first.request_chat())["conversation_id"]
+    await fws.expect("matched")
+    await cws.expect("assigned")
+    second = Worker(node.base)
+    await second.sign_in()
+    sws = await second.connect()
+    await second.request_chat()
+    await cws.send({"type": "end", "conversation_id": conv})
+    ended = await cws.expect("ended", conversation_id=conv)
+    assert ended["wrapup_until"]
+    # Wrap-up: the next worker waits while the counselor writes the note.
+    import asyncio
+
+    await asyncio.sleep(2.5)
+    assert not [f for f in sws.frames if f.get("type") == "matched"]
+    r = await counselor.http.put(f"/api/staff/conversations/{conv}/note",
+                                 json={"topics": [], "risk_level": "none", "text": ""})
+    assert r.status_code == 200
+    await sws.expect("matched", timeout=5)
+    for c in (first, second, counselor):
+        await c.close()
+
+
+async def test_worker_away_when_it_ended_is_offered_the_rating(node) -> None:
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    conv = (await worker.request_chat())["conversation_id"]
+    await wws.expect("matched")
+    await cws.expect("assigned")
+    await wws.close()
+    await cws.send({"type": "end", "conversation_id": conv})
+    await cws.expect("ended")
+    wws = await worker.connect()
+    welcome = wws.frames[0]
+    assert welcome["conversation"] is None
+    assert welcome["last_ended"] == {"id": conv, "by": "counselor", "rated": False}
+    await worker.close()
+    await counselor.close()
