@@ -1,0 +1,1 @@
+"""Benchmarks: a protocol-only load generator and the bare relay it is compared with."""
