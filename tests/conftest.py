@@ -131,14 +131,15 @@ class RunningNode:
             await asyncio.wait_for(self.task, 10)
 
 
-async def start_node(settings: Settings) -> RunningNode:
+async def start_node(settings: Settings, port: int = 0) -> RunningNode:
+    """Serve `settings` on 127.0.0.1:`port` (0: any free port, read it from `.port`)."""
     from chat_server.wiring import build_app
 
     app = build_app(settings)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=0,
+        port=port,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=settings.max_frame_bytes,
@@ -164,8 +165,8 @@ async def node_factory(
     """Start app nodes (same stores); every node is stopped after the test."""
     nodes: list[RunningNode] = []
 
-    async def factory(**overrides: object) -> RunningNode:
-        node = await start_node(settings.replace(**overrides))
+    async def factory(port: int = 0, **overrides: object) -> RunningNode:
+        node = await start_node(settings.replace(**overrides), port=port)
         nodes.append(node)
         return node
 
