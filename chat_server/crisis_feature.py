@@ -208,8 +208,11 @@ class CrisisFeature:
         hub = self.node.hub
         present = await self.supervisors_connected()
         who = audience(present, realert)
+        # A new escalation rings first for the supervisor of the hour (if rostered and
+        # connected); every board still lists it. A missed deadline rings for everyone.
+        alert_to = None if realert or not opened else await self.supervisors_of_the_hour()
         frame = {"type": "escalation", "escalation": esc.view(), "opened": opened,
-                 "realert": realert, "no_supervisor": who.no_supervisor}
+                 "realert": realert, "no_supervisor": who.no_supervisor, "alert_to": alert_to}
         items: list[tuple[str, dict[str, Any]]] = [
             (role_channel(role), {"t": "frame", "frame": frame, "roles": [role]})
             for role in who.roles
@@ -224,6 +227,18 @@ class CrisisFeature:
                     "type": "no_supervisor", "conversation_id": esc.conversation_id,
                     "escalation_id": esc.id}}))
         await hub.publish_many(items)
+
+    async def supervisors_of_the_hour(self) -> list[str] | None:
+        """Rostered supervisors now on a socket; None (everyone) if there are none."""
+        from chat_server.roster_store import supervisor_of_the_hour
+
+        node = self.node
+        ids = await supervisor_of_the_hour(node.services.pool, node.now(), tz=node.hours.tz)
+        if not ids:
+            return None
+        counts = await node.services.redis.pubsub_numsub(*(user_channel(i) for i in ids))
+        connected = [i for i, (_, n) in zip(ids, counts, strict=True) if int(n) > 0]
+        return connected or None
 
     async def badge(self, conv: Conversation, level: RiskLevel) -> None:
         if conv.counselor_id:

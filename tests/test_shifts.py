@@ -297,3 +297,32 @@ async def test_records_scheduled_versus_actual(rnode) -> None:
     assert bad.status_code == 400
     await sup.close()
     await c.close()
+
+
+async def test_an_escalation_rings_first_for_the_supervisor_of_the_hour(node_factory) -> None:
+    n = await node_factory(open_time=dt.time(10, 0))
+    n.node.clock = lambda: local(2026, 12, 1, 20)
+    admin = await make_staff(n, "admin")
+    on_shift = await make_staff(n, "supervisor")
+    off_shift = await make_staff(n, "supervisor")
+    await pattern(admin, on_shift, "mon-sun", "16:00", "24:00")
+    await pattern(admin, off_shift, "mon-sun", "10:00", "16:00")
+    on_ws = await on_shift.connect()
+    off_ws = await off_shift.connect()
+    counselor = await make_staff(n)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(n.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    conv = (await worker.request_chat())["conversation_id"]
+    await wws.expect("matched")
+    await cws.expect("assigned")
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "r1",
+                    "text": "我不想活了"})
+    first = await on_ws.expect("escalation", timeout=3)
+    listed = await off_ws.expect("escalation", timeout=3)
+    # Both boards list it; it rings only for the supervisor of the hour.
+    assert first["alert_to"] == [on_shift.id] == listed["alert_to"]
+    for c in (admin, on_shift, off_shift, counselor, worker):
+        await c.close()
