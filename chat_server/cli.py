@@ -53,7 +53,8 @@ def terminate_as_exit() -> Iterator[None]:
     """
 
     def raise_exit(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
+        # A requested stop is a clean exit once the `finally` blocks have run.
+        raise SystemExit(0)
 
     previous = signal.signal(signal.SIGTERM, raise_exit)
     try:
@@ -83,7 +84,11 @@ def backends(settings: Settings) -> Iterator[Settings]:
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     logs.configure(json_lines=settings.log_json)
+    # A development node lets the demo counselor go on duty without a roster, unless the
+    # developer asks for the roster rules explicitly.
     settings = settings.replace(dev=True)
+    if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
+        settings = settings.replace(duty_requires_roster=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with terminate_as_exit(), backends(settings) as resolved:
         from chat_server import devsetup

