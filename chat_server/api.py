@@ -320,6 +320,10 @@ async def staff_messages(request: Request) -> Response:
     except ValueError:
         raise Problem(400, "bad_field", "after must be an integer", field="after") from None
     messages = await node.conversations.messages_after(conv_id, max(0, after))
+    await node.services.pool.execute(
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
+        " VALUES ($1, 'read_transcript', $2, 'own conversation (http)')",
+        uuid.UUID(p.id), uuid.UUID(conv_id))
     return JSONResponse({"messages": [m.frame() for m in messages]})
 
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -302,8 +303,12 @@ async def handle(conn: Connection, command: Command) -> None:
             conv = await conversation_for(conn, command.conversation_id)
             await conn.follow(conv)
             cursor = conn.cursors[conv.id]
+            before = cursor.last_seq
             cursor.last_seq = command.after_seq
             await conn.catch_up(conv.id)
+            if conn.principal.is_staff and command.after_seq < min(before, cursor.last_seq):
+                # Staff re-reading stored messages is a decryption of the transcript.
+                await audit_read(conn, conv, command.after_seq)
             conn.push({"type": "synced", "conversation_id": conv.id,
                        "last_seq": cursor.last_seq, **_ref(command)})
         case Typing():
@@ -329,6 +334,20 @@ async def handle(conn: Connection, command: Command) -> None:
             if extra is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown frame type for your role")
             await extra(conn, command)
+
+
+async def audit_read(conn: Connection, conv: Conversation, after_seq: int) -> None:
+    p = conn.principal
+    if conv.id in conn.watching:
+        reason = "supervisor watching"
+    elif conv.counselor_id == p.id:
+        reason = "own conversation"
+    else:
+        reason = "participant"
+    await conn.node.services.pool.execute(
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail)"
+        " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint))",
+        uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq)
 
 
 def _ref(command: Command) -> dict[str, Any]:

@@ -259,9 +259,13 @@ async def test_vanished_counselor_hands_the_conversation_over(node_factory) -> N
     await sws.send({"type": "sync", "conversation_id": conv, "after_seq": 0})
     earlier = await sws.expect("message", seq=1)
     assert earlier["from"] == "worker"
+    await sws.expect("synced", conversation_id=conv)
     audit = await node.node.services.pool.fetch(
-        "SELECT action FROM audit_log WHERE conversation_id = $1::uuid ORDER BY id", conv)
-    assert [a["action"] for a in audit][-2:] == ["handover_requeue", "handover_assign"]
+        "SELECT action, actor_staff_id::text AS who FROM audit_log"
+        " WHERE conversation_id = $1::uuid ORDER BY id", conv)
+    actions = [a["action"] for a in audit]
+    assert actions[-3:] == ["handover_requeue", "handover_assign", "read_transcript"]
+    assert audit[-1]["who"] == second.id  # re-reading the earlier messages is audited
     await worker.close()
     await second.close()
     await first.close()
