@@ -32,6 +32,12 @@ async def test_number_alone_cannot_read_history_pin_and_device_can(node) -> None
     assert (await first.http.post("/api/worker/pin", json={"pin": "123456"})).status_code == 400
     assert (await first.http.post("/api/worker/pin", json={"pin": "482913"})).status_code == 204
 
+    # A stolen dump alone cannot test PIN guesses: the hash is keyed with the pepper.
+    from crypto.passwords import verify_password
+
+    stored = await node.node.services.pool.fetchval("SELECT pin_hash FROM workers")
+    assert stored and not verify_password("482913", stored)
+
     # Someone else who knows the number, on another device: may chat, may not read.
     stranger = Worker(node.base, number=first.number)
     r = await stranger.sign_in()
