@@ -1,0 +1,72 @@
+"""Redis is not the record: losing its data or its connection loses no waiting worker and
+no acknowledged message."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from chat_server.config import Settings
+from chat_server.embedded import EmbeddedValkey
+from tests.clients import Worker, make_staff
+from tests.conftest import start_node
+
+pytestmark = pytest.mark.slow
+
+
+async def test_queue_is_rebuilt_from_postgres_after_redis_lost_its_data(node, redis) -> None:
+    workers = [Worker(node.base) for _ in range(3)]
+    for w in workers:
+        await w.sign_in()
+        await w.connect()
+        await w.request_chat()
+    order = [w.conversation_id for w in workers]
+    await redis.flushall()  # a failover to an empty replica, say
+    # Within a couple of sweeps the queue is back, in the original order.
+    deadline = asyncio.get_running_loop().time() + 8
+    while asyncio.get_running_loop().time() < deadline:
+        positions = await node.node.queue.positions(order)
+        if all(positions.values()):
+            break
+        await asyncio.sleep(0.2)
+    assert [positions[c] for c in order] == [1, 2, 3]
+    counselor = await make_staff(node, capacity=3)
+    await counselor.connect()
+    await counselor.on_duty()
+    for w in workers:
+        await w.ws.expect("matched", timeout=8)
+    for c in (*workers, counselor):
+        await c.close()
+
+
+async def test_messages_survive_a_redis_outage(pg, settings: Settings, tmp_path: Path) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey")
+    url = await asyncio.to_thread(valkey.start)
+    node = await start_node(settings.replace(redis_url=url))
+    try:
+        counselor = await make_staff(node)
+        cws = await counselor.connect()
+        await counselor.on_duty()
+        worker = Worker(node.base)
+        await worker.sign_in()
+        wws = await worker.connect()
+        conv = (await worker.request_chat())["conversation_id"]
+        await wws.expect("matched")
+        await cws.expect("assigned")
+
+        await asyncio.to_thread(valkey.stop)
+        # PostgreSQL still stores: the send is acknowledged although fan-out is down.
+        await wws.send({"type": "send", "conversation_id": conv, "client_id": "o1",
+                        "text": "还在吗"})
+        ack = await wws.expect("ack", client_id="o1", timeout=10)
+        await asyncio.to_thread(valkey.start)
+        # When the hub reconnects, the counselor catches up on what was missed.
+        got = await cws.expect("message", seq=ack["seq"], timeout=15)
+        assert got["client_id"] == "o1"
+        await worker.close()
+        await counselor.close()
+    finally:
+        await node.stop()
+        await asyncio.to_thread(valkey.stop)
