@@ -6,6 +6,7 @@ import { api, ApiError } from './api.js';
 import { Connection } from './connection.js';
 import { t, applyI18n, onLangChange, fmtClock, fmtDuration } from './i18n.js';
 import { getHotlines } from './hotlines.js';
+import './strings-crisis.js';
 import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut, connLabel } from './staff.js';
 
 const ACK_TIMEOUT_MS = 15000;
@@ -26,6 +27,8 @@ const S = {
   ackTimers: {},
   refToClient: {},
   lastTypingSent: 0,
+  resources: null,     // referral directory, null until loaded
+  resourcesError: false,
 };
 
 function loadOutbox() {
@@ -45,6 +48,7 @@ function getConv(id, init) {
       matchedAt: null, lastAt: null, unread: 0, workerAway: false, ended: false, handover: false,
       seen: new Set(), log: h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', testid: 'chat-log' }),
       scratch: '', whispers: [], typingTimer: null, draft: '', lastReadSent: 0,
+      escId: null, noSupervisor: false, realert: false, wrapupUntil: null, flagMsg: '',
     };
     S.convs.set(id, c);
     S.order.push(id);
@@ -161,16 +165,23 @@ function renderPane() {
     const notice = $('#chat-notice');
     setText(notice, c.workerAway ? t('c.chat.worker_away') : c.handover ? t('c.chat.handover') : '');
     show(notice, c.workerAway || c.handover);
-    byTestId('chat-input').value = c.draft || '';
+    // Only when switching conversations: a frame re-rendering the pane must not eat a draft.
+    if (S.paneFor !== c.id) { byTestId('chat-input').value = c.draft || ''; S.paneFor = c.id; }
     c.log.scrollTop = c.log.scrollHeight;
     maybeSendRead(c);
   }
   $('#risk-select').value = c.risk;
   $('#scratch').value = c.scratch || '';
   renderWhispers(c);
+  renderReferrals();
   hide($('#flag-form'));
   $('#flag-button').setAttribute('aria-expanded', 'false');
-  hide($('#flag-status'));
+  const fs = $('#flag-status');
+  setText(fs, c.flagMsg || '');
+  show(fs, !!c.flagMsg);
+  const alert = $('#chat-alert');
+  setText(alert, c.noSupervisor ? t('c.no_supervisor') : c.realert ? t('c.esc.realert') : '');
+  show(alert, !c.ended && (c.noSupervisor || c.realert));
 }
 
 // ---------------------------------------------------------------- messages
@@ -186,7 +197,14 @@ function renderBubble(m, state) {
     testid: 'message', data: { seq: m.seq, state: state, from: m.from, 'client-id': m.client_id },
   },
   h('p', { class: 'msg-head' }, h('span', { class: 'msg-who', text: fromLabel(m.from) }), h('time', { class: 'msg-time', datetime: m.at || '', text: fmtClock(m.at || new Date()) })),
-  h('p', { class: 'msg-text', text: m.text }));
+  m.kind === 'referral' && m.card
+    ? h('div', { class: 'msg-text ref-card', testid: 'referral-card' },
+      h('span', { class: 'small muted', text: t('c.card') + ' · ' }),
+      h('strong', { text: String(m.card.name || '') }), ' ',
+      m.card.phone ? h('a', { href: telHref(m.card.phone), text: String(m.card.phone) }) : null,
+      m.card.hours ? h('span', { class: 'muted small', text: ' · ' + String(m.card.hours) }) : null,
+      m.card.note ? h('p', { class: 'small', text: String(m.card.note) }) : null)
+    : h('p', { class: 'msg-text', text: m.text }));
   if (mine) li.appendChild(h('p', { class: 'msg-meta' }, stateEl(state, m.client_id)));
   return li;
 }
@@ -334,6 +352,7 @@ function onEnded(f) {
   if (!c) return;
   c.ended = true;
   c.status = 'ended';
+  if (f.wrapup_until) c.wrapupUntil = f.wrapup_until;
   c.draft = S.active === c.id ? byTestId('chat-input').value : c.draft;
   addNote(c, t('c.chat.ended'));
   for (const item of S.outbox.filter((x) => x.conversation_id === c.id)) dropFromOutbox(item.client_id);
@@ -365,8 +384,18 @@ function renderNoteForm(c) {
     risks.appendChild(h('span', { class: ['chip', 'chip-risk-' + lv] }, input, h('label', { for: id, text: t('s.risk.' + lv) })));
   }
   $('#note-text').value = c.scratch || '';
+  renderWrapup();
   const heading = $('#h-note');
   if (heading) heading.focus();
+}
+
+function renderWrapup() {
+  const el = $('#wrapup');
+  const c = S.noteFor && S.convs.get(S.noteFor);
+  if (!c || !c.wrapupUntil) { hide(el); return; }
+  const over = new Date(c.wrapupUntil).getTime() <= Date.now();
+  setText(el, over ? t('c.wrapup.over') : t('c.wrapup', { t: fmtClock(c.wrapupUntil) }));
+  show(el);
 }
 
 async function submitNote(ev) {
@@ -424,11 +453,87 @@ function renderWhispers(c) {
   }
 }
 
+async function loadResources() {
+  try {
+    const data = await api('/api/referrals/resources', { timeout: 8000 });
+    S.resources = ((data && data.resources) || []).filter((r) => !r.disabled);
+    S.resourcesError = false;
+  } catch (e) {
+    S.resourcesError = true;
+  }
+  renderReferrals();
+}
+
+/** Escalations of my own conversations (counselors see only theirs): to know where a
+ *  referral card may be sent. */
+async function loadMyEscalations() {
+  try {
+    const data = await api('/api/supervisor/escalations?status=active', { timeout: 8000 });
+    for (const e of (data && data.escalations) || []) {
+      const c = S.convs.get(e.conversation_id);
+      if (c) c.escId = e.id;
+    }
+    renderReferrals();
+  } catch (e) { /* the directory stays read-only */ }
+}
+
 function renderReferrals() {
   const list = $('#referrals');
+  const c = S.active && S.convs.get(S.active);
+  const canSend = !!(c && c.escId && !c.ended && S.resources && S.resources.length);
   clear(list);
-  for (const line of getHotlines()) {
-    list.appendChild(h('li', null, h('span', { text: line.name }), ' ', h('a', { href: telHref(line.phone), text: line.phone })));
+  const hint = $('#referral-hint');
+  if (!S.resources) {
+    setText(hint, S.resourcesError ? t('x.dir.error') : t('x.dir.loading'));
+    if (S.resourcesError) {
+      for (const line of getHotlines()) {
+        list.appendChild(h('li', null, h('span', { text: line.name }), ' ', h('a', { href: telHref(line.phone), text: line.phone })));
+      }
+    }
+    hide($('#referral-form'));
+    return;
+  }
+  setText(hint, !S.resources.length ? t('x.dir.empty') : canSend ? t('c.referral.hint.esc') : t('c.referral.hint.noesc'));
+  for (const r of S.resources) {
+    const meta = [t('x.kind.' + (r.kind || 'other')), r.hours, r.region].filter(Boolean).join(' · ');
+    if (canSend) {
+      const id = 'cres-' + r.id;
+      list.appendChild(h('li', { class: 'dir-item' },
+        h('input', { type: 'radio', name: 'c-resource', id: id, value: r.id, testid: 'referral-resource' }),
+        h('label', { for: id },
+          h('span', { class: 'dir-name', text: r.name }),
+          h('span', { class: 'dir-phone', text: r.phone }),
+          h('span', { class: 'dir-meta muted small', text: meta }))));
+    } else {
+      list.appendChild(h('li', { class: 'dir-row', testid: 'referral-resource-ro' },
+        h('span', { class: 'dir-name', text: r.name }), ' ',
+        h('a', { class: 'dir-phone', href: telHref(r.phone), text: r.phone }),
+        h('span', { class: 'dir-meta muted small', text: meta })));
+    }
+  }
+  show($('#referral-form'), canSend);
+}
+
+async function sendReferral(ev) {
+  ev.preventDefault();
+  const c = S.active && S.convs.get(S.active);
+  const chosen = $$('input[name="c-resource"]', $('#referrals')).find((x) => x.checked);
+  const status = $('#referral-status');
+  if (!c || !c.escId || !chosen) { setText(status, t('v.refer.need')); show(status); return; }
+  const btn = byTestId('referral-send');
+  btn.disabled = true;
+  try {
+    await api('/api/escalations/' + encodeURIComponent(c.escId) + '/referrals', {
+      method: 'POST', body: { resource_id: chosen.value, note: $('#referral-note').value.trim().slice(0, 500) },
+    });
+    setText(status, t('c.referral.sent'));
+    $('#referral-note').value = '';
+    chosen.checked = false;
+  } catch (e) {
+    setText(status, t('c.referral.err'));
+  } finally {
+    show(status);
+    btn.disabled = false;
   }
 }
 
@@ -438,12 +543,15 @@ function sendFlag(ev) {
   if (!c || !S.conn) return;
   const level = $('#flag-level').value;
   const reason = $('#flag-reason').value.trim();
-  const ref = 'flag:' + c.id.slice(-40);
-  S.conn.send({ type: 'flag', conversation_id: c.id, level: level, reason: reason, ref: ref });
-  // Optimistic: the risk shows at once; an error frame with this ref undoes the message.
-  if (RISKS.indexOf(level) > RISKS.indexOf(c.risk)) c.risk = level;
   const status = $('#flag-status');
-  setText(status, t('c.flag.sent'));
+  if (!reason) { setText(status, t('c.flag.need_reason')); show(status); $('#flag-reason').focus(); return; }
+  if (!S.conn.isReady()) { setText(status, t('conn.reconnecting')); show(status); return; }
+  const ref = 'flag:' + c.id.slice(-40);
+  S.conn.send({ type: 'flag', conversation_id: c.id, level: level, reason: reason.slice(0, 500), ref: ref });
+  // Optimistic: the risk shows at once; the `flagged` answer confirms, an error undoes the message.
+  if (RISKS.indexOf(level) > RISKS.indexOf(c.risk)) c.risk = level;
+  c.flagMsg = t('c.flag.sent');
+  setText(status, c.flagMsg);
   show(status);
   hide($('#flag-form'));
   $('#flag-button').setAttribute('aria-expanded', 'false');
@@ -463,8 +571,11 @@ function renderTop() {
   btn.classList.toggle('is-on', S.duty.on);
   setText($('.duty-text', btn), S.duty.draining ? t('c.duty.draining') : S.duty.on ? t('c.duty.on') : t('c.duty.off'));
   const cap = byTestId('capacity');
-  setText(cap, t('c.capacity', { load: S.duty.load || 0, cap: S.duty.capacity || 0 }));
-  cap.classList.toggle('is-full', S.duty.on && S.duty.load >= S.duty.capacity);
+  // Seats in use: the server's count, or the conversations on screen (ended ones hold the
+  // seat until the note is saved), whichever is larger.
+  const load = Math.max(S.duty.load || 0, S.order.filter((id) => !S.convs.get(id).noteSaved).length);
+  setText(cap, t('c.capacity', { load: load, cap: S.duty.capacity || 0 }));
+  cap.classList.toggle('is-full', S.duty.on && load >= S.duty.capacity);
   const q = byTestId('queue-length');
   q.setAttribute('data-length', String(S.queue.length || 0));
   setText(q, t('c.queue', { n: S.queue.length || 0 }) + (S.queue.length ? ' · ' + t('c.queue.longest', { wait: fmtDuration(S.queue.longest_wait_s || 0) }) : ''));
@@ -512,6 +623,7 @@ function onWelcome(f) {
   renderTop();
   if (!S.active && S.order.length) select(S.order[0]);
   else { renderTabs(); renderPane(); }
+  if (S.order.length) loadMyEscalations();
 }
 
 function onFrame(f) {
@@ -556,20 +668,77 @@ function onFrame(f) {
       break;
     }
     case 'whisper': {
-      // Not in PROTOCOL.md yet: {type:'whisper', conversation_id, from, text, at}. Never shown to the worker.
+      // {type:'whisper', id, conversation_id, from: {id, display_name}, text, at}. Never shown to the worker.
       const c = S.convs.get(f.conversation_id);
       if (!c) break;
-      c.whispers.push({ from: f.from, text: String(f.text || ''), at: f.at });
+      if (f.id !== undefined && c.whispers.some((w) => w.id === f.id)) break;
+      const from = f.from && typeof f.from === 'object' ? f.from.display_name : f.from;
+      c.whispers.push({ id: f.id, from: from ? String(from) : '', text: String(f.text || ''), at: f.at });
       if (S.active === c.id) renderWhispers(c);
-      toast(t('c.whispers') + ' · ' + c.alias);
+      toast(t('c.whisper.new', { alias: c.alias }), 8000);
       break;
     }
     case 'risk': {
-      // Future: {type:'risk', conversation_id, risk_level}
       const c = S.convs.get(f.conversation_id);
-      if (c && RISKS.indexOf(f.risk_level) >= 0) { c.risk = f.risk_level; renderTabs(); if (S.active === c.id) renderPane(); }
+      const level = f.level || f.risk_level;
+      if (!c || RISKS.indexOf(level) < 0) break;
+      if (level !== c.risk) addNote(c, t('c.risk.changed', { level: t('s.risk.' + level) }));
+      c.risk = level;
+      renderTabs();
+      if (S.active === c.id) renderPane();
+      if ((level === 'high' || level === 'imminent') && !c.escId) loadMyEscalations();
       break;
     }
+    case 'flagged': {
+      const c = S.convs.get(f.conversation_id);
+      if (!c) break;
+      if (f.escalation_id) c.escId = f.escalation_id;
+      if (RISKS.indexOf(f.level) > RISKS.indexOf(c.risk)) c.risk = f.level;
+      c.flagMsg = f.escalation_id ? t('c.flag.sent.esc', { level: t('s.risk.' + f.level) }) : t('c.flag.sent.watch');
+      renderTabs();
+      if (S.active === c.id) renderPane();
+      break;
+    }
+    case 'no_supervisor': {
+      const c = S.convs.get(f.conversation_id);
+      if (!c) break;
+      c.noSupervisor = true;
+      if (f.escalation_id) c.escId = f.escalation_id;
+      toast(t('c.no_supervisor'), 12000);
+      if (S.active === c.id) renderPane();
+      break;
+    }
+    case 'escalation': {
+      // Counselors get these only when no supervisor is connected, or on a missed deadline.
+      const e = f.escalation || {};
+      const c = S.convs.get(e.conversation_id);
+      if (!c) break;
+      c.escId = e.status === 'resolved' ? null : e.id;
+      if (f.no_supervisor) c.noSupervisor = true;
+      c.realert = !!f.realert && e.status === 'open';
+      if (e.status !== 'open') c.realert = false;
+      if (RISKS.indexOf(e.level) > RISKS.indexOf(c.risk)) c.risk = e.level;
+      renderTabs();
+      if (S.active === c.id) renderPane();
+      break;
+    }
+    case 'supervisor_joined': {
+      const c = S.convs.get(f.conversation_id);
+      if (c) addNote(c, t('c.supervisor_joined', { name: f.display_name || '' }));
+      break;
+    }
+    case 'handed_over': {
+      const c = S.convs.get(f.conversation_id);
+      if (!c) break;
+      toast(t('c.handed_over', { alias: c.alias }), 10000);
+      S.outbox = S.outbox.filter((x) => x.conversation_id !== c.id);
+      saveOutbox();
+      removeConv(c.id);
+      if (!S.active && S.order.length) select(S.order[0]);
+      else { renderTabs(); renderPane(); }
+      break;
+    }
+
     case 'error': onError(f); break;
     default: break;
   }
@@ -578,7 +747,10 @@ function onFrame(f) {
 function onError(f) {
   if (f.ref && f.ref.indexOf('flag:') === 0) {
     const status = $('#flag-status');
-    setText(status, f.code === 'unknown_type' ? t('c.flag.unsupported') : t('err.generic'));
+    const msg = f.code === 'unknown_type' ? t('c.flag.unsupported') : f.code === 'bad_field' ? t('c.flag.need_reason') : f.code === 'not_found' ? t('c.err.conversation_closed') : t('err.generic');
+    const c = S.convs.get(S.active);
+    if (c) c.flagMsg = msg;
+    setText(status, msg);
     show(status);
     return;
   }
@@ -608,6 +780,7 @@ function startConsole(staff) {
   renderTabs();
   renderPane();
   renderReferrals();
+  if (!S.resources) loadResources();
   if (!S.conn) {
     S.conn = new Connection('/ws/staff', { onFrame: onFrame, onState: onConnState });
     S.conn.start();
@@ -669,6 +842,8 @@ function wire() {
     if (open) $('#flag-level').focus();
   });
   $('#flag-form').addEventListener('submit', sendFlag);
+  $('#referral-form').addEventListener('submit', sendReferral);
+  setInterval(() => { if (S.noteFor && S.noteFor !== '__done__') renderWrapup(); }, 15000);
   document.addEventListener('visibilitychange', () => {
     const c = S.active && S.convs.get(S.active);
     if (c && document.visibilityState === 'visible') { c.unread = 0; renderTabs(); maybeSendRead(c); }

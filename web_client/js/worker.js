@@ -7,12 +7,13 @@ import { Connection } from './connection.js';
 import { t, applyI18n, toggleLang, onLangChange, getLang, fmtClock, fmtWhen, fmtDuration, fmtHours } from './i18n.js';
 import { checkNumber, normalizeNumber } from './idcheck.js';
 import { getHotlines, setServerHotlines } from './hotlines.js';
+import './strings-crisis.js';
 
 // ---------------------------------------------------------------- session storage
 // Only what is needed to survive a reload or a screen lock: the unacknowledged outbox,
 // the open conversation id and last seq, a composer draft, the conversation to rate.
 
-const KEY = { outbox: 'yz.w.outbox', conv: 'yz.w.conv', draft: 'yz.w.draft', rate: 'yz.w.rate', consent: 'yz.w.consent' };
+const KEY = { outbox: 'yz.w.outbox', conv: 'yz.w.conv', draft: 'yz.w.draft', rate: 'yz.w.rate', consent: 'yz.w.consent', screened: 'yz.w.screened' };
 
 const store = {
   get(key, fallback) {
@@ -54,6 +55,9 @@ const S = {
   bannerTimer: null,
   bannerShown: false,
   lastQueue: null,
+  screened: false,      // the pre-chat screen was answered or skipped for this wait
+  lastEnded: null,      // welcome.last_ended (unrated)
+  safety: false,        // hotlines were pushed (imminent risk or a positive screen)
 };
 
 const ACK_TIMEOUT_MS = 15000;
@@ -103,6 +107,8 @@ function renderHotlines() {
 
 function openHotlines(ev) {
   if (ev) ev.preventDefault();
+  setText($('#h-hotlines'), t('hl.title'));
+  setText($('#hl-lead'), t('hl.lead'));
   openDialog($('#hotline-dialog'));
 }
 
@@ -167,7 +173,8 @@ function renderClosed(nextOpen) {
   setText($('#closed-hours'), st.hours ? t('w.closed.hours', { hours: fmtHours(st.hours) }) : '');
 }
 
-function showClosed(nextOpen) {
+function showClosed(nextOpen, whileWaiting) {
+  show($('#closed-sorry'), !!whileWaiting);
   renderClosed(nextOpen);
   go('closed');
 }
@@ -329,7 +336,11 @@ function renderReady() {
   setText($('#ready-alias'), S.alias ? t('w.ready.alias', { alias: S.alias }) : '');
   show($('#open-history'), S.historyAccess);
   const st = S.status;
-  show($('#ready-none'), !!(st && st.open && (st.estimated_wait_s === null || !st.counselors_on_duty)));
+  const soon = !!(st && st.no_counselor_scheduled_soon);
+  const ready = $('#ready-none');
+  setText(ready, soon ? t('w.wait.none_soon') : t('w.ready.none'));
+  show(ready, !!(st && st.open && (soon || st.estimated_wait_s === null || !st.counselors_on_duty)));
+  show($('#last-ended'), !!(S.lastEnded && S.lastEnded.id && S.rateId !== S.lastEnded.id));
   byTestId('request-chat').disabled = !(S.conn && S.conn.isReady());
 }
 
@@ -378,7 +389,13 @@ async function openHistory() {
 // ---------------------------------------------------------------- waiting
 
 function renderQueue(frame) {
-  if (frame) S.lastQueue = { position: frame.position, estimated_wait_s: frame.estimated_wait_s };
+  if (frame) {
+    const prev = S.lastQueue || {};
+    S.lastQueue = { position: frame.position, estimated_wait_s: frame.estimated_wait_s,
+      no_counselor_scheduled_soon: 'no_counselor_scheduled_soon' in frame ? !!frame.no_counselor_scheduled_soon : !!prev.no_counselor_scheduled_soon,
+      scheduled_until: 'scheduled_until' in frame ? frame.scheduled_until : prev.scheduled_until };
+    if (Array.isArray(frame.hotlines) && frame.hotlines.length) { setServerHotlines(frame.hotlines); renderHotlines(); }
+  }
   const q = S.lastQueue || {};
   const pos = byTestId('queue-position');
   const eta = byTestId('queue-eta');
@@ -390,8 +407,114 @@ function renderQueue(frame) {
   if (none) setText(eta, '');
   else if (typeof q.estimated_wait_s === 'number') setText(eta, q.estimated_wait_s < 30 ? t('w.wait.eta.soon') : t('w.wait.eta', { wait: fmtDuration(q.estimated_wait_s) }));
   else setText(eta, '');
-  show($('#wait-none'), none);
-  $('[data-screen="waiting"]').classList.toggle('no-counselor', none);
+  const soon = !!q.no_counselor_scheduled_soon;
+  show($('#wait-none'), none && !soon && !S.safety);
+  show($('#wait-none-soon'), soon);
+  const until = $('#wait-until');
+  setText(until, q.scheduled_until && !soon ? t('w.wait.until', { t: fmtClock(q.scheduled_until) }) : '');
+  show(until, !!(q.scheduled_until && !soon));
+  show($('#wait-safe'), S.safety);
+  const waiting = $('[data-screen="waiting"]');
+  waiting.classList.toggle('no-counselor', none || soon);
+  waiting.classList.toggle('hotlines-first', none || soon || S.safety);
+  renderScreenForm();
+}
+
+function resetWaitExtras(convId) {
+  const prev = store.get(KEY.screened, null);
+  S.screened = prev === convId;
+  if (!S.screened) {
+    S.safety = false;
+    hide($('#screen-done'));
+    for (const i of $$('input[type="radio"]', $('#screen-form'))) i.checked = false;
+  }
+  store.set(KEY.screened, S.screened ? convId : null);
+  renderScreenForm();
+}
+
+// ---------------------------------------------------------------- pre-chat screen (optional)
+
+const SCREEN_QS = ['phq2_1', 'phq2_2', 'phq9_9'];
+
+function buildScreenForm() {
+  for (const fs of $$('.screen-q', $('#screen-form'))) {
+    const q = fs.getAttribute('data-q');
+    const opts = $('.screen-opts', fs);
+    clear(opts);
+    for (let v = 0; v <= 3; v++) {
+      const id = 'sq-' + q + '-' + v;
+      opts.appendChild(h('span', { class: 'screen-opt' },
+        h('input', { type: 'radio', name: 'sq-' + q, id: id, value: String(v), testid: 'screen-' + q + '-' + v }),
+        h('label', { for: id, text: t('w.screen.a' + v) })));
+    }
+  }
+}
+
+function renderScreenForm() {
+  show($('#screen-card'), !S.screened);
+}
+
+function submitScreen(ev) {
+  ev.preventDefault();
+  const answers = {};
+  for (const q of SCREEN_QS) {
+    const chosen = $$('input[name="sq-' + q + '"]', $('#screen-form')).find((x) => x.checked);
+    if (!chosen) { setText($('#screen-error'), t('w.screen.need')); show($('#screen-error')); return; }
+    answers[q] = Number(chosen.value);
+  }
+  hide($('#screen-error'));
+  if (!S.conn || !S.conn.isReady()) { setText($('#screen-error'), t('conn.reconnecting')); show($('#screen-error')); return; }
+  S.conn.send({ type: 'screen', answers: answers, ref: 'screen' });
+  S.screened = true;
+  if (S.conv) store.set(KEY.screened, S.conv.id);
+  $('#screen-card').open = false;
+  renderScreenForm();
+  if (answers.phq9_9 > 0) {
+    // Do not wait for the server: the hotlines and a kind word come first.
+    showSafety();
+  } else {
+    show($('#screen-done'));
+  }
+}
+
+function skipScreen() {
+  S.screened = true;
+  if (S.conv) store.set(KEY.screened, S.conv.id);
+  $('#screen-card').open = false;
+  renderScreenForm();
+}
+
+/** Imminent risk or a positive screen: hotlines at once, gently. */
+function showSafety(list) {
+  if (Array.isArray(list) && list.length) setServerHotlines(list);
+  renderHotlines();
+  const first = !S.safety;
+  S.safety = true;
+  if (S.screen === 'waiting') {
+    hide($('#screen-done'));
+    renderQueue();
+    const safe = $('#wait-safe');
+    if (first) safe.scrollIntoView({ block: 'start', behavior: 'smooth' });
+  } else if (S.screen === 'chat') {
+    if (!$('[data-testid="hotlines-inline"]', log())) {
+      const list2 = h('ul', { class: 'hotline-list' });
+      const box = h('li', { class: 'hl-inline', testid: 'hotlines-inline', data: { after: (S.conv && S.conv.lastSeq) || 0 } },
+        h('h2', { text: t('w.hl.now.title') }),
+        h('p', { text: t('w.hl.now.body') }),
+        list2);
+      list2.setAttribute('data-hotlines', '');
+      placeBySeq(box, ((S.conv && S.conv.lastSeq) || 0) + 0.5);
+      renderHotlines();
+      scrollLogToEnd();
+    }
+    if (first) {
+      setText($('#h-hotlines'), t('w.hl.now.title'));
+      setText($('#hl-lead'), t('w.hl.now.body'));
+      openDialog($('#hotline-dialog'));
+    }
+  } else {
+    openDialog($('#hotline-dialog'));
+  }
 }
 
 function leaveQueue() {
@@ -426,12 +549,29 @@ function renderBubble(m, state) {
     testid: 'message',
     data: { seq: m.seq, state: state, from: m.from, 'client-id': m.client_id },
   });
+  if (m.kind === 'referral' && m.card && typeof m.card === 'object') {
+    li.classList.add('msg-card');
+    li.appendChild(referralCard(m.card));
+    li.appendChild(h('p', { class: 'msg-meta' }, h('time', { class: 'msg-time', datetime: m.at || '', text: fmtClock(m.at || new Date()) })));
+    return li;
+  }
   if (!mine && m.from !== 'counselor') li.appendChild(h('p', { class: 'msg-from', text: fromLabel(m.from) }));
   li.appendChild(h('p', { class: 'msg-text', text: m.text }));
   const meta = h('p', { class: 'msg-meta' }, h('time', { class: 'msg-time', datetime: m.at || '', text: fmtClock(m.at || new Date()) }));
   if (mine) meta.appendChild(renderState(state, m.client_id));
   li.appendChild(meta);
   return li;
+}
+
+/** A referral card: every field is shown as text; the phone also becomes a tel: link. */
+function referralCard(card) {
+  const phone = card.phone ? String(card.phone) : '';
+  return h('div', { class: 'ref-card', testid: 'referral-card' },
+    h('p', { class: 'ref-card-title', text: t('w.card.title') }),
+    h('p', { class: 'ref-card-name', testid: 'referral-name', text: String(card.name || '') }),
+    phone ? h('a', { class: 'ref-card-phone', href: telHref(phone), testid: 'referral-phone', 'aria-label': t('w.card.call', { phone: phone }), text: phone }) : null,
+    card.hours ? h('p', { class: 'ref-card-hours', testid: 'referral-hours', text: String(card.hours) }) : null,
+    card.note ? h('p', { class: 'ref-card-note', testid: 'referral-note', text: String(card.note) }) : null);
 }
 
 function renderState(state, clientId) {
@@ -849,6 +989,7 @@ function onWelcome(frame) {
     if (frame.service.hotlines) { setServerHotlines(frame.service.hotlines); renderHotlines(); }
   }
   const c = frame.conversation;
+  S.lastEnded = !c && frame.last_ended && !frame.last_ended.rated ? frame.last_ended : null;
   if (!c) {
     const stored = store.get(KEY.conv, null);
     if (stored && stored.id && stored.status === 'active' && (S.screen === 'chat' || S.screen === 'loading')) {
@@ -873,8 +1014,12 @@ function onWelcome(frame) {
       return;
     }
     S.conv = { id: c.id, status: 'waiting', lastSeq: 0 };
+    resetWaitExtras(c.id);
     saveConv();
-    renderQueue({ position: c.position, estimated_wait_s: c.estimated_wait_s });
+    const svc = frame.service || {};
+    renderQueue({ position: c.position, estimated_wait_s: c.estimated_wait_s,
+      no_counselor_scheduled_soon: c.no_counselor_scheduled_soon !== undefined ? c.no_counselor_scheduled_soon : svc.no_counselor_scheduled_soon,
+      scheduled_until: c.scheduled_until !== undefined ? c.scheduled_until : svc.scheduled_until });
     if (S.screen !== 'waiting') go('waiting');
     return;
   }
@@ -897,6 +1042,7 @@ function onFrame(f) {
       }
       S.conv = { id: f.conversation_id, status: 'waiting', lastSeq: 0 };
       S.waitingDraftSent = false;
+      resetWaitExtras(f.conversation_id);
       saveConv();
       renderQueue(f);
       if (S.screen !== 'waiting') go('waiting');
@@ -928,6 +1074,25 @@ function onFrame(f) {
     case 'ended':
       if (S.conv && f.conversation_id === S.conv.id) finishConversation(f.conversation_id, f.by);
       break;
+    case 'hotlines':
+      showSafety(f.hotlines);
+      break;
+    case 'screened':
+      if (!S.safety) show($('#screen-done'));
+      break;
+    case 'supervisor_joined':
+      if (S.conv && f.conversation_id === S.conv.id) {
+        addNote(f.display_name ? t('w.chat.supervisor_joined', { name: f.display_name }) : t('w.chat.supervisor_joined.anon'));
+      }
+      break;
+    case 'service_closed':
+      // Intake closed while waiting: the wait ends here. Never a dead end.
+      if (Array.isArray(f.hotlines) && f.hotlines.length) { setServerHotlines(f.hotlines); renderHotlines(); }
+      S.conv = null;
+      saveConv();
+      if (S.status) S.status.open = false;
+      showClosed(f.next_open, true);
+      break;
     case 'counselor_away':
       showChatNotice(t('w.chat.away'));
       setChatSub(t('w.chat.away'));
@@ -943,6 +1108,10 @@ function onFrame(f) {
 }
 
 function onError(f) {
+  if (f.ref === 'screen') {
+    if (f.code === 'bad_field') { S.screened = false; renderScreenForm(); setText($('#screen-error'), t('w.screen.need')); show($('#screen-error')); }
+    return; // conflict (already answered) or not waiting any more: nothing to show
+  }
   const clientId = f.ref && S.refToClient[f.ref];
   if (clientId) {
     delete S.refToClient[f.ref];
@@ -1092,6 +1261,7 @@ function wire() {
     renderClosed();
     renderReady();
     renderQueue();
+    buildScreenForm();
     if (S.counselorName) setCounselor(S.counselorName);
     for (const li of $$('li.msg-mine', log())) {
       const st = $('.msg-state', li);
@@ -1156,6 +1326,18 @@ function wire() {
   byTestId('confirm-end').addEventListener('click', endChat);
 
   $('#rating-form').addEventListener('submit', submitRating);
+  buildScreenForm();
+  $('#screen-form').addEventListener('submit', submitScreen);
+  $('#screen-skip').addEventListener('click', skipScreen);
+  $('#rate-last').addEventListener('click', () => {
+    if (!S.lastEnded) return;
+    S.rateId = S.lastEnded.id;
+    store.set(KEY.rate, S.rateId);
+    const by = S.lastEnded.by;
+    S.lastEnded = null;
+    renderAfter(by);
+    go('after');
+  });
   $('#pin-form').addEventListener('submit', submitPin);
   $('#talk-again').addEventListener('click', () => {
     store.del(KEY.rate);
