@@ -111,6 +111,7 @@ function renderTabs() {
   const empty = $('#convs-empty');
   setText(empty, S.duty.on ? t('c.convs.empty.on') : t('c.convs.empty.off'));
   show(empty, S.order.length === 0);
+  renderTop();
 }
 
 function onTabKey(ev) {
@@ -571,9 +572,9 @@ function renderTop() {
   btn.classList.toggle('is-on', S.duty.on);
   setText($('.duty-text', btn), S.duty.draining ? t('c.duty.draining') : S.duty.on ? t('c.duty.on') : t('c.duty.off'));
   const cap = byTestId('capacity');
-  // Seats in use: the server's count, or the conversations on screen (ended ones hold the
-  // seat until the note is saved), whichever is larger.
-  const load = Math.max(S.duty.load || 0, S.order.filter((id) => !S.convs.get(id).noteSaved).length);
+  // Seats in use: the conversations on this console (an ended one holds its seat until the
+  // note is saved). The `duty` frame's load is a snapshot taken when duty changed.
+  const load = S.order.length;
   setText(cap, t('c.capacity', { load: load, cap: S.duty.capacity || 0 }));
   cap.classList.toggle('is-full', S.duty.on && load >= S.duty.capacity);
   const q = byTestId('queue-length');
