@@ -101,17 +101,29 @@ async def desktop(browser: Browser, node: RunningNode) -> BrowserContext:
 
 
 class PageErrors:
-    """Collects dialogs (auto-dismissed) and uncaught page errors, for assertions."""
+    """Collects dialogs (auto-dismissed), uncaught page errors and console errors (the
+    pages catch exceptions in frame handlers and log them: a swallowed bug is a bug)."""
 
     def __init__(self, page: Page) -> None:
         self.dialogs: list[str] = []
         self.errors: list[str] = []
         page.on("dialog", self._dialog)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("pageerror", lambda e: self.errors.append(str(e)[:300]))
+        page.on("console", self._console)
 
     async def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.type)
         await dialog.dismiss()
+
+    def _console(self, msg: Any) -> None:
+        # A failed request is logged by the browser itself (e.g. the 401 of /api/worker/me
+        # before sign-in): expected answers, not page bugs.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.errors.append(msg.text[:300])
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], self.dialogs
+        assert self.errors == [], self.errors
 
 
 def tid(page: Page, testid: str) -> Any:

@@ -136,7 +136,7 @@ async def test_markup_in_messages_shows_as_text_on_both_sides(browser, web) -> N
             assert await page.evaluate("() => window.__xss === undefined")
         await asyncio.sleep(0.5)  # an onerror would have fired by now
         for w in watch:
-            assert w.dialogs == [] and w.errors == [], (w.dialogs, w.errors)
+            w.assert_clean()
 
 
 # ---------------------------------------------------------------- quick exit
@@ -200,6 +200,6 @@ async def test_closed_screen_shows_next_opening_and_hotlines(browser, node_facto
         await expect(tid(page, "closed-refresh")).to_be_visible()
         await expect(tid(page, "screen-welcome")).to_be_hidden()
         await expect(tid(page, "quick-exit")).to_be_visible()
-        assert errors.errors == []
+        errors.assert_clean()
     finally:
         await ctx.close()
