@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, crisis_feature, shifts_feature
+from chat_server import api, board, crisis_feature, shifts_feature
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.conversations import ConversationStore
@@ -63,6 +63,7 @@ def build_app(settings: Settings) -> Starlette:
         routes=[
             *api.routes(),
             *crisis_feature.routes(),
+            *board.routes(),
             *shifts_feature.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
