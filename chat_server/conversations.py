@@ -93,6 +93,22 @@ _CONVERSATION_COLUMNS = (
 )
 
 
+# Duplicate check + seq bump + data-key budget in one statement (see append).
+_SLOT_SQL = (
+    "WITH dup AS (SELECT seq, created_at FROM messages WHERE conversation_id = $1"
+    " AND sender_role = $2 AND client_id = $3),"
+    " c AS (UPDATE conversations SET last_seq = last_seq + 1"
+    " WHERE id = $1 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM dup)"
+    " RETURNING last_seq, data_key_id),"
+    " k AS (UPDATE data_keys k SET encryptions = k.encryptions + 1 FROM c"
+    " WHERE k.id = c.data_key_id AND k.wrapped IS NOT NULL"
+    " RETURNING c.last_seq, k.kek_version, k.wrapped, k.encryptions)"
+    " SELECT dup.seq AS dup_seq, dup.created_at AS dup_at, k.last_seq, k.kek_version,"
+    " k.wrapped, k.encryptions FROM (SELECT 1) AS one"
+    " LEFT JOIN dup ON true LEFT JOIN k ON true"
+)
+
+
 class ConversationStore:
     def __init__(self, pool: asyncpg.Pool, vault: Vault) -> None:
         self.pool = pool
@@ -162,25 +178,13 @@ class ConversationStore:
             for _attempt in range(2):
                 try:
                     async with conn.transaction():
-                        existing = await conn.fetchrow(
-                            "SELECT seq, created_at FROM messages WHERE conversation_id = $1"
-                            " AND sender_role = $2 AND client_id = $3",
-                            cid,
-                            role,
-                            client_id,
-                        )
-                        if existing:
-                            return Appended(existing["seq"], existing["created_at"], True)
-                        slot = await conn.fetchrow(
-                            "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1"
-                            " WHERE id = $1 AND status = 'active'"
-                            " RETURNING last_seq, data_key_id)"
-                            " UPDATE data_keys k SET encryptions = k.encryptions + 1 FROM c"
-                            " WHERE k.id = c.data_key_id AND k.wrapped IS NOT NULL"
-                            " RETURNING c.last_seq, k.kek_version, k.wrapped, k.encryptions",
-                            cid,
-                        )
-                        if slot is None:
+                        # One round trip for the duplicate check and the seq bump: the bump
+                        # runs only if no row has this client_id. A concurrent twin that
+                        # commits first makes our INSERT fail unique, and we retry.
+                        slot = await conn.fetchrow(_SLOT_SQL, cid, role, client_id)
+                        if slot["dup_seq"] is not None:
+                            return Appended(slot["dup_seq"], slot["dup_at"], True)
+                        if slot["last_seq"] is None:
                             raise NotActive(conversation_id)
                         check_budget(slot["encryptions"])
                         seq = slot["last_seq"]

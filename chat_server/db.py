@@ -49,8 +49,19 @@ async def apply_schema(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook: skip asyncpg's default reset query.
+
+    The default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release — a second round trip for every stored message. Our code never leaves
+    session state behind (no session advisory locks, cursors, LISTEN or SET; the schema
+    lock is transaction-scoped), and asyncpg still rolls back an open transaction first.
+    """
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                     reset=_keep_session)
     assert pool is not None
     return pool
 
