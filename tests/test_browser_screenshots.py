@@ -1,0 +1,204 @@
+"""Every page state people see, driven for real and photographed.
+
+In the suite the pictures go to a temporary folder (the states are still asserted); with
+YIZHAN_SCREENSHOTS=1 (`python -m scripts.screenshots`) they replace docs/screenshots/*.png.
+Phone pages at 360×640, staff pages at 1366×800, device scale 1 (small PNGs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests import browser as _browser
+from tests.browser import (
+    PageErrors,
+    desktop,
+    phone,
+    send_text,
+    staff_signs_in,
+    start_web_node,
+    tid,
+)
+from tests.clients import PASSWORD, Staff, Worker, resident_id
+from tests.conftest import RunningNode
+
+browser = _browser.browser  # fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+SH = ZoneInfo("Asia/Shanghai")
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    if os.environ.get("YIZHAN_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        return DOCS
+    return tmp_path
+
+
+async def snap(page: Page, folder: Path, name: str) -> None:
+    await page.wait_for_timeout(150)  # let transitions and focus rings settle
+    await page.screenshot(path=str(folder / f"{name}.png"), animations="disabled",
+                          caret="hide", scale="css")
+    assert (folder / f"{name}.png").stat().st_size > 5_000
+
+
+async def named_staff(node: RunningNode, username: str, display: str, role: str,
+                      capacity: int = 2) -> Staff:
+    from chat_server.protocol import Role
+
+    await node.node.sessions.create_staff(username, display, Role(role), PASSWORD, capacity)
+    staff = Staff(node.base, username, PASSWORD)
+    assert (await staff.sign_in()).status_code == 201
+    return staff
+
+
+async def chatting_worker(node: RunningNode) -> Worker:
+    worker = Worker(node.base)
+    assert (await worker.sign_in()).status_code == 201
+    ws = await worker.connect()
+    await worker.request_chat()
+    await ws.expect("matched")
+    return worker
+
+
+async def say(worker: Worker, text: str, n: int) -> None:
+    assert worker.ws
+    cid = f"s-{n}"
+    await worker.ws.send({"type": "send", "conversation_id": worker.conversation_id,
+                          "client_id": cid, "text": text})
+    await worker.ws.expect("ack", client_id=cid)
+
+
+async def test_screenshots_of_every_state(browser, node_factory, shots) -> None:
+    node = await start_web_node(node_factory, wrapup_s=0)
+    lin = await named_staff(node, "lin", "小林", "counselor")
+    wang = await named_staff(node, "wang", "王老师", "supervisor")
+    others: list[Worker] = []
+    contexts = [await phone(browser, node), await desktop(browser, node),
+                await desktop(browser, node)]
+    try:
+        w, c, s = [await ctx.new_page() for ctx in contexts]
+        watch = [PageErrors(p) for p in (w, c, s)]
+
+        # A counselor on duty and a supervisor at the board.
+        await staff_signs_in(c, "/counselor.html", lin)
+        await tid(c, "duty-toggle").click()
+        await expect(tid(c, "duty-toggle")).to_have_attribute("aria-pressed", "true")
+        await staff_signs_in(s, "/supervisor.html", wang)
+
+        # Worker: welcome, before you start, sign in.
+        await w.goto("/")
+        await expect(tid(w, "screen-welcome")).to_be_visible()
+        await expect(tid(w, "service-status")).not_to_be_empty()
+        await snap(w, shots, "worker-welcome")
+        await tid(w, "welcome-start").click()
+        await expect(tid(w, "screen-consent")).to_be_visible()
+        await snap(w, shots, "worker-consent")
+        await tid(w, "consent-check").check()
+        await tid(w, "consent-accept").click()
+        await expect(tid(w, "screen-signin")).to_be_visible()
+        await snap(w, shots, "worker-signin")  # empty field: no number in a picture
+        await tid(w, "number-input").fill(resident_id())
+        await tid(w, "signin-submit").click()
+        await expect(tid(w, "request-chat")).to_be_enabled()
+
+        # The counselor is busy with two people; one wrote something alarming.
+        first = await chatting_worker(node)
+        others.append(first)
+        await expect(tid(c, "conversation-tab")).to_have_count(1)
+        await say(first, "这个月又被扣了工资，跟班长说了也没用", 1)
+        second = await chatting_worker(node)
+        others.append(second)
+        await expect(tid(c, "conversation-tab")).to_have_count(2)
+        await say(second, "晚上一直睡不着，已经一个多星期了", 2)
+        await say(second, "我不想活了，今晚就结束", 3)
+        await expect(tid(c, "risk-badge").first).to_have_attribute("data-risk", "imminent")
+        await tid(c, "conversation-tab").first.click()
+        await send_text(c, "谢谢你告诉我。你现在在哪里？身边有人吗？")
+        await expect(tid(c, "chat-log").locator('[data-from="counselor"]')).to_have_count(1)
+
+        # The phone worker waits: both seats are taken.
+        await tid(w, "request-chat").click()
+        await expect(tid(w, "screen-waiting")).to_be_visible()
+        await expect(tid(w, "queue-position")).to_have_attribute("data-position", "1")
+        await expect(tid(c, "queue-length")).to_have_attribute("data-length", "1")
+        await snap(w, shots, "worker-waiting")
+        await snap(c, shots, "counselor-console")
+
+        alert = tid(s, "escalation")
+        await expect(alert).to_have_count(1)
+        await expect(alert.get_by_test_id("ack-countdown")).to_be_visible()
+        await expect(tid(s, "queue-length")).to_have_text("1")
+        await snap(s, shots, "supervisor-board")
+
+        # The first conversation ends; its seat goes to the phone worker.
+        assert first.ws
+        await first.ws.send({"type": "end", "conversation_id": first.conversation_id})
+        await expect(tid(w, "screen-chat")).to_be_visible()
+        await send_text(w, "你好，我在厂里做了三年了，最近压力很大")
+        tabs = tid(c, "conversation-tab")
+        await expect(tabs).to_have_count(3)
+        await c.locator('[data-testid="conversation-tab"]:not(.is-ended)').last.click()
+        await send_text(c, "你好，我是小林。愿意说说最近发生了什么吗？")
+        await expect(w.locator('[data-testid="message"][data-from="counselor"]')).to_have_count(1)
+        await send_text(w, "车间要裁人，我每天都在担心，饭也吃不下")
+
+        # A referral card: the counselor flags, the supervisor sends a directory entry.
+        sws = await lin.connect()
+        await sws.send({"type": "flag", "conversation_id": await current_conversation(w),
+                        "level": "high", "reason": "长期焦虑，需要后续支持", "ref": "f1"})
+        flagged = await sws.expect("flagged")
+        resources = (await wang.http.get("/api/referrals/resources")).json()["resources"]
+        hotline = next(r for r in resources if r["phone"] == "12356")
+        made = await wang.http.post(f"/api/escalations/{flagged['escalation_id']}/referrals",
+                                    json={"resource_id": hotline["id"],
+                                          "note": "下班后也可以打，有人接听"})
+        assert made.status_code == 201
+        await expect(tid(w, "referral-card")).to_be_visible()
+        await send_text(c, "我给你发了一个热线，随时都可以打。我们接着聊。")
+        await expect(w.locator('[data-testid="message"][data-from="counselor"]')).to_have_count(2)
+        await snap(w, shots, "worker-chat")
+
+        # After: thanks and the rating.
+        await tid(w, "end-chat").click()
+        await tid(w, "confirm-end").click()
+        await expect(tid(w, "screen-after")).to_be_visible()
+        await tid(w, "rating-star-5").click()
+        await snap(w, shots, "worker-after")
+
+        for p in watch:
+            p.assert_clean()
+    finally:
+        for ctx in contexts:
+            await ctx.close()
+        for who in (*others, lin, wang):
+            await who.close()
+
+    # Closed: at 23:30 with hours 10:00–22:00.
+    closed = await start_web_node(node_factory, open_time=dt.time(10, 0),
+                                  close_time=dt.time(22, 0))
+    closed.node.clock = lambda: dt.datetime(2026, 11, 28, 23, 30, tzinfo=SH)
+    ctx = await phone(browser, closed)
+    try:
+        page = await ctx.new_page()
+        await page.goto("/")
+        await expect(tid(page, "screen-closed")).to_be_visible()
+        await expect(tid(page, "next-open")).to_contain_text("10:00")
+        await snap(page, shots, "worker-closed")
+    finally:
+        await ctx.close()
+
+
+async def current_conversation(page: Page) -> str:
+    conv = await page.evaluate("() => JSON.parse(sessionStorage.getItem('yz.w.conv')).id")
+    assert conv
+    return conv
