@@ -29,6 +29,8 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PASSWORD = "correct horse battery staple 9"
 # Ordinary words on purpose: no crisis phrase, so no escalations distort the figures.
 TEXT = "今天又加班到很晚，心里有点烦，想找人聊聊。"
+# Sign-in + connect attempts per simulated phone before the run fails.
+SETUP_TRIES = 3
 # How long to wait for stragglers before counting a message lost.
 DRAIN_S = 10.0
 
@@ -155,6 +157,7 @@ class Load:
         self.n_assigned = 0
         self.ended = 0
         self.counter = 0
+        self.setup_retries = 0
 
     def origin(self, base: str) -> str:
         return base
@@ -197,8 +200,17 @@ class Load:
 
     async def setup_worker(self, i: int) -> Peer:
         peer = Peer("worker", self.bases[i % len(self.bases)])
-        await self.open_socket(peer, await self.sign_in_worker(peer.base))
-        return peer
+        for attempt in range(SETUP_TRIES):
+            try:
+                await self.open_socket(peer, await self.sign_in_worker(peer.base))
+                return peer
+            except (OSError, httpx.HTTPError, TimeoutError, RuntimeError):
+                # Under 10,000 connections a reset can happen; retry, and count it.
+                self.setup_retries += 1
+                if attempt == SETUP_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def send(self, peer: Peer, frame: dict[str, Any]) -> None:
         assert peer.ws is not None
@@ -410,6 +422,7 @@ class Load:
             await p.ws.close()
         return {
             "scenario": "idle", "connections": args.connections, "setup_s": round(setup_s, 2),
+            "setup_retries": self.setup_retries,
             "server_rss_before_mb": round(rss_before / 2**20, 1),
             "server_rss_after_mb": round(rss_after / 2**20, 1),
             "server_kb_per_connection": round((rss_after - rss_before) / 1024 / args.connections,
