@@ -86,6 +86,8 @@ MUST_NOT_ALARM = [
     # hyperbole
     "累死了", "今天加班到十一点，累死了", "笑死", "笑死我了", "热死了", "气死我了",
     "要了我的命", "这bug要了我的命", "想死你了",
+    # "X得想死" with a concrete cause is a degree complement, not ideation (docs/CRISIS.md)
+    "这班上的想死", "上班上得想死 开玩笑的", "今天累得想死", "我要去死磕这个技术",
     # negation
     "我从来没想过自杀", "我没想过自杀", "我不会自杀的", "我不是想死，就是累", "我不想死",
     # other people's news
@@ -118,7 +120,7 @@ DECISIONS: list[tuple[str, RiskLevel, str]] = [
     # Asking whether we call the police often comes right before a disclosure.
     ("你们会报警吗", W, "asks_about_reporting"),
     # "Just kidding" lowers ideation to watch, never when a plan or time is named.
-    ("上班上得想死 开玩笑的", W, "said_as_joke"),
+    ("想死 开玩笑的", W, "said_as_joke"),
     ("我真的想去死 没开玩笑", H, "ideation_explicit"),
     ("今晚就去死 开玩笑的", IM, "ideation_with_timing"),
     # A-not-A question is not negation.

@@ -1,4 +1,6 @@
-"""Figures of the crisis rules on the labelled evaluation set (tests/data/crisis_eval.tsv).
+"""Figures of the crisis rules on the labelled sets: tests/data/crisis_eval.tsv (written by the
+rules' first authors) and tests/data/crisis_heldout.tsv (a second annotator's set, committed
+before the rules were run on it). The same thresholds hold for each file.
 
 Only counts are reported, never message text: the set is written to look like real
 workers' messages, and test logs are not a place for them.
@@ -9,15 +11,22 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from chat_server.crisis import RiskLevel, assess
 
-EVAL_SET = Path(__file__).parent / "data" / "crisis_eval.tsv"
+DATA = Path(__file__).parent / "data"
+EVAL_SET = DATA / "crisis_eval.tsv"
+HELDOUT_SET = DATA / "crisis_heldout.tsv"
+# (file, minimum size, minimum share of hard negatives labelled none)
+SETS = [(EVAL_SET, 300, 0.40), (HELDOUT_SET, 200, 0.45)]
+SET_IDS = [path.stem for path, _, _ in SETS]
 MIN_RECALL = 0.95
 MAX_FALSE_ALARM = 0.05
 
 
-def _load() -> list[tuple[RiskLevel, str]]:
-    lines = EVAL_SET.read_text("utf-8").splitlines()
+def _load(path: Path = EVAL_SET) -> list[tuple[RiskLevel, str]]:
+    lines = path.read_text("utf-8").splitlines()
     assert lines[0] == "label\ttext"
     rows = []
     for number, line in enumerate(lines[1:], start=2):
@@ -27,20 +36,28 @@ def _load() -> list[tuple[RiskLevel, str]]:
     return rows
 
 
-def test_eval_set_shape() -> None:
-    rows = _load()
+@pytest.mark.parametrize(("path", "min_rows", "min_none"), SETS, ids=SET_IDS)
+def test_eval_set_shape(path: Path, min_rows: int, min_none: float) -> None:
+    rows = _load(path)
     counts = Counter(label for label, _ in rows)
-    assert len(rows) >= 300
+    assert len(rows) >= min_rows
     # Counts only: pytest would print the texts of a failing set comparison.
     duplicates = len(rows) - len({text for _, text in rows})
     assert duplicates == 0
-    # The issue asks for at least 40% hard negatives; every none here is one.
-    assert counts[RiskLevel.none] / len(rows) >= 0.40
+    # Hard-negative share (every none here is one): 40% asked by the issue, 45% for held-out.
+    assert counts[RiskLevel.none] / len(rows) >= min_none
     assert all(counts[level] for level in RiskLevel)
 
 
-def test_recall_and_false_alarm_rate() -> None:
-    rows = _load()
+def test_sets_do_not_overlap() -> None:
+    # Counts only, never the texts.
+    shared = {t for _, t in _load(EVAL_SET)} & {t for _, t in _load(HELDOUT_SET)}
+    assert len(shared) == 0
+
+
+@pytest.mark.parametrize("path", [p for p, _, _ in SETS], ids=SET_IDS)
+def test_recall_and_false_alarm_rate(path: Path) -> None:
+    rows = _load(path)
     positives = [text for label, text in rows if label >= RiskLevel.high]
     negatives = [text for label, text in rows if label < RiskLevel.high]
     caught = sum(assess(text).level >= RiskLevel.high for text in positives)
