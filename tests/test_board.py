@@ -35,7 +35,7 @@ async def test_board_shows_load_and_risk_and_ratings(node) -> None:
         "imminent"] == 1
     assert board["conversations_by_risk"]["none"] == 1
 
-    for ws, conv, score in ((ws1, c1, 1), (ws2, c2, 5)):
+    for ws, conv in ((ws1, c1), (ws2, c2)):
         await ws.send({"type": "end", "conversation_id": conv})
         await ws.expect("ended")
     await w1.http.post(f"/api/worker/conversations/{c1}/rating", json={"score": 1})
