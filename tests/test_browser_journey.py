@@ -26,11 +26,6 @@ RISK = "我不想活了，今晚就结束"
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web_client/js/worker.js placeBySeq walks nested <li> (the hotlines box shown on "
-    "imminent risk holds a list): insertBefore throws, so after a crisis message the worker "
-    "sees no further message (referral card, counselor replies). Fix: "
-    "$$(':scope > li', el). Remove this mark when fixed."))
 async def test_worker_counselor_supervisor_journey(browser, web) -> None:
     counselor = await make_staff(web, "counselor")
     sup = await make_staff(web, "supervisor")

@@ -73,10 +73,6 @@ def counselor_log(page: Page) -> Any:
 # ---------------------------------------------------------------- offline and back
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web_client/js/connection.js: after `online` with the socket still open, the probe's "
-    "pong never returns the state to 'ready', so the outbox is never resent (worker's "
-    "messages typed offline stay unsent). Remove this mark when fixed."))
 async def test_offline_and_back_loses_and_doubles_nothing(browser, web) -> None:
     async with chat(browser, web) as s:
         await send_text(s.w, "w1")

@@ -39,8 +39,9 @@ export class Connection {
     this._onOnline = () => {
       if (this.stopped) return;
       this.attempt = 0;
-      if (!this.ws || this.ws.readyState > 1) this._connectSoon(0);
-      else this._probe();
+      // The old socket may look open but the network under it changed: start afresh, so
+      // the welcome → sync → resend procedure runs and nothing typed offline is stranded.
+      this.reconnectNow();
     };
     this._onOffline = () => { if (!this.stopped) this._setState('offline'); };
     this._onVisible = () => {

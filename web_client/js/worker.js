@@ -622,7 +622,8 @@ function orderKey(li) {
 /** Insert a displayed message in seq order; pending bubbles stay last. */
 function placeBySeq(li, seq) {
   const el = log();
-  for (const other of $$('li', el)) {
+  // Direct children only: cards and hotline boxes hold list items of their own.
+  for (const other of $$(':scope > li', el)) {
     if (other !== li && orderKey(other) > seq) { el.insertBefore(li, other); return; }
   }
   el.appendChild(li);
