@@ -1,6 +1,7 @@
 // Supervisor board. Live from /ws/staff (welcome.escalations, escalation, queue_stats,
-// watching/message/whisper/join answers), polled from /api/status, /api/roster/today and
-// /api/supervisor/followups. Text typed by people is always set with textContent.
+// watching/message/whisper/join answers), polled from /api/status + /api/supervisor/board
+// (every 5 s), /api/roster/today, /api/supervisor/followups and /api/supervisor/ratings
+// (every 60 s). Text typed by people is always set with textContent.
 
 import { $, $$, byTestId, h, clear, setText, show, hide, openDialog, closeDialog, newClientId, telHref } from './dom.js';
 import { api, ApiError } from './api.js';
@@ -9,8 +10,11 @@ import { t, applyI18n, onLangChange, fmtClock, fmtDuration, fmtWhen, fmtHours } 
 import './strings-crisis.js';
 import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut, connLabel } from './staff.js';
 
-const POLL_MS = 10000;
+const POLL_MS = 5000;
 const SLOW_POLL_MS = 60000;
+const RATING_WEEKS = 8;
+const LOW_AVERAGE = 3;       // a weekly or overall average below this stands out
+const MAX_SANE_WAIT_S = 7 * 86400;
 const STALE_MS = 35000;
 const REPEAT_CHIME_MS = 30000;
 const RISKS = ['none', 'watch', 'high', 'imminent'];
@@ -29,6 +33,14 @@ export const S = {
   status: null,
   statusAt: 0,
   queue: { length: null, longest_wait_s: null },
+  queueAt: 0,               // when S.queue was last set (frame or board)
+  board: null,              // GET /api/supervisor/board
+  boardError: false,
+  ratings: null,            // GET /api/supervisor/ratings
+  ratingsError: false,
+  quietEsc: new Set(),      // escalation ids whose alert went to the on-shift supervisor
+  referralsLoading: null,   // escalation id whose referrals are being read
+  referralsError: null,     // escalation id whose referrals could not be read
   escalations: new Map(),   // id -> escalation object from the server
   followups: null,          // null = not loaded, [] = none
   followupsError: false,
@@ -119,37 +131,88 @@ function nameOf(x) {
 
 function kindLabel(kind) { return t('x.kind.' + (kind || 'other')); }
 
+/** A referral's or follow-up's `resource`: an object, or only its name (status answers
+ *  and follow-ups carry the name). */
+function resOf(x) {
+  if (!x) return {};
+  return typeof x === 'string' ? { name: x } : x;
+}
+
 // ---------------------------------------------------------------- renderers: queue, service, counselors
 
 function renderQueue() {
   const st = S.status || {};
   const length = S.queue.length !== null && S.queue.length !== undefined ? S.queue.length : st.queue_length;
   setText(byTestId('queue-length'), length === null || length === undefined ? '–' : String(length));
-  const longest = S.queue.longest_wait_s;
-  setText(byTestId('longest-wait'), longest === null || longest === undefined ? '–' : (length ? fmtDuration(longest) : '0'));
+  // A wait longer than a week is not a wait but a bad value (never shown as one).
+  const raw = S.queue.longest_wait_s;
+  const longest = typeof raw === 'number' && raw >= 0 && raw <= MAX_SANE_WAIT_S ? raw : null;
+  setText(byTestId('longest-wait'), length === 0 ? '0' : longest === null ? '–' : fmtDuration(longest));
   setText(byTestId('queue-eta'), typeof st.estimated_wait_s === 'number' ? t('v.queue.eta') + '：' + fmtDuration(st.estimated_wait_s) : '');
 }
 
 function renderCounselors() {
+  const list = byTestId('counselor-list');
+  clear(list);
+  const free = byTestId('counselors-free');
+  const note = byTestId('counselors-note');
+  note.classList.remove('is-danger');
+  const b = S.board;
+  if (b && Array.isArray(b.counselors)) {
+    // Not heard from first (that is the danger), then those winding down, then by name.
+    const rank = (c) => (c.present === false ? 0 : c.draining ? 2 : 1);
+    const people = b.counselors.slice().sort((x, y) => rank(x) - rank(y)
+      || String(x.display_name || '').localeCompare(String(y.display_name || ''), 'zh-CN'));
+    const present = people.filter((c) => c.present !== false);
+    setText(byTestId('counselors-on-duty'), String(present.length));
+    for (const c of people) list.appendChild(counselorItem(c));
+    const seats = present.filter((c) => !c.draining)
+      .reduce((n, c) => n + Math.max(0, (Number(c.capacity) || 0) - (Number(c.load) || 0)), 0);
+    setText(free, !people.length ? t('v.counselors.empty') : seats > 0 ? t('v.couns.free', { n: seats }) : t('v.couns.full'));
+    free.classList.toggle('is-full', people.length > 0 && seats === 0);
+    const absent = people.length - present.length;
+    setText(note, absent ? t('v.couns.absent.count', { n: absent }) : '');
+    note.classList.toggle('is-danger', absent > 0);
+    return;
+  }
+  // No board yet (or it failed): the number from /api/status and, with a roster, who is
+  // scheduled now and on duty.
   const st = S.status || {};
   const n = st.counselors_on_duty;
   setText(byTestId('counselors-on-duty'), n === null || n === undefined ? '–' : String(n));
-  const list = byTestId('counselor-list');
-  clear(list);
-  // The protocol gives only the number on duty. With a roster, list who is scheduled now
-  // and present (scheduled counselors minus those not on duty).
+  free.classList.remove('is-full');
+  setText(free, n === 0 ? t('v.counselors.empty') : '');
   const r = S.roster;
   if (r && Array.isArray(r.scheduled_now)) {
     const missing = new Set((r.scheduled_not_on_duty || []).map((x) => x.staff_id));
     for (const s of r.scheduled_now) {
       if (s.role !== 'counselor' || missing.has(s.staff_id)) continue;
-      list.appendChild(h('li', { class: 'person', testid: 'counselor' },
+      list.appendChild(h('li', { class: 'person', testid: 'counselor', data: { id: s.staff_id } },
         h('span', { class: 'dot dot-ok', 'aria-hidden': 'true' }),
         h('span', { text: s.display_name || s.username || '' }),
         h('span', { class: 'muted small', text: t('v.roster.until', { t: fmtClock(s.end) }) })));
     }
   }
-  setText(byTestId('counselors-note'), n === 0 ? t('v.counselors.empty') : t('v.onduty.note'));
+  setText(note, S.boardError ? t('v.couns.error') : '');
+}
+
+function counselorItem(c) {
+  const load = Math.max(0, Number(c.load) || 0);
+  const cap = Math.max(0, Number(c.capacity) || 0);
+  const absent = c.present === false;
+  const pips = h('span', { class: 'seats', 'aria-hidden': 'true' });
+  for (let i = 0; i < Math.max(cap, load); i++) pips.appendChild(h('span', { class: ['seat', i < load ? 'is-taken' : ''] }));
+  return h('li', {
+    class: ['person', 'counselor', absent ? 'is-absent' : '', c.draining ? 'is-draining' : '', cap && load >= cap ? 'is-full' : ''],
+    testid: 'counselor',
+    data: { id: c.id, load: load, capacity: cap, present: absent ? 'false' : 'true', draining: c.draining ? 'true' : 'false' },
+  },
+  h('span', { class: ['dot', absent ? 'dot-danger' : c.draining ? '' : 'dot-ok'], 'aria-hidden': 'true' }),
+  h('span', { class: 'counselor-name', text: c.display_name || '' }),
+  h('span', { class: 'load', testid: 'counselor-load', 'aria-label': t('v.couns.load.aria', { load: load, cap: cap }) },
+    pips, h('span', { class: 'load-text', text: t('v.couns.load', { load: load, cap: cap }) })),
+  c.draining ? h('span', { class: 'pill pill-draining', testid: 'counselor-draining', text: t('v.couns.draining') }) : null,
+  absent ? h('span', { class: 'pill pill-absent', testid: 'counselor-absent', title: t('v.couns.absent.hint'), text: t('v.couns.absent') }) : null);
 }
 
 function renderService() {
@@ -164,14 +227,120 @@ function renderService() {
 function renderRisk() {
   const list = byTestId('risk-distribution');
   clear(list);
+  const fromBoard = S.board && S.board.conversations_by_risk;
   const counts = { none: 0, watch: 0, high: 0, imminent: 0 };
-  for (const e of sortedEscalations()) counts[levelOf(e)] += 1;
+  if (fromBoard) {
+    for (const lv of RISKS) counts[lv] = Math.max(0, Number(fromBoard[lv]) || 0);
+  } else {
+    for (const e of sortedEscalations()) counts[levelOf(e)] += 1;
+  }
   for (const lv of RISKS.slice().reverse()) {
     const n = counts[lv];
-    list.appendChild(h('li', { class: n ? 'risk-' + lv : 'risk-none', data: { risk: lv }, testid: 'risk-count-' + lv },
+    list.appendChild(h('li', { class: n ? 'risk-' + lv : 'risk-none', data: { risk: lv, count: n }, testid: 'risk-count-' + lv },
       h('span', { class: 'count', text: String(n) }),
       h('span', { text: t('s.risk.' + lv) })));
   }
+  list.setAttribute('data-source', fromBoard ? 'board' : 'escalations');
+  setText(byTestId('risk-note'), fromBoard || !S.boardError ? t('v.risk.note') : t('v.risk.note.fallback'));
+}
+
+// ---------------------------------------------------------------- board + ratings
+
+let boardTimer = null;
+/** Soon after an escalation changes, read the board again so risk counts follow. */
+function boardSoon() {
+  clearTimeout(boardTimer);
+  boardTimer = setTimeout(loadBoard, 600);
+}
+
+async function loadBoard() {
+  const asked = Date.now();
+  try {
+    const b = await api('/api/supervisor/board', { timeout: 8000 });
+    S.board = b || null;
+    S.boardError = false;
+    // A queue_stats frame newer than this request wins.
+    if (b && b.queue && asked >= S.queueAt) {
+      S.queue = { length: b.queue.length, longest_wait_s: b.queue.longest_wait_s };
+      S.queueAt = asked;
+    }
+  } catch (e) {
+    S.boardError = true;
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) S.board = null;
+  }
+  renderQueue(); renderCounselors(); renderRisk();
+}
+
+async function loadRatings() {
+  try {
+    S.ratings = await api('/api/supervisor/ratings?weeks=' + RATING_WEEKS, { timeout: 8000 });
+    S.ratingsError = false;
+  } catch (e) {
+    S.ratingsError = true;
+  }
+  renderRatings();
+}
+
+/** ISO week label ("2026-W48") of a moment, in the service time zone (UTC+8, no DST). */
+function isoWeek(ms) {
+  const d = new Date(ms + 8 * 3600 * 1000);
+  const day = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const dow = day.getUTCDay() || 7;
+  day.setUTCDate(day.getUTCDate() + 4 - dow);
+  const y = day.getUTCFullYear();
+  const w = Math.ceil(((day.getTime() - Date.UTC(y, 0, 1)) / 86400000 + 1) / 7);
+  return y + '-W' + (w < 10 ? '0' : '') + w;
+}
+
+function fmtAvg(a) {
+  return typeof a === 'number' && !isNaN(a) ? a.toFixed(1) : '–';
+}
+
+function renderRatings() {
+  const table = byTestId('ratings');
+  const body = $('#ratings-body');
+  const empty = byTestId('ratings-empty');
+  const status = byTestId('ratings-status');
+  clear(body);
+  const r = S.ratings;
+  const people = (r && Array.isArray(r.counselors) ? r.counselors : []).slice()
+    .sort((a, b) => (a.average === null) - (b.average === null) || (a.average || 0) - (b.average || 0));
+  const weeks = (r && r.weeks) || RATING_WEEKS;
+  const lowScore = (r && r.low_score) || 2;
+  // The strip's columns: the last `weeks` ISO weeks, plus an older partial one if it has data.
+  const labels = [];
+  for (let i = weeks - 1; i >= 0; i--) labels.push(isoWeek(Date.now() - i * 7 * 86400000));
+  const older = people.flatMap((p) => (p.weeks || []).map((w) => w.week)).filter((w) => w < labels[0]);
+  if (older.length) labels.unshift(older.sort()[0]);
+  for (const p of people) {
+    const low = Number(p.low) || 0;
+    const lowAvg = typeof p.average === 'number' && p.average < LOW_AVERAGE;
+    const byWeek = new Map((p.weeks || []).map((w) => [w.week, w]));
+    const strip = h('ol', { class: 'week-strip', testid: 'rating-weeks' });
+    for (const label of labels) {
+      const w = byWeek.get(label);
+      const text = w
+        ? t('v.ratings.week', { w: label, a: fmtAvg(w.average), n: w.count, l: w.low })
+        : t('v.ratings.week.none', { w: label });
+      const step = w && typeof w.average === 'number' ? Math.min(50, Math.max(10, Math.round(w.average * 2) * 5)) : 0;
+      strip.appendChild(h('li', {
+        class: ['wk', w ? '' : 'is-none', w && w.average < LOW_AVERAGE ? 'is-low' : '', w && w.low > 0 ? 'has-low' : ''],
+        title: text, data: { week: label, step: step || null },
+      }, h('span', { class: 'wk-bar', 'aria-hidden': 'true' }), h('span', { class: 'visually-hidden', text: text })));
+    }
+    body.appendChild(h('tr', {
+      class: ['rating-row', lowAvg ? 'is-low' : '', low > 0 ? 'has-low' : ''],
+      testid: 'rating-row', data: { 'staff-id': p.id, average: p.average, low: low },
+    },
+    h('th', { scope: 'row', class: 'rating-name', text: p.display_name || '' }),
+    h('td', { class: 'num' }, h('span', { class: ['avg', lowAvg ? 'is-low' : ''], testid: 'rating-average', text: fmtAvg(p.average) })),
+    h('td', { class: 'num muted', testid: 'rating-count', text: String(p.count || 0) }),
+    h('td', { class: 'num' }, h('span', { class: ['low', low > 0 ? 'is-low' : ''], testid: 'rating-low', data: { low: low }, text: String(low) })),
+    h('td', {}, strip)));
+  }
+  show(table, people.length > 0);
+  show(empty, !!r && !S.ratingsError && people.length === 0);
+  setText(status, S.ratingsError ? t('v.ratings.error') : !r ? t('loading') : t('v.ratings.note', { n: weeks, low: lowScore }));
 }
 
 // ---------------------------------------------------------------- escalations
@@ -211,9 +380,10 @@ export function renderEscalations() {
       h('button', { type: 'button', class: 'btn btn-secondary btn-small', testid: 'esc-level', text: t('v.esc.level'), on: { click: () => openLevel(e.id) } }),
       h('button', { type: 'button', class: 'btn btn-secondary btn-small', testid: 'esc-refer', text: t('v.esc.refer'), on: { click: () => openRefer(e.id) } }),
       h('button', { type: 'button', class: 'btn btn-quiet btn-small', testid: 'esc-resolve', text: t('v.esc.resolve'), on: { click: () => openResolve(e.id) } }));
+    const quiet = isQuiet(e);
     const li = h('li', {
-      class: ['card', 'escalation', 'esc-' + lv, open ? 'is-open' : 'is-acked', open && left !== null && left <= 0 ? 'is-overdue' : '', S.watch && S.watch.convId === e.conversation_id ? 'is-watched' : ''],
-      testid: 'escalation', data: { id: e.id, level: lv, status: e.status, conversation: e.conversation_id },
+      class: ['card', 'escalation', 'esc-' + lv, open ? 'is-open' : 'is-acked', quiet ? 'is-quiet' : '', open && left !== null && left <= 0 ? 'is-overdue' : '', S.watch && S.watch.convId === e.conversation_id ? 'is-watched' : ''],
+      testid: 'escalation', data: { id: e.id, level: lv, status: e.status, conversation: e.conversation_id, alert: quiet ? 'others' : 'me' },
     },
     h('div', { class: 'esc-top' },
       badge(lv, 'esc-level-badge'),
@@ -221,6 +391,7 @@ export function renderEscalations() {
       h('span', { class: ['pill', open ? 'pill-open' : 'pill-acked'], testid: 'esc-status',
         text: open ? t('v.esc.status.open') : (e.owner ? t('v.esc.owner', { name: nameOf(e.owner) }) : t('v.esc.status.' + e.status)) }),
       e.realerted && open ? h('span', { class: 'pill pill-open', text: t('v.esc.realerted') }) : null,
+      quiet ? h('span', { class: 'pill pill-quiet', testid: 'esc-alert-other', text: t('v.esc.alert_other') }) : null,
       open && left !== null ? h('span', { class: 'countdown', testid: 'ack-countdown', data: { deadline: e.ack_deadline }, 'aria-live': 'off', text: countdownText(e) }) : null),
     h('p', { class: 'esc-meta small', text: meta }),
     reasons ? h('p', { class: 'esc-reasons small' }, h('span', { class: 'muted', text: t('v.esc.reasons') + '：' }), reasons) : null,
@@ -231,11 +402,14 @@ export function renderEscalations() {
     const back = $('[data-id="' + focusedAction[0] + '"] [data-testid="' + focusedAction[1] + '"]', list);
     if (back) back.focus();
   }
+  // Loud: open and alerting me (not only the on-shift supervisor).
+  const loud = items.some((e) => e.status === 'open' && !isQuiet(e));
   setText(byTestId('escalation-count'), String(items.length));
-  byTestId('escalation-count').classList.toggle('risk-imminent', items.some((e) => e.status === 'open'));
+  byTestId('escalation-count').classList.toggle('risk-imminent', loud);
   show($('#esc-empty'), items.length === 0);
   $('[data-panel="escalations"]').classList.toggle('has-items', items.length > 0);
-  document.title = (items.some((e) => e.status === 'open') ? '(!) ' : '') + t('v.title');
+  $('[data-panel="escalations"]').classList.toggle('has-alert', loud);
+  document.title = (loud ? '(!) ' : '') + t('v.title');
   renderRisk();
 }
 
@@ -252,26 +426,43 @@ function tickCountdowns() {
   }
   if (needRerender) renderEscalations();
   // Keep reminding, gently, while anything is unacknowledged.
-  const anyOpen = sortedEscalations().some((e) => e.status === 'open');
+  const anyOpen = sortedEscalations().some((e) => e.status === 'open' && !isQuiet(e));
   if (anyOpen && Date.now() - S.lastChime > REPEAT_CHIME_MS) chime(false);
+}
+
+/** Listed quietly: a new escalation whose alert went to the on-shift supervisor(s) only,
+ *  until it is re-alerted (a missed deadline rings for everyone). */
+function isQuiet(e) {
+  return !!e && e.status === 'open' && S.quietEsc.has(e.id);
+}
+
+/** Whether this frame's alert is for me: `alert_to` null means everyone. */
+function alertsMe(alertTo) {
+  if (!Array.isArray(alertTo)) return true;
+  return !!(S.staff && S.staff.id) && alertTo.map(String).indexOf(String(S.staff.id)) >= 0;
 }
 
 function upsertEscalation(e, opts) {
   const o = opts || {};
   if (!e || !e.id) return;
   const before = S.escalations.get(e.id);
+  if (o.realert) S.quietEsc.delete(e.id);
+  else if (o.opened && !before && o.alertMe === false) S.quietEsc.add(e.id);
   if (e.status === 'resolved') {
     S.escalations.delete(e.id);
+    S.quietEsc.delete(e.id);
     if (before) toast(t('v.esc.resolved_toast', { alias: e.alias || '' }));
   } else {
     S.escalations.set(e.id, e);
   }
-  if (o.opened || (!before && e.status === 'open' && !o.quiet)) {
-    chime(e.level === 'imminent');
-    toast(t('v.esc.new', { alias: e.alias || '' }), 8000);
-  } else if (o.realert) {
+  if (o.realert) {
     chime(true);
     toast(t('v.esc.realert', { alias: e.alias || '' }), 8000);
+  } else if (S.quietEsc.has(e.id)) {
+    // The on-shift supervisor was alerted: list it, no chime, no toast.
+  } else if (o.opened || (!before && e.status === 'open' && !o.quiet)) {
+    chime(e.level === 'imminent');
+    toast(t('v.esc.new', { alias: e.alias || '' }), 8000);
   } else if (before && SEVERITY[e.level] > SEVERITY[before.level] && e.status === 'open') {
     chime(e.level === 'imminent');
   }
@@ -445,8 +636,13 @@ function openResolve(id) {
       h('input', { type: 'radio', name: 'outcome', id: inputId, value: o, testid: 'outcome-' + o }),
       h('label', { for: inputId, text: t('v.outcome.' + o) })));
   }
-  const refs = S.referrals.get(id);
-  if (refs && refs.length) $('#oc-referred').checked = true;
+  const preselect = () => {
+    const refs = S.referrals.get(id);
+    const any = $$('input[name="outcome"]', wrap).some((x) => x.checked);
+    if (refs && refs.length && !any && S.dialogEsc === id) $('#oc-referred').checked = true;
+  };
+  preselect();
+  if (!S.referrals.has(id)) loadReferrals(id).then(preselect);
   $('#resolve-note').value = '';
   hide($('#resolve-error'));
   openDialog($('#resolve-dialog'));
@@ -485,6 +681,7 @@ async function openRefer(id) {
   dir.appendChild(h('li', { class: 'muted', text: t('x.dir.loading') }));
   renderReferralsMade();
   openDialog($('#refer-dialog'));
+  loadReferrals(id).then(() => { if (S.dialogEsc === id) renderReferralsMade(); });
   try {
     const list = await loadResources();
     clear(dir);
@@ -553,7 +750,8 @@ async function setReferralStatus(referralId, status, btn, onDone) {
     const updated = await api('/api/referrals/' + encodeURIComponent(referralId) + '/status', { method: 'POST', body: { status: status } });
     for (const list of S.referrals.values()) {
       const i = list.findIndex((r) => r.id === referralId);
-      if (i >= 0) list[i] = updated;
+      // Keep the phone and kind we had: the answer names the resource only.
+      if (i >= 0) list[i] = Object.assign({}, list[i], updated, { resource: Object.assign({}, resOf(list[i].resource), resOf(updated.resource)) });
     }
     if (onDone) onDone(updated);
   } catch (e) {
@@ -563,13 +761,36 @@ async function setReferralStatus(referralId, status, btn, onDone) {
   }
 }
 
+/** Referrals already made for an escalation (server first, so they survive a reload);
+ *  ones added here meanwhile are kept. */
+async function loadReferrals(id) {
+  S.referralsLoading = id;
+  if (S.referralsError === id) S.referralsError = null;
+  try {
+    const data = await api('/api/escalations/' + encodeURIComponent(id) + '/referrals', { timeout: 8000 });
+    const server = (data && data.referrals) || [];
+    const seen = new Set(server.map((r) => r.id));
+    const local = (S.referrals.get(id) || []).filter((r) => !seen.has(r.id));
+    S.referrals.set(id, server.concat(local));
+  } catch (e) {
+    S.referralsError = id;
+  } finally {
+    if (S.referralsLoading === id) S.referralsLoading = null;
+  }
+}
+
 function renderReferralsMade() {
   const list = $('#refer-made');
   clear(list);
   const refs = S.referrals.get(S.dialogEsc) || [];
-  show($('#refer-made-wrap'), refs.length > 0);
+  const loading = S.referralsLoading === S.dialogEsc && !refs.length;
+  const failed = S.referralsError === S.dialogEsc;
+  const st = $('#refer-made-status');
+  setText(st, loading ? t('v.refer.loading') : failed ? t('err.generic') : '');
+  show(st, loading || failed);
+  show($('#refer-made-wrap'), refs.length > 0 || loading || failed);
   for (const r of refs) {
-    const res = r.resource || {};
+    const res = resOf(r.resource);
     list.appendChild(h('li', { class: 'card referral-row', testid: 'referral', data: { id: r.id, status: r.status } },
       h('span', { class: 'dir-name', text: res.name || '' }), ' ',
       h('span', { class: 'muted', text: res.phone || '' }), ' ',
@@ -596,7 +817,7 @@ function renderFollowups() {
   clear(list);
   const items = (S.followups || []).slice().sort((a, b) => String(a.due_at).localeCompare(String(b.due_at)));
   for (const f of items) {
-    const res = f.resource || {};
+    const res = resOf(f.resource);
     const overdue = new Date(f.due_at).getTime() < Date.now();
     list.appendChild(h('li', { class: ['card', 'followup', overdue ? 'is-overdue' : ''], testid: 'followup', data: { id: f.id, referral: f.referral_id } },
       h('div', { class: 'esc-top' },
@@ -672,13 +893,15 @@ function renderRoster() {
 
 function onWelcome(f) {
   if (f.staff) S.staff = Object.assign({}, S.staff || {}, f.staff);
-  if (f.queue) S.queue = { length: f.queue.length, longest_wait_s: f.queue.longest_wait_s };
+  if (f.queue) { S.queue = { length: f.queue.length, longest_wait_s: f.queue.longest_wait_s }; S.queueAt = Date.now(); }
   if (Array.isArray(f.escalations)) {
     const fresh = new Map();
     for (const e of f.escalations) fresh.set(e.id, e);
     const anyNewOpen = f.escalations.some((e) => e.status === 'open' && !S.escalations.has(e.id));
     S.escalations = fresh;
+    for (const id of Array.from(S.quietEsc)) if (!fresh.has(id)) S.quietEsc.delete(id);
     if (anyNewOpen) chime(f.escalations.some((e) => e.level === 'imminent' && e.status === 'open'));
+    boardSoon();
   }
   renderQueue();
   renderEscalations();
@@ -695,10 +918,12 @@ const handlers = {
   welcome: onWelcome,
   queue_stats(f) {
     S.queue = { length: f.length, longest_wait_s: f.longest_wait_s };
+    S.queueAt = Date.now();
     renderQueue();
   },
   escalation(f) {
-    upsertEscalation(f.escalation, { opened: !!f.opened, realert: !!f.realert });
+    upsertEscalation(f.escalation, { opened: !!f.opened, realert: !!f.realert, alertMe: alertsMe(f.alert_to) });
+    boardSoon();
   },
   escalation_result(f) {
     const p = S.pending[f.ref];
@@ -814,11 +1039,13 @@ export function on(type, fn) {
 // ---------------------------------------------------------------- polling + socket
 
 async function poll() {
+  const board = loadBoard();
   try {
     S.status = await api('/api/status', { timeout: 8000 });
     S.statusAt = Date.now();
   } catch (e) { /* keep the last value; the "updated" line turns stale */ }
   renderQueue(); renderCounselors(); renderService(); renderUpdated();
+  await board;
 }
 
 function renderUpdated() {
@@ -831,7 +1058,7 @@ function renderUpdated() {
 
 function renderAll() {
   renderQueue(); renderCounselors(); renderService(); renderEscalations(); renderFollowups(); renderRoster(); renderUpdated(); renderSound();
-  show(byTestId('ratings-empty'), true);
+  renderRatings();
   if (S.watch) renderWatchHead();
 }
 
@@ -858,10 +1085,11 @@ function start(staff) {
   poll();
   loadFollowups();
   loadRoster();
+  loadRatings();
   clearInterval(pollTimer);
   pollTimer = setInterval(poll, POLL_MS);
   clearInterval(slowTimer);
-  slowTimer = setInterval(() => { loadFollowups(); loadRoster(); }, SLOW_POLL_MS);
+  slowTimer = setInterval(() => { loadFollowups(); loadRoster(); loadRatings(); }, SLOW_POLL_MS);
   clearInterval(tickTimer);
   tickTimer = setInterval(() => { tickCountdowns(); renderUpdated(); }, 1000);
   if (!S.conn) {
@@ -889,8 +1117,10 @@ async function boot() {
   });
   $('#signout').addEventListener('click', async () => {
     if (S.conn) { S.conn.stop(); S.conn = null; }
-    clearInterval(pollTimer); clearInterval(slowTimer); clearInterval(tickTimer);
+    clearInterval(pollTimer); clearInterval(slowTimer); clearInterval(tickTimer); clearTimeout(boardTimer);
     S.escalations.clear();
+    S.quietEsc.clear();
+    S.board = null; S.ratings = null; S.referrals.clear();
     closeWatch(true);
     await signOut();
     showSignin();
