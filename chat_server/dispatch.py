@@ -572,8 +572,11 @@ class Dispatcher:
         if conv is None:
             return
         metrics.HANDOVERS.inc()
-        # Front of its band: it already waited once.
-        await node.queue.enqueue(conv.id, Band(min(conv.band, 1)), 0,
+        # Front of the queue (it already waited once): just ahead of whoever has waited
+        # longest, so "longest wait" stays a real wait, not the age of the conversation.
+        oldest = await node.queue.oldest_enqueued_ms()
+        front = node.now_ms() if oldest is None else min(node.now_ms(), oldest - 1)
+        await node.queue.enqueue(conv.id, Band(min(conv.band, 1)), front,
                                  node.settings.worker_grace_s)
         await node.queue.release(staff_id, node.now_ms())
         position = (await node.queue.positions([conv.id])).get(conv.id)

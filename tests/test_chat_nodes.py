@@ -246,13 +246,17 @@ async def test_vanished_counselor_hands_the_conversation_over(node_factory) -> N
     await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": "在吗"})
     await wws.expect("ack", client_id="w1")
 
-    # The counselor's browser vanishes without going off duty; a second one is free.
+    # The counselor's browser vanishes without going off duty.
     await fws.close()
+    await wws.expect("counselor_away", timeout=10)
+    await wws.expect("queued", timeout=10)
+    stats = await node.node.dispatcher.queue_stats()
+    assert stats["length"] == 1
+    assert stats["longest_wait_s"] < 60  # a real wait, not seconds since 1970
+    # A second counselor comes on duty and takes the conversation over.
     second = await make_staff(node)
     sws = await second.connect()
     await second.on_duty()
-    await wws.expect("counselor_away", timeout=10)
-    await wws.expect("queued", timeout=10)
     await wws.expect("matched", timeout=10)
     assigned = await sws.expect("assigned", timeout=10)
     assert assigned["conversation"]["id"] == conv and assigned["conversation"]["handover"]
