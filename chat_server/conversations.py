@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,18 @@ class Appended:
 
 
 class NotActive(Exception):
-    """The conversation is not active (still waiting, or ended)."""
+    """The conversation does not take this message: not active (still waiting, ended,
+    shredded), or the sender is no longer its participant."""
+
+
+def _accepts(row: asyncpg.Record, m: NewMessage) -> bool:
+    if row["status"] != "active" or row["wrapped"] is None:
+        return False
+    if m.role == "worker" and m.worker_id is not None:
+        return str(row["worker_id"]) == m.worker_id
+    if m.role == "counselor":
+        return row["counselor_id"] is not None and str(row["counselor_id"]) == m.staff_id
+    return True
 
 
 _CONVERSATION_COLUMNS = (
@@ -94,18 +106,49 @@ _CONVERSATION_COLUMNS = (
 
 
 # Duplicate check + seq bump + data-key budget in one statement (see append).
-_SLOT_SQL = (
-    "WITH dup AS (SELECT seq, created_at FROM messages WHERE conversation_id = $1"
-    " AND sender_role = $2 AND client_id = $3),"
-    " c AS (UPDATE conversations SET last_seq = last_seq + 1"
-    " WHERE id = $1 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM dup)"
-    " RETURNING last_seq, data_key_id),"
-    " k AS (UPDATE data_keys k SET encryptions = k.encryptions + 1 FROM c"
-    " WHERE k.id = c.data_key_id AND k.wrapped IS NOT NULL"
-    " RETURNING c.last_seq, k.kek_version, k.wrapped, k.encryptions)"
-    " SELECT dup.seq AS dup_seq, dup.created_at AS dup_at, k.last_seq, k.kek_version,"
-    " k.wrapped, k.encryptions FROM (SELECT 1) AS one"
-    " LEFT JOIN dup ON true LEFT JOIN k ON true"
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store. `worker_id`/`staff_id` are checked against the conversation
+    inside the transaction, so a stale authorization cannot write into a conversation
+    that was handed to someone else meanwhile."""
+
+    conversation_id: str
+    role: str
+    client_id: str
+    text: str
+    staff_id: str | None = None
+    worker_id: str | None = None
+    kind: str = "text"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.conversation_id, self.role, self.client_id)
+
+
+_EXISTING_SQL = (
+    "SELECT m.conversation_id, m.sender_role, m.client_id, m.seq, m.created_at"
+    " FROM messages m JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS r(c, s, k)"
+    " ON m.conversation_id = r.c AND m.sender_role = r.s AND m.client_id = r.k"
+)
+# Locks the conversations in id order, so two batches touching the same conversations on
+# different nodes queue up behind each other instead of deadlocking.
+_LOCK_SQL = (
+    "SELECT c.id, c.status, c.worker_id, c.counselor_id, c.last_seq, k.kek_version,"
+    " k.wrapped, k.encryptions FROM conversations c JOIN data_keys k ON k.id = c.data_key_id"
+    " WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE OF c"
+)
+# One round trip writes the batch: new last seqs, encryption counts, the messages.
+_WRITE_SQL = (
+    "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS u(id, last, n)),"
+    " c AS (UPDATE conversations c SET last_seq = u.last FROM u WHERE c.id = u.id"
+    " RETURNING c.data_key_id, u.n),"
+    " k AS (UPDATE data_keys k SET encryptions = k.encryptions + c.n FROM c"
+    " WHERE k.id = c.data_key_id RETURNING k.id),"
+    " m AS (INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
+    " sender_staff_id, kind, key_version, nonce, ciphertext)"
+    " SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::uuid[],"
+    " $9::text[], $10::int[], $11::bytea[], $12::bytea[]) RETURNING 1)"
+    " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted, (SELECT count(*) FROM k) AS keys"
 )
 
 
@@ -165,49 +208,117 @@ class ConversationStore:
         text: str,
         *,
         staff_id: str | None = None,
+        worker_id: str | None = None,
         kind: str = "text",
     ) -> Appended:
-        """Store one message encrypted; idempotent on (conversation, role, client_id).
+        """Store one message encrypted; idempotent on (conversation, role, client_id)."""
+        msg = NewMessage(conversation_id, role, client_id, text, staff_id, worker_id, kind)
+        [result] = await self.append_batch([msg])
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-        Returns only after the transaction commits: acknowledged means stored. The row
-        lock taken by the seq bump serializes writers of one conversation, so sequence
-        numbers commit in order and stay dense.
+    async def append_batch(self, msgs: Sequence[NewMessage]) -> list[Appended | Exception]:
+        """Store several messages in one transaction (group commit); a result per message.
+
+        Returns only after the transaction commits: acknowledged means stored. Each
+        conversation's row is locked while its seqs are taken, so seqs stay dense and
+        commit in order. A message whose (conversation, role, client_id) is already
+        stored gets the stored seq with `duplicate` set; one the conversation does not
+        accept (ended, or no longer this sender's) gets NotActive, and changes nothing.
         """
-        cid = uuid.UUID(conversation_id)
-        async with self.pool.acquire() as conn:
-            for _attempt in range(2):
-                try:
-                    async with conn.transaction():
-                        # One round trip for the duplicate check and the seq bump: the bump
-                        # runs only if no row has this client_id. A concurrent twin that
-                        # commits first makes our INSERT fail unique, and we retry.
-                        slot = await conn.fetchrow(_SLOT_SQL, cid, role, client_id)
-                        if slot["dup_seq"] is not None:
-                            return Appended(slot["dup_seq"], slot["dup_at"], True)
-                        if slot["last_seq"] is None:
-                            raise NotActive(conversation_id)
-                        check_budget(slot["encryptions"])
-                        seq = slot["last_seq"]
-                        wrapped = WrappedKey(slot["kek_version"], slot["wrapped"])
-                        sealed = seal_text(self.vault, wrapped, conversation_id, seq, role, text)
-                        at = await conn.fetchval(
-                            "INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
-                            " sender_staff_id, kind, key_version, nonce, ciphertext)"
-                            " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) RETURNING created_at",
-                            cid,
-                            seq,
-                            client_id,
-                            role,
-                            uuid.UUID(staff_id) if staff_id else None,
-                            kind,
-                            sealed.nonce,
-                            sealed.ciphertext,
-                        )
-                        return Appended(seq, at, False, sealed, wrapped)
-                except asyncpg.UniqueViolationError:
-                    # The same client_id raced in from another connection; it won.
-                    continue
-        raise RuntimeError("message could not be stored")
+        results: list[Appended | Exception | None] = [None] * len(msgs)
+        first: dict[tuple[str, str, str], int] = {}
+        twin_of: dict[int, int] = {}
+        for i, m in enumerate(msgs):
+            if m.key in first:
+                twin_of[i] = first[m.key]
+            else:
+                first[m.key] = i
+        todo = [i for i in range(len(msgs)) if i not in twin_of]
+        for attempt in range(3):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    done = await self._append_in(conn, msgs, todo)
+                for i, r in done.items():
+                    results[i] = r
+                break
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+                # A twin from another node committed first (the check finds it next
+                # time), or lock orders crossed: nothing of ours was stored; go again.
+                if attempt == 2:
+                    raise
+        for i, j in twin_of.items():
+            r = results[j]
+            results[i] = Appended(r.seq, r.at, True) if isinstance(r, Appended) else r
+        return [r if r is not None else RuntimeError("not stored") for r in results]
+
+    async def _append_in(
+        self, conn: asyncpg.Connection, msgs: Sequence[NewMessage], todo: list[int]
+    ) -> dict[int, Appended | Exception]:
+        out: dict[int, Appended | Exception] = {}
+        rows = await conn.fetch(
+            _EXISTING_SQL,
+            [uuid.UUID(msgs[i].conversation_id) for i in todo],
+            [msgs[i].role for i in todo],
+            [msgs[i].client_id for i in todo],
+        )
+        existing = {(str(r["conversation_id"]), r["sender_role"], r["client_id"]): r
+                    for r in rows}
+        fresh = []
+        for i in todo:
+            row = existing.get(msgs[i].key)
+            if row is not None:
+                out[i] = Appended(row["seq"], row["created_at"], True)
+            else:
+                fresh.append(i)
+        if not fresh:
+            return out
+        conv_ids = sorted({msgs[i].conversation_id for i in fresh})
+        convs = {str(r["id"]): r for r in await conn.fetch(
+            _LOCK_SQL, [uuid.UUID(c) for c in conv_ids])}
+        last: dict[str, int] = {}
+        taken: dict[str, int] = {}
+        seqs: dict[int, int] = {}
+        sealed: dict[int, tuple[Sealed, WrappedKey]] = {}
+        for i in fresh:
+            m = msgs[i]
+            row = convs.get(m.conversation_id)
+            if row is None or not _accepts(row, m):
+                out[i] = NotActive(m.conversation_id)
+                continue
+            n = taken.get(m.conversation_id, 0) + 1
+            check_budget(row["encryptions"] + n)
+            taken[m.conversation_id] = n
+            seq = row["last_seq"] + n
+            last[m.conversation_id] = seq
+            wrapped = WrappedKey(row["kek_version"], row["wrapped"])
+            seqs[i] = seq
+            sealed[i] = (seal_text(self.vault, wrapped, m.conversation_id, seq, m.role, m.text),
+                         wrapped)
+        if not seqs:
+            return out
+        written = list(seqs)
+        at = await conn.fetchval(
+            _WRITE_SQL,
+            [uuid.UUID(c) for c in last],
+            list(last.values()),
+            [taken[c] for c in last],
+            [uuid.UUID(msgs[i].conversation_id) for i in written],
+            [seqs[i] for i in written],
+            [msgs[i].client_id for i in written],
+            [msgs[i].role for i in written],
+            [uuid.UUID(msgs[i].staff_id) if msgs[i].staff_id else None for i in written],
+            [msgs[i].kind for i in written],
+            [1] * len(written),
+            [sealed[i][0].nonce for i in written],
+            [sealed[i][0].ciphertext for i in written],
+        )
+        for i in written:
+            s_, w_ = sealed[i]
+            # (no row can be missing: the rows are locked and the statement has no filter)
+            out[i] = Appended(seqs[i], at, False, s_, w_)
+        return out
 
     async def messages_after(
         self, conversation_id: str, after_seq: int, limit: int = 1000

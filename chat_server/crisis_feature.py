@@ -275,15 +275,18 @@ class CrisisFeature:
         if conn.role is not Role.WORKER:
             return
         result: Assessment = assess(text)
-        history = await self.store.recent_levels(conv.id, appended.seq)
-        level = combine(history, result.level)
+        level = result.level
+        if level >= RiskLevel.watch:
+            # The context rule only ever raises a message that is itself at least watch.
+            level = combine(await self.store.recent_levels(conv.id, appended.seq), level)
         await self.store.record_level(conv.id, appended.seq, result.level, result.reasons)
         reasons = result.reasons + (("context_rule",) if level > result.level else ())
         if opens(level):
             await self.escalate(conv, level, Source.MESSAGE, reasons)
         elif level >= RiskLevel.watch and await self.store.raise_conversation_level(conv.id,
                                                                                    level):
-            await self.badge(conv, level)
+            # The sender's socket may hold an older copy (a hand-over changes the counselor).
+            await self.badge(await self.node.conversations.get(conv.id) or conv, level)
 
     # ---- welcome: a supervisor's board starts with what is open ----------------------
 

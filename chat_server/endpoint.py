@@ -16,7 +16,7 @@ import asyncpg
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server import metrics
-from chat_server.conversations import Conversation, NotActive, StoredMessage
+from chat_server.conversations import Conversation, NewMessage, NotActive, StoredMessage
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
 from chat_server.protocol import (
@@ -53,6 +53,8 @@ log = logging.getLogger("yizhan.ws")
 
 # Frames queued for one socket before it is judged too slow and closed (it resyncs).
 OUTBOX_LIMIT = 2000
+# Frames one socket may have in progress at once; past it the socket is read no further.
+MAX_IN_FLIGHT = 64
 
 
 def b64(data: bytes) -> str:
@@ -94,6 +96,11 @@ class Connection:
         self.close_code: int | None = None
         self.on_duty = False
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Conversations this socket may write to, checked once (see handle_send).
+        self.known: dict[str, Conversation] = {}
+        # Frames of one conversation are handled in order; different ones concurrently.
+        self.lanes: dict[str, asyncio.Lock] = {}
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         # Supervisors watching conversations read-only (crisis feature).
         self.watching: set[str] = set()
         # Of those, the ones a supervisor joined and may send into (watching is read-only).
@@ -157,6 +164,7 @@ class Connection:
 
     async def unfollow(self, conversation_id: str) -> None:
         self.cursors.pop(conversation_id, None)
+        self.known.pop(conversation_id, None)
         await self.unlisten(conversation_channel(conversation_id))
 
     def deliver(self, msg: StoredMessage) -> None:
@@ -356,18 +364,27 @@ def _ref(command: Command) -> dict[str, Any]:
 
 async def handle_send(conn: Connection, command: Send) -> None:
     node = conn.node
-    conv = await conversation_for(conn, command.conversation_id)
+    # After the first send, authorization is remembered for this socket; the store
+    # re-checks status and participant inside its transaction, so a conversation that
+    # ended or changed hands meanwhile still refuses the message.
+    conv = conn.known.get(command.conversation_id)
+    if conv is None:
+        conv = await conversation_for(conn, command.conversation_id)
+        if conv.status != "active":
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
+                                "the conversation is not active")
+        conn.known[conv.id] = conv
     if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
         raise ProtocolError(ErrorCode.FORBIDDEN, "watching is read-only; join to write")
-    if conv.status != "active":
-        raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
     side = conn._side()
     started = time.perf_counter()
+    p = conn.principal
     try:
-        result = await node.conversations.append(
+        result = await node.writer.append(NewMessage(
             conv.id, side, command.client_id, command.text,
-            staff_id=conn.principal.id if conn.principal.is_staff else None,
-        )
+            staff_id=p.id if p.is_staff else None,
+            worker_id=p.id if p.role is Role.WORKER else None,
+        ))
     except NotActive:
         raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
                             "the conversation is not active") from None
@@ -507,7 +524,10 @@ async def read_loop(conn: Connection) -> None:
             if raw is None and message.get("bytes") is not None:
                 raw = message["bytes"]
             receive = asyncio.create_task(ws.receive())
-            await process(conn, raw)
+            admitted = admit(conn, raw)
+            if admitted is not None:
+                await conn.in_flight.acquire()
+                conn.spawn(run_in_lane(conn, *admitted))
             if conn.close_code is not None:
                 return
     except WebSocketDisconnect:
@@ -526,26 +546,43 @@ def charge(conn: Connection, cost: float) -> None:
                             retry_after=round(wait, 1))
 
 
-async def process(conn: Connection, raw: str | bytes | None) -> None:
+def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | None] | None:
+    """Parse and rate-limit a frame, in arrival order; errors are answered at once."""
     ref = None
     try:
         try:
             data = decode(raw or b"")
             ref = read_ref(data, conn.limits)
             command, spec = parse(data, conn.role, conn.limits)
-            cost = spec.cost
         except ProtocolError:
             # Malformed frames cost as much as a send, so garbage cannot flood for free.
             charge(conn, 1.0)
             raise
-        charge(conn, cost)
-        await handle(conn, command)
+        charge(conn, spec.cost)
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
         conn.push(exc.frame(ref))
-    except Exception:
-        log.exception("frame handling failed")
-        conn.push(ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry").frame(ref))
+        return None
+    return command, ref
+
+
+async def run_in_lane(conn: Connection, command: Command, ref: str | None) -> None:
+    """Handle a frame after the earlier frames of the same conversation."""
+    lane = getattr(command, "conversation_id", None) or "_"
+    lock = conn.lanes.setdefault(lane, asyncio.Lock())
+    try:
+        async with lock:
+            try:
+                await handle(conn, command)
+            except ProtocolError as exc:
+                metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
+                conn.push(exc.frame(ref))
+            except Exception:
+                log.exception("frame handling failed")
+                conn.push(ProtocolError(ErrorCode.UNAVAILABLE,
+                                        "something went wrong; retry").frame(ref))
+    finally:
+        conn.in_flight.release()
 
 
 async def worker_endpoint(ws: WebSocket) -> None:

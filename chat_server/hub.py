@@ -48,6 +48,11 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._healthy = asyncio.Event()
+        # Publishes waiting for the next pipelined flush, and the future they wait on.
+        self._outgoing: list[tuple[str, str]] = []
+        self._next_flush: asyncio.Future[None] | None = None
+        self._flush_wanted = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-reader")
@@ -55,6 +60,10 @@ class Hub:
             await asyncio.wait_for(self._healthy.wait(), 5)
 
     async def stop(self) -> None:
+        if self._flusher:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._flusher
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -64,15 +73,46 @@ class Hub:
                 await self._pubsub.aclose()
 
     async def publish(self, channel: str, payload: dict[str, Any]) -> None:
-        await self.redis.publish(channel, json.dumps(payload, ensure_ascii=False))
+        await self.publish_many([(channel, payload)])
 
     async def publish_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish, sharing one pipelined round trip with everything published meanwhile.
+
+        Returns once Redis took the batch (or raises if it failed). One flusher sends the
+        batches one after another, so publishes from this node stay in order.
+        """
         if not items:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for channel, payload in items:
-                pipe.publish(channel, json.dumps(payload, ensure_ascii=False))
-            await pipe.execute()
+        for channel, payload in items:
+            self._outgoing.append((channel, json.dumps(payload, ensure_ascii=False)))
+        if self._next_flush is None:
+            self._next_flush = asyncio.get_running_loop().create_future()
+        done = self._next_flush
+        self._flush_wanted.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="hub-flusher")
+        await asyncio.shield(done)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            batch, self._outgoing = self._outgoing, []
+            done, self._next_flush = self._next_flush, None
+            if not batch or done is None:
+                continue
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except Exception as exc:
+                if not done.done():
+                    done.set_exception(exc)
+                    done.exception()  # retrieved here: nobody may be waiting any more
+            else:
+                if not done.done():
+                    done.set_result(None)
 
     async def listen(self, channel: str, listener: Listener) -> None:
         async with self._lock:

@@ -16,6 +16,7 @@ from chat_server.hub import Hub
 from chat_server.protocol import Command
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
+from chat_server.writer import MessageWriter
 from crypto.envelope import Vault
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Node:
     queue: QueueStore
     hub: Hub
     hours: Hours
+    writer: MessageWriter = field(init=False)
     dispatcher: Dispatcher | None = None
     handlers: dict[type[Command], CommandHandler] = field(default_factory=dict)
     message_hooks: list[MessageHook] = field(default_factory=list)
@@ -49,6 +51,9 @@ class Node:
     )
     connections: dict[str, set[Connection]] = field(default_factory=lambda: defaultdict(set))
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def __post_init__(self) -> None:
+        self.writer = MessageWriter(self.conversations)
 
     @property
     def settings(self) -> Settings:

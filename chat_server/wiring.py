@@ -48,11 +48,13 @@ def build_app(settings: Settings) -> Starlette:
         node.dispatcher = Dispatcher(node)
         app.state.node = node
         await hub.start()
+        await node.writer.start()
         await node.dispatcher.start()
         try:
             yield
         finally:
             await node.dispatcher.stop()
+            await node.writer.stop()
             for conns in list(node.connections.values()):
                 for conn in list(conns):
                     conn.close(1001)
