@@ -356,18 +356,6 @@ class ConversationStore:
             for r in rows
         ]
 
-    async def activate(self, conversation_id: str, counselor_id: str) -> Conversation | None:
-        """waiting → active with this counselor; None if it is no longer waiting."""
-        row = await self.pool.fetchrow(
-            "UPDATE conversations SET status = 'active', counselor_id = $2,"
-            " matched_at = now(), counselor_away_at = NULL"
-            " WHERE id = $1 AND status = 'waiting'"
-            f" RETURNING {_CONVERSATION_COLUMNS}",
-            uuid.UUID(conversation_id),
-            uuid.UUID(counselor_id),
-        )
-        return Conversation.from_row(row) if row else None
-
     async def seat_load(self, staff_id: str) -> int:
         """Seats a counselor's conversations take: active ones and those still in wrap-up."""
         return int(await self.pool.fetchval(
@@ -395,6 +383,25 @@ class ConversationStore:
             ended_before,
         )
         return [str(r["counselor_id"]) for r in rows]
+
+    async def activate_named(
+        self, conversation_id: str, counselor_id: str
+    ) -> tuple[Conversation, str, str] | None:
+        """activate(), also returning the counselor's display name and the worker's alias
+        (what both sides are told), in the same round trip."""
+        row = await self.pool.fetchrow(
+            "WITH c AS (UPDATE conversations SET status = 'active', counselor_id = $2,"
+            " matched_at = now(), counselor_away_at = NULL"
+            " WHERE id = $1 AND status = 'waiting'"
+            f" RETURNING {_CONVERSATION_COLUMNS})"
+            " SELECT c.*, s.display_name, w.alias FROM c JOIN staff s ON s.id = c.counselor_id"
+            " JOIN workers w ON w.id = c.worker_id",
+            uuid.UUID(conversation_id),
+            uuid.UUID(counselor_id),
+        )
+        if row is None:
+            return None
+        return Conversation.from_row(row), row["display_name"], row["alias"]
 
     async def end(self, conversation_id: str, by: str) -> Conversation | None:
         """Close an open conversation; None if it was already closed."""
@@ -452,6 +459,14 @@ class ConversationStore:
         return await self.pool.fetch(
             "SELECT id, band, queued_at FROM conversations WHERE status = 'waiting'"
         )
+
+    async def seats_taken(self) -> dict[str, list[str]]:
+        """Per counselor, the conversations holding a seat: active, or ended in wrap-up."""
+        rows = await self.pool.fetch(
+            "SELECT counselor_id::text AS staff, array_agg(id::text) AS ids FROM conversations"
+            " WHERE counselor_id IS NOT NULL AND (status = 'active'"
+            " OR (status = 'ended' AND seat_released_at IS NULL)) GROUP BY counselor_id")
+        return {r["staff"]: list(r["ids"]) for r in rows}
 
     async def loads(self) -> dict[str, int]:
         rows = await self.pool.fetch(

@@ -32,6 +32,7 @@ log = logging.getLogger("yizhan.dispatch")
 TICK_S = 1.0
 SWEEP_EVERY_TICKS = 2
 REVALIDATE_EVERY_TICKS = 10
+RECONCILE_EVERY_TICKS = 15
 
 
 class Dispatcher:
@@ -84,6 +85,13 @@ class Dispatcher:
                 except Exception:
                     log.exception("dispatcher step failed",
                                   extra={"fields": {"step": step.__name__}})
+            if tick % RECONCILE_EVERY_TICKS == 0:
+                try:
+                    await self.reconcile()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("reconcile failed")
             if tick % SWEEP_EVERY_TICKS == 0:
                 for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing,
                               self.sweep_wrapups):
@@ -108,6 +116,34 @@ class Dispatcher:
         ]
         await node.queue.rebuild(waiting, [], grace_s=node.settings.worker_grace_s)
         log.info("queue rebuilt from PostgreSQL", extra={"fields": {"waiting": len(waiting)}})
+
+    async def reconcile(self) -> None:
+        """Mend what a crash between Redis and PostgreSQL can leave behind.
+
+        A worker waiting in PostgreSQL but in no Redis queue (a match claimed in Redis was
+        never recorded, and its claim expired) is queued again at the original time; a
+        counselor's seat count is set to what PostgreSQL records plus matches in flight.
+        """
+        node = self.node
+        rows = await node.conversations.waiting()
+        ids = [str(r["id"]) for r in rows]
+        if ids:
+            positions = await node.queue.positions(ids)
+            claimed = await node.queue.claimed_by(ids)
+            for r in rows:
+                cid = str(r["id"])
+                if positions[cid] is None and claimed[cid] is None:
+                    await node.queue.enqueue(cid, Band(min(r["band"], 1)),
+                                             int(r["queued_at"].timestamp() * 1000),
+                                             node.settings.worker_grace_s)
+                    log.warning("re-queued a waiting conversation missing from Redis",
+                                extra={"fields": {"conversation_id": cid}})
+                    self.kick()
+        seats = await node.queue.on_duty()
+        if seats:
+            taken = await node.conversations.seats_taken()
+            for seat in seats:
+                await node.queue.reconcile_load(seat.staff_id, taken.get(seat.staff_id, []))
 
     # ---- welcome --------------------------------------------------------------------
 
@@ -198,6 +234,10 @@ class Dispatcher:
     async def staff_view(self, conv: Conversation, handover: bool = False) -> dict[str, Any]:
         alias = await self.node.services.pool.fetchval(
             "SELECT alias FROM workers WHERE id = $1", uuid.UUID(conv.worker_id))
+        return self.staff_view_of(conv, alias, handover)
+
+    @staticmethod
+    def staff_view_of(conv: Conversation, alias: str, handover: bool = False) -> dict[str, Any]:
         return {"id": conv.id, "alias": alias, "status": conv.status, "last_seq": conv.last_seq,
                 "risk_level": conv.risk_level,
                 "matched_at": conv.matched_at.isoformat() if conv.matched_at else None,
@@ -418,27 +458,33 @@ class Dispatcher:
                     await node.hub.publish(conversation_channel(conv_id), {
                         "t": "frame", "frame": {"type": "ended", "conversation_id": conv_id,
                                                 "by": "timeout"}})
-            for m in batch.matches:
-                await self._record_match(m.conversation_id, m.staff_id)
+            # Each match touches its own rows: record them side by side.
+            outcomes = await asyncio.gather(
+                *(self._record_match(m.conversation_id, m.staff_id) for m in batch.matches),
+                return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    # Its claim expires and the reconciler re-queues the worker.
+                    log.error("match not recorded", exc_info=outcome)
 
     async def _record_match(self, conversation_id: str, staff_id: str) -> None:
         node = self.node
-        before = await node.conversations.get(conversation_id)
-        conv = await node.conversations.activate(conversation_id, staff_id)
-        if conv is None:
+        named = await node.conversations.activate_named(conversation_id, staff_id)
+        if named is None:
             await node.queue.unclaim(conversation_id, staff_id, node.now_ms())
             await node.queue.leave(conversation_id)
             return
+        conv, counselor, alias = named
         await node.queue.confirm(conversation_id, staff_id)
         metrics.MATCHES.inc()
-        handover = bool(before and before.last_seq > 0)
+        # Messages already stored mean an earlier counselor served it: a hand-over.
+        handover = conv.last_seq > 0
         if handover:
             await self._audit(staff_id, "handover_assign", conversation_id,
                               "previous counselor connection lost")
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
         if not handover:
             await node.queue.record_wait(waited)
-        counselor = await self.display_name(staff_id)
         await node.hub.publish_many([
             (user_channel(conv.worker_id), {
                 "t": "follow", "c": conv.id,
@@ -447,7 +493,7 @@ class Dispatcher:
             (user_channel(staff_id), {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "assigned",
-                          "conversation": await self.staff_view(conv, handover)}}),
+                          "conversation": self.staff_view_of(conv, alias, handover)}}),
         ])
 
     def _local_worker_conversations(self) -> dict[str, list[Connection]]:

@@ -70,3 +70,29 @@ async def test_messages_survive_a_redis_outage(pg, settings: Settings, tmp_path:
     finally:
         await node.stop()
         await asyncio.to_thread(valkey.stop)
+
+
+async def test_reconcile_mends_a_lost_queue_entry_and_a_drifted_load(node, redis) -> None:
+    from chat_queue import keys
+
+    worker = Worker(node.base)
+    await worker.sign_in()
+    await worker.connect()
+    await worker.request_chat()
+    # Pretend a node claimed the worker in Redis and died before recording the match:
+    # the entry is gone from the queue...
+    await redis.zrem(keys.QUEUE, worker.conversation_id)
+    counselor = await make_staff(node, capacity=3)
+    await counselor.connect()
+    await counselor.on_duty()
+    # ...and the counselor's load counts two phantom conversations.
+    await redis.hset(keys.LOAD, counselor.id, 2)
+    await asyncio.sleep(1.5)
+    assert not [f for f in worker.ws.frames if f.get("type") == "matched"]
+    await node.node.dispatcher.reconcile()
+    await worker.ws.expect("matched", timeout=8)
+    await asyncio.sleep(0.3)
+    # One real conversation: the phantoms are gone from the count.
+    assert await redis.hget(keys.LOAD, counselor.id) == "1"
+    await worker.close()
+    await counselor.close()
