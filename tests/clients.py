@@ -153,3 +153,18 @@ async def make_staff(node: Any, role: str = "counselor", name: str | None = None
     r = await staff.sign_in()
     assert r.status_code == 201, r.text
     return staff
+
+
+async def matched_pair(node: Any, **staff: Any) -> tuple[Worker, WsClient, Staff, WsClient, str]:
+    """An on-duty counselor on `node` and a worker matched with them, both connected."""
+    counselor = await make_staff(node, **staff)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(node.base)
+    r = await worker.sign_in()
+    assert r.status_code == 201, r.text
+    wws = await worker.connect()
+    conv = (await worker.request_chat())["conversation_id"]
+    await wws.expect("matched")
+    await cws.expect("assigned")
+    return worker, wws, counselor, cws, conv

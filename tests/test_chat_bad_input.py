@@ -8,20 +8,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.clients import Worker, connect, make_staff
-
-
-async def matched_pair(node):
-    counselor = await make_staff(node)
-    cws = await counselor.connect()
-    await counselor.on_duty()
-    worker = Worker(node.base)
-    await worker.sign_in()
-    wws = await worker.connect()
-    conv = (await worker.request_chat())["conversation_id"]
-    await wws.expect("matched")
-    await cws.expect("assigned")
-    return worker, wws, counselor, cws, conv
+from tests.clients import Worker, connect, make_staff, matched_pair
 
 
 async def stored(node) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.clients import Worker, make_staff
+from tests.clients import Worker, make_staff, matched_pair
 
 
 async def test_full_conversation(node) -> None:
@@ -121,15 +121,7 @@ async def test_seat_is_offered_again_only_after_the_case_note(node) -> None:
 
 
 async def test_worker_away_when_it_ended_is_offered_the_rating(node) -> None:
-    counselor = await make_staff(node)
-    cws = await counselor.connect()
-    await counselor.on_duty()
-    worker = Worker(node.base)
-    await worker.sign_in()
-    wws = await worker.connect()
-    conv = (await worker.request_chat())["conversation_id"]
-    await wws.expect("matched")
-    await cws.expect("assigned")
+    worker, wws, counselor, cws, conv = await matched_pair(node)
     await wws.close()
     await cws.send({"type": "end", "conversation_id": conv})
     await cws.expect("ended")

@@ -10,7 +10,7 @@ import pytest
 
 from chat_server.config import Settings
 from chat_server.embedded import EmbeddedValkey
-from tests.clients import Worker, make_staff
+from tests.clients import Worker, make_staff, matched_pair
 from tests.conftest import start_node
 
 pytestmark = pytest.mark.slow
@@ -46,15 +46,7 @@ async def test_messages_survive_a_redis_outage(pg, settings: Settings, tmp_path:
     url = await asyncio.to_thread(valkey.start)
     node = await start_node(settings.replace(redis_url=url))
     try:
-        counselor = await make_staff(node)
-        cws = await counselor.connect()
-        await counselor.on_duty()
-        worker = Worker(node.base)
-        await worker.sign_in()
-        wws = await worker.connect()
-        conv = (await worker.request_chat())["conversation_id"]
-        await wws.expect("matched")
-        await cws.expect("assigned")
+        worker, wws, counselor, cws, conv = await matched_pair(node)
 
         await asyncio.to_thread(valkey.stop)
         # PostgreSQL still stores: the send is acknowledged although fan-out is down.

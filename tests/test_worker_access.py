@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tests.clients import Worker, make_staff
+from tests.clients import Worker, make_staff, matched_pair
 
 
 async def chat_once(node, worker: Worker) -> str:
@@ -133,14 +133,7 @@ async def test_conversation_in_progress_runs_past_closing(node_factory) -> None:
     node = await node_factory(open_time=dt.time(10, 0))
     clock = [dt.datetime(2026, 11, 28, 23, 59, 59, tzinfo=SH)]
     node.node.clock = lambda: clock[0]
-    counselor = await make_staff(node)
-    cws = await counselor.connect()
-    await counselor.on_duty()
-    worker = Worker(node.base)
-    await worker.sign_in()
-    wws = await worker.connect()
-    conv = (await worker.request_chat())["conversation_id"]
-    await wws.expect("matched")
+    worker, wws, counselor, cws, conv = await matched_pair(node)
     clock[0] = dt.datetime(2026, 11, 29, 0, 0, 30, tzinfo=SH)
     await wws.send({"type": "send", "conversation_id": conv, "client_id": "late", "text": "还在吗"})
     assert (await wws.expect("ack"))["seq"] == 1
