@@ -158,6 +158,9 @@ class Load:
         self.ended = 0
         self.counter = 0
         self.setup_retries = 0
+        # Workers queued behind full seats for the hand-off figure, and their matches.
+        self.handoff_peers: set[int] = set()
+        self.handoff_matched: asyncio.Queue[float] = asyncio.Queue()
 
     def origin(self, base: str) -> str:
         return base
@@ -276,6 +279,8 @@ class Load:
             peer.conv = Conv(frame["conversation_id"], peer)
             self.convs[peer.conv.id] = peer.conv
         elif kind == "matched":
+            if id(peer) in self.handoff_peers:
+                self.handoff_matched.put_nowait(now)
             peer.t_matched = now
             self.n_matched += 1
             self.check_matched()
@@ -381,6 +386,9 @@ class Load:
         if args.saturation > 0:
             phases["saturation"] = await self.phase_run("saturation", args.saturation,
                                                         self.saturate)
+        handoff = None
+        if args.handoff > 0:
+            handoff = await self.handoff_run(list(self.convs.values()), readers)
         for conv in self.convs.values():
             await self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
         t_end = time.perf_counter()
@@ -398,12 +406,41 @@ class Load:
         return {
             "scenario": "chat", "conversations": args.conversations, "nodes": len(self.bases),
             "setup_s": round(setup_s, 2), "end_s": round(end_s, 2), "ended": self.ended,
-            "matching": matching, "phases": phases,
+            "matching": matching, "phases": phases, "handoff": handoff,
             "integrity": {"sent": len(self.pending), "acked": len(self.acked), "lost": lost,
                           "duplicated": duplicated, "out_of_order": self.order_faults,
                           "unacked": len(self.pending) - len(self.acked),
                           "errors": dict(self.errors)},
         }
+
+    async def handoff_run(self, chats: list[Conv], readers: list[Any]) -> dict[str, Any]:
+        """With every seat taken and `handoff` workers waiting, end one conversation at a
+        time: how long from freeing a seat until the next waiting worker hears `matched`."""
+        args = self.args
+        extra = await self.bounded(
+            [self.setup_worker(args.conversations + i) for i in range(args.handoff)], 32)
+        self.handoff_peers = {id(p) for p in extra}
+        readers.extend(asyncio.create_task(self.reader(p)) for p in extra)
+        for p in extra:
+            await self.send(p, {"type": "request_chat"})
+        deadline = time.perf_counter() + 60
+        while any(not p.t_queued for p in extra) and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # nothing in flight: every seat is taken
+        while not self.handoff_matched.empty():
+            self.handoff_matched.get_nowait()  # matches before the measure are not samples
+        samples: list[float] = []
+        timeouts = 0
+        for conv in [c for c in chats if c.counselor is not None][: args.handoff_samples]:
+            t0 = time.perf_counter()
+            await self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
+            try:
+                samples.append(await asyncio.wait_for(self.handoff_matched.get(), 10) - t0)
+            except TimeoutError:
+                timeouts += 1
+            await asyncio.sleep(0.05)
+        return {"waiting": len(extra), "samples": len(samples), "timeouts": timeouts,
+                "end_to_matched_ms": summary_ms(samples)}
 
     async def idle_run(self) -> dict[str, Any]:
         """Open many signed-in, idle worker sockets and weigh the server's resident memory."""
@@ -451,6 +488,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10, help="paced phase seconds")
     parser.add_argument("--saturation", type=float, default=0, help="saturation phase seconds")
     parser.add_argument("--window", type=int, default=4, help="sends in flight per side")
+    parser.add_argument("--handoff", type=int, default=0,
+                        help="workers left waiting behind full seats for the hand-off figure")
+    parser.add_argument("--handoff-samples", type=int, default=50,
+                        help="conversations ended one by one, each timed to the next match")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--settle", type=float, default=3, help="seconds before weighing")
     parser.add_argument("--pids", default="", help='JSON {"server": pid, ...} to meter')

@@ -130,6 +130,7 @@ async def handle(peer: Peer, frame: dict[str, Any]) -> None:
                                        "by": peer.role})
         if chat.counselor is not None:
             chat.counselor.load -= 1
+            await relay.match()  # the freed seat goes to the next in line
     elif kind == "ping":
         await send(peer.ws, {"type": "pong", "at": now(), **ref})
 

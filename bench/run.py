@@ -39,12 +39,12 @@ PASSWORD = "correct horse battery staple 9"
 FULL: dict[str, Any] = {
     "chat": [100, 500, 1000], "duration": 15, "saturation": 20, "window": 4,
     "relay_saturation": 20, "two_node": 500, "two_node_saturation": 20,
-    "idle": [5000, 10000], "settle": 3,
+    "idle": [5000, 10000], "settle": 3, "handoff": 1000, "handoff_samples": 50,
 }
 QUICK: dict[str, Any] = {
     "chat": [100], "duration": 4, "saturation": 10, "window": 4,
     "relay_saturation": 5, "two_node": 100, "two_node_saturation": 0,
-    "idle": [500], "settle": 1,
+    "idle": [500], "settle": 1, "handoff": 100, "handoff_samples": 20,
 }
 
 
@@ -102,10 +102,12 @@ def run_load(bases: list[str], pids: dict[str, int], *extra: str) -> dict[str, A
     return result
 
 
-def chat_args(size: dict[str, Any], conversations: int, saturation: float) -> list[str]:
+def chat_args(size: dict[str, Any], conversations: int, saturation: float,
+              handoff: int = 0) -> list[str]:
     return ["--scenario", "chat", "--conversations", str(conversations),
             "--duration", str(size["duration"]), "--window", str(size["window"]),
-            "--saturation", str(saturation)]
+            "--saturation", str(saturation), "--handoff", str(handoff),
+            "--handoff-samples", str(size["handoff_samples"])]
 
 
 class Backends:
@@ -190,6 +192,8 @@ def yizhan_nodes(backends: Backends, name: str, nodes: int,
                 "YIZHAN_SIGNIN_PER_MINUTE": "100000", "YIZHAN_MESSAGES_PER_MINUTE": "100000",
                 # Bench counselors have no shifts on the roster.
                 "YIZHAN_DUTY_REQUIRES_ROSTER": "false",
+                # Bench counselors write no case notes: an ended chat frees its seat at once.
+                "YIZHAN_WRAPUP": "0",
             }
             log = backends.tmp / f"{name}-node{i}.log"
             pids[f"server{i}" if nodes > 1 else "server"] = stack.enter_context(process(
@@ -253,8 +257,12 @@ def bench(quick: bool) -> dict[str, Any]:
                 for i, n in enumerate(size["chat"]):
                     with make() as (bases, pids):
                         say(f"[{time.monotonic() - started:5.0f}s] {label}: {n} conversations")
+                        # The largest size also measures the hand-off: a seat freed with
+                        # `handoff` workers waiting, timed to the next match.
+                        handoff = size["handoff"] if n == max(size["chat"]) else 0
                         runs[label][f"chat_{n}"] = run_load(
-                            bases, pids, *chat_args(size, n, saturation if i == 0 else 0))
+                            bases, pids, *chat_args(size, n, saturation if i == 0 else 0,
+                                                    handoff))
                 with make() as (bases, pids):
                     for n in size["idle"]:
                         say(f"[{time.monotonic() - started:5.0f}s] {label}: {n} idle sockets")
@@ -304,9 +312,14 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     last = max((k for k in y if k.startswith("chat_")), key=lambda k: int(k.split("_")[1]))
     m = y[last]["matching"]
     rm = r.get(last, {}).get("matching", {})
-    out["matching"] = {"waiting": m["waiting"], "counselors": m["counselors"],
-                       **m["request_to_matched_ms"],
-                       "relay_p99": rm.get("request_to_matched_ms", {}).get("p99")}
+    out["queue_burst"] = {"waiting": m["waiting"], "counselors": m["counselors"],
+                          **m["request_to_matched_ms"],
+                          "relay_p99": rm.get("request_to_matched_ms", {}).get("p99")}
+    ho = y[last].get("handoff") or {}
+    rho = r.get(last, {}).get("handoff") or {}
+    out["matching"] = {"waiting": ho.get("waiting"), "counselors": m["counselors"],
+                       **(ho.get("end_to_matched_ms") or {"p99": None}),
+                       "relay_p99": (rho.get("end_to_matched_ms") or {}).get("p99")}
     for key, run in y.items():
         if key.startswith("idle_"):
             base = r.get(key, {}).get("server_kb_per_connection")
@@ -327,8 +340,9 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
             >= TARGETS["saturation_msgs_s"],
         "saturation ≥ 25% of relay": (out["saturation"]["ratio"] or 0)
             >= TARGETS["saturation_ratio"],
-        "matching p99 ≤ 20 ms": m["request_to_matched_ms"]["p99"] is not None
-            and m["request_to_matched_ms"]["p99"] <= TARGETS["matching_p99_ms"],
+        "matching p99 ≤ 20 ms (freed seat → next matched)":
+            out["matching"]["p99"] is not None
+            and out["matching"]["p99"] <= TARGETS["matching_p99_ms"],
         "≤ 50 KB per idle connection": idle_max["kb"] <= TARGETS["idle_kb"],
         "zero lost/duplicated/reordered": all(
             v["lost"] == 0 and v["duplicated"] == 0 and v["out_of_order"] == 0
@@ -348,9 +362,12 @@ def report(result: dict[str, Any]) -> str:
     lines.append(f"saturation ({s['conversations']} conv.): {s['msgs_s']} msgs/s stored, relay "
                  f"{s['relay_msgs_s']} (×{s['ratio']}); CPU % {s['cpu_percent']}")
     m = h["matching"]
-    lines.append(f"matching ({m['waiting']} waiting, {m['counselors']} counselors): p50 "
-                 f"{m['p50']} ms, p99 {m['p99']} ms, max {m['max']} ms; relay p99 "
-                 f"{m['relay_p99']} ms")
+    lines.append(f"matching, freed seat → next matched ({m['waiting']} waiting, "
+                 f"{m['counselors']} counselors): p50 {m.get('p50')} ms, p99 {m['p99']} ms, "
+                 f"max {m.get('max')} ms; relay p99 {m['relay_p99']} ms")
+    b = h["queue_burst"]
+    lines.append(f"queue burst, all {b['waiting']} ask at once → matched: p50 {b['p50']} ms, "
+                 f"p99 {b['p99']} ms; relay p99 {b['relay_p99']} ms")
     for key, v in h["idle"].items():
         lines.append(f"idle {key}: {v['kb']} KB/connection, relay {v['relay_kb']} (×{v['ratio']})")
     for label, v in h["integrity"].items():
