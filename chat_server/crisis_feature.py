@@ -33,7 +33,12 @@ from chat_server.escalation import (
     opens,
     parse_screen,
 )
-from chat_server.escalation_store import Escalation, EscalationStore, Signal
+from chat_server.escalation_store import (
+    Escalation,
+    EscalationStore,
+    Signal,
+    mark_followup_done,
+)
 from chat_server.hotlines import HOTLINES
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
@@ -634,8 +639,23 @@ async def list_followups(request: Request) -> Response:
     return JSONResponse({"followups": await feature.store.followups_due(before)})
 
 
+async def followup_done(request: Request) -> Response:
+    check_origin(request)
+    p = await _staff(request, "supervisor")
+    feature = feature_of(request)
+    try:
+        followup_id = int(request.path_params["followup_id"])
+    except ValueError:
+        raise Problem(404, "not_found", "no such follow-up") from None
+    if not await mark_followup_done(feature.node.services.pool, followup_id, p.id,
+                                    feature.node.now()):
+        raise Problem(404, "not_found", "no such open follow-up")
+    return Response(status_code=204)
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route("/api/supervisor/followups/{followup_id}/done", followup_done, methods=["POST"]),
         Route("/api/supervisor/escalations", list_escalations),
         Route("/api/supervisor/audit", list_audit),
         Route("/api/supervisor/followups", list_followups),

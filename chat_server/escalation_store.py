@@ -452,6 +452,25 @@ class EscalationStore:
                 for r in rows]
 
 
+async def mark_followup_done(pool: asyncpg.Pool, followup_id: int, staff_id: str,
+                             now: dt.datetime) -> bool:
+    """Close a follow-up once (with who and when, audited); False if unknown or done."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE referral_followups f SET done_at = $3, done_by = $2 FROM referrals r"
+            " WHERE f.id = $1 AND f.done_at IS NULL AND r.id = f.referral_id"
+            " RETURNING r.conversation_id, r.escalation_id, f.label",
+            followup_id, uuid.UUID(staff_id), now)
+        if row is None:
+            return False
+        await conn.execute(
+            "INSERT INTO audit_log (at, actor_staff_id, action, conversation_id, escalation_id,"
+            " detail) VALUES ($1, $2, 'followup_done', $3, $4, $5)",
+            now, uuid.UUID(staff_id), row["conversation_id"], row["escalation_id"],
+            json.dumps({"followup_id": followup_id, "label": row["label"]}))
+    return True
+
+
 def _resource(r: asyncpg.Record) -> dict[str, Any]:
     return {"id": str(r["id"]), "name": r["name"], "phone": r["phone"], "kind": r["kind"],
             "hours": r["hours"], "region": r["region"],

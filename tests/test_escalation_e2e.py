@@ -234,6 +234,14 @@ async def test_referral_lifecycle_and_the_workers_card(node) -> None:
     clock.offset = dt.timedelta(days=2)
     due = (await sup.http.get("/api/supervisor/followups?due=today")).json()["followups"]
     assert [f["label"] for f in due if f["referral_id"] == referral["id"]] == ["24h"]
+    # The supervisor made the 24-hour call: it leaves the list, once.
+    done = await sup.http.post(f"/api/supervisor/followups/{due[0]['id']}/done")
+    assert done.status_code == 204
+    again = await sup.http.post(f"/api/supervisor/followups/{due[0]['id']}/done")
+    assert again.status_code == 404
+    assert not (await sup.http.get("/api/supervisor/followups?due=today")).json()["followups"]
+    assert (await counselor.http.post(f"/api/supervisor/followups/{due[0]['id']}/done")
+            ).status_code == 403
 
     rid = referral["id"]
     bad = await sup.http.post(f"/api/referrals/{rid}/status", json={"status": "completed"})
