@@ -39,7 +39,7 @@ class Dispatcher:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_positions: dict[str, tuple[int | None, int | None, dict[str, Any]]] = {}
         self._last_stats: dict[str, Any] | None = None
         self._match_lock = asyncio.Lock()
@@ -53,26 +53,42 @@ class Dispatcher:
 
     async def start(self) -> None:
         await self.ensure_queue()
-        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        self._tasks = [asyncio.create_task(self._run(), name="dispatcher"),
+                       asyncio.create_task(self._match_loop(), name="matcher")]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     def kick(self) -> None:
         """Run a matching pass now rather than at the next tick."""
         self._wake.set()
 
-    async def _run(self) -> None:
-        tick = 0
+    async def _match_loop(self) -> None:
+        """Matching runs on its own: a freed seat or a new worker is matched at once,
+        never behind the periodic work (position pushes grow with the queue)."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
+            try:
+                await self.match()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("matching failed")
+
+    async def _run(self) -> None:
+        """Periodic work, once a tick whatever the load: positions and queue figures are
+        pushed at most once a second, so their cost grows with the queue, not its square."""
+        tick = 0
+        while True:
+            await asyncio.sleep(TICK_S)
             tick += 1
-            steps = [self.match, self.push_positions, self.push_queue_stats]
+            steps = [self.push_positions, self.push_queue_stats]
             if tick % self._heartbeat_ticks == 0:
                 steps.append(self.heartbeats)
             if tick % REVALIDATE_EVERY_TICKS == 0:
