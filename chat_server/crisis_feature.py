@@ -42,6 +42,7 @@ from chat_server.escalation_store import (
 from chat_server.hotlines import HOTLINES
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
+from chat_server.periodic import every
 from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
 from chat_server.protocol import (
     Command,
@@ -191,7 +192,8 @@ class CrisisFeature:
 
     async def start(self) -> None:
         await self.store.seed_resources(seed_resources())
-        self._task = asyncio.create_task(self._sweep_loop(), name="escalation-sweeper")
+        self._task = asyncio.create_task(every(SWEEP_S, self.sweep, "escalation sweep"),
+                                         name="escalation-sweeper")
 
     async def stop(self) -> None:
         if self._task:
@@ -302,16 +304,6 @@ class CrisisFeature:
         return {"escalations": [e.view() for e in open_]}
 
     # ---- sweeper ----------------------------------------------------------------------
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_S)
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("escalation sweep failed")
 
     async def sweep(self) -> None:
         for esc in await self.store.overdue(self.node.now()):

@@ -27,6 +27,7 @@ from chat_server.app import Feature
 from chat_server.hotlines import HOTLINES
 from chat_server.hub import user_channel
 from chat_server.node import Node
+from chat_server.periodic import every
 from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
 from chat_server.roster import (
     Change,
@@ -139,16 +140,6 @@ class Shifts:
             "INSERT INTO audit_log (actor_staff_id, action, reason) VALUES ($1, $2, $3)",
             uuid.UUID(staff_id), action, "shift ended")
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_S)
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("roster sweep failed")
-
     # ---- waiting ----------------------------------------------------------------------
 
     async def _counselor_shifts(self, now: dt.datetime) -> tuple[bool, list[Shift]]:
@@ -207,7 +198,8 @@ def feature(get_app: Callable[[], Starlette]) -> Feature:
         node.duty_guards.append(rt.guard)
         if node.dispatcher is not None:
             node.dispatcher.wait_hooks.append(rt.wait_hook)
-        task = asyncio.create_task(rt.run(), name="roster-sweeper")
+        task = asyncio.create_task(every(SWEEP_S, rt.sweep, "roster sweep"),
+                                   name="roster-sweeper")
         try:
             yield
         finally:
