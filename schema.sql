@@ -165,6 +165,13 @@ CREATE TABLE IF NOT EXISTS message_risk (
     rule_ids text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (conversation_id, seq)
 );
+-- Written in the same transaction as the message (an outbox): a high-risk row whose
+-- escalation was not opened (handled_at still NULL) is picked up by the sweeper.
+ALTER TABLE message_risk ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL
+    DEFAULT now();
+ALTER TABLE message_risk ADD COLUMN IF NOT EXISTS handled_at timestamptz;
+CREATE INDEX IF NOT EXISTS message_risk_unhandled ON message_risk (created_at)
+    WHERE handled_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS escalations (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -119,6 +119,8 @@ class NewMessage:
     staff_id: str | None = None
     worker_id: str | None = None
     kind: str = "text"
+    # The crisis assessment of a worker's message (level, rule ids), stored with it.
+    risk: tuple[int, tuple[str, ...]] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -147,8 +149,15 @@ _WRITE_SQL = (
     " m AS (INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
     " sender_staff_id, kind, key_version, nonce, ciphertext)"
     " SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::uuid[],"
-    " $9::text[], $10::int[], $11::bytea[], $12::bytea[]) RETURNING 1)"
-    " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted, (SELECT count(*) FROM k) AS keys"
+    " $9::text[], $10::int[], $11::bytea[], $12::bytea[]) RETURNING 1),"
+    # Risk levels ride in the same transaction; high ones wait for their escalation.
+    " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at)"
+    " SELECT c, s, l, CASE WHEN ids = '' THEN '{}'::text[] ELSE string_to_array(ids, ',') END,"
+    " CASE WHEN l >= 2 THEN NULL ELSE now() END"
+    " FROM unnest($13::uuid[], $14::bigint[], $15::int[], $16::text[]) AS x(c, s, l, ids)"
+    " ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted, (SELECT count(*) FROM k) AS keys,"
+    " (SELECT count(*) FROM r) AS risks"
 )
 
 
@@ -299,6 +308,7 @@ class ConversationStore:
         if not seqs:
             return out
         written = list(seqs)
+        assessed = [i for i in written if msgs[i].risk is not None]
         at = await conn.fetchval(
             _WRITE_SQL,
             [uuid.UUID(c) for c in last],
@@ -313,6 +323,10 @@ class ConversationStore:
             [1] * len(written),
             [sealed[i][0].nonce for i in written],
             [sealed[i][0].ciphertext for i in written],
+            [uuid.UUID(msgs[i].conversation_id) for i in assessed],
+            [seqs[i] for i in assessed],
+            [msgs[i].risk[0] for i in assessed],  # type: ignore[index]
+            [",".join(msgs[i].risk[1]) for i in assessed],  # type: ignore[index]
         )
         for i in written:
             s_, w_ = sealed[i]

@@ -57,6 +57,9 @@ from chat_server.referrals import KINDS, STATUSES, card_text, end_of_day, may_mo
 if TYPE_CHECKING:
     from chat_server.endpoint import Connection
 
+# A high-risk message the live path did not escalate within this long is recovered.
+RECOVER_AFTER_S = 3
+
 log = logging.getLogger("yizhan.crisis")
 
 SWEEP_S = 1.0
@@ -183,6 +186,7 @@ class CrisisFeature:
     def install(self) -> None:
         node = self.node
         node.message_hooks.append(self.on_message)
+        node.assessor = assess
         node.welcome_extras.append(self.welcome)
         node.handlers.update({
             Flag: self.flag, ScreenAnswers: self.screen, Ack: self.ack, Watch: self.watch,
@@ -278,18 +282,22 @@ class CrisisFeature:
     # ---- the message hook ------------------------------------------------------------
 
     async def on_message(self, conn: Connection, conv: Conversation, appended: Appended,
-                         text: str) -> None:
+                         text: str, assessment: Assessment | None) -> None:
         if conn.role is not Role.WORKER:
             return
-        result: Assessment = assess(text)
+        # Assessed before storing, and stored with the message (the endpoint asks
+        # node.assessor); assess here only if that did not happen.
+        result: Assessment = assessment if assessment is not None else assess(text)
+        if assessment is None:
+            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons)
         level = result.level
         if level >= RiskLevel.watch:
             # The context rule only ever raises a message that is itself at least watch.
             level = combine(await self.store.recent_levels(conv.id, appended.seq), level)
-        await self.store.record_level(conv.id, appended.seq, result.level, result.reasons)
         reasons = result.reasons + (("context_rule",) if level > result.level else ())
         if opens(level):
             await self.escalate(conv, level, Source.MESSAGE, reasons)
+            await self.store.mark_risk_handled(conv.id, appended.seq)
         elif level >= RiskLevel.watch and await self.store.raise_conversation_level(conv.id,
                                                                                    level):
             # The sender's socket may hold an older copy (a hand-over changes the counselor).
@@ -306,11 +314,29 @@ class CrisisFeature:
     # ---- sweeper ----------------------------------------------------------------------
 
     async def sweep(self) -> None:
+        await self.recover_unhandled()
         for esc in await self.store.overdue(self.node.now()):
             metrics.ESCALATION_BREACHES.inc()
             log.error("escalation not acknowledged in time", extra={"fields": {
                 "escalation_id": esc.id, "level": esc.level.name}})
             await self.announce(esc, realert=True, badge=False)
+
+    async def recover_unhandled(self) -> None:
+        """Open the escalations that a failure between storing a high-risk message and
+        alerting left unopened: the risk row was stored with the message, so it is not
+        lost. Each row is claimed by one node before it acts."""
+        for row in await self.store.claim_unhandled_risk(RECOVER_AFTER_S):
+            conv = await self.node.conversations.get(str(row["conversation_id"]))
+            if conv is None or conv.status not in ("active", "waiting"):
+                continue
+            try:
+                await self.escalate(conv, RiskLevel(row["level"]), Source.MESSAGE,
+                                    (*row["rule_ids"], "recovered"))
+            except Exception:
+                await self.store.unclaim_risk(str(row["conversation_id"]), row["seq"])
+                raise
+            log.error("escalation opened late, by the sweeper", extra={"fields": {
+                "conversation_id": str(row["conversation_id"]), "seq": row["seq"]}})
 
     # ---- counselor and worker frames ---------------------------------------------------
 

@@ -379,11 +379,16 @@ async def handle_send(conn: Connection, command: Send) -> None:
     side = conn._side()
     started = time.perf_counter()
     p = conn.principal
+    assessment = None
+    if p.role is Role.WORKER and node.assessor is not None:
+        assessment = node.assessor(command.text)
     try:
         result = await node.writer.append(NewMessage(
             conv.id, side, command.client_id, command.text,
             staff_id=p.id if p.is_staff else None,
             worker_id=p.id if p.role is Role.WORKER else None,
+            risk=(int(assessment.level), tuple(assessment.reasons))
+            if assessment is not None else None,
         ))
     except NotActive:
         raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
@@ -414,7 +419,7 @@ async def handle_send(conn: Connection, command: Send) -> None:
     if not result.duplicate:
         for hook in node.message_hooks:
             try:
-                await hook(conn, conv, result, command.text)
+                await hook(conn, conv, result, command.text, assessment)
             except Exception:
                 log.exception("message hook failed")
 

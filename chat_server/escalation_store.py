@@ -138,6 +138,29 @@ class EscalationStore:
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             uuid.UUID(conversation_id), seq, int(level), list(rule_ids))
 
+    async def mark_risk_handled(self, conversation_id: str, seq: int) -> None:
+        await self.pool.execute(
+            "UPDATE message_risk SET handled_at = now() WHERE conversation_id = $1 AND seq = $2"
+            " AND handled_at IS NULL", uuid.UUID(conversation_id), seq)
+
+    async def claim_unhandled_risk(self, older_than_s: float, limit: int = 50,
+                                   ) -> list[asyncpg.Record]:
+        """High-risk rows still unhandled after `older_than_s`, marked handled atomically
+        so only one node acts on each (unclaim_risk gives one back if that fails)."""
+        return await self.pool.fetch(
+            "UPDATE message_risk m SET handled_at = now() FROM (SELECT conversation_id, seq"
+            " FROM message_risk WHERE handled_at IS NULL AND level >= 2"
+            " AND created_at < now() - make_interval(secs => $1) ORDER BY created_at"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
+            " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
+            " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
+            float(older_than_s), limit)
+
+    async def unclaim_risk(self, conversation_id: str, seq: int) -> None:
+        await self.pool.execute(
+            "UPDATE message_risk SET handled_at = NULL WHERE conversation_id = $1 AND seq = $2",
+            uuid.UUID(conversation_id), seq)
+
     async def raise_conversation_level(self, conversation_id: str, level: RiskLevel,
                                        force: bool = False) -> bool:
         """Set the conversation's badge level; only upwards unless a supervisor forces it."""

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 # Features (crisis, shifts) extend the node through these hooks instead of editing the
 # endpoint: handlers for their own frame types, and observers of stored messages.
 CommandHandler = Callable[["Connection", Command], Awaitable[None]]
-MessageHook = Callable[["Connection", Conversation, Appended, str], Awaitable[None]]
+MessageHook = Callable[["Connection", Conversation, Appended, str, Any], Awaitable[None]]
+# Assesses a worker's message before it is stored, so the result is stored with it.
+Assessor = Callable[[str], Any]
 DutyGuard = Callable[[str, dt.datetime], Awaitable[str | None]]
 
 
@@ -43,6 +45,7 @@ class Node:
     dispatcher: Dispatcher | None = None
     handlers: dict[type[Command], CommandHandler] = field(default_factory=dict)
     message_hooks: list[MessageHook] = field(default_factory=list)
+    assessor: Assessor | None = None
     # Returns an error message if this counselor may not go on duty now (roster rules).
     duty_guards: list[DutyGuard] = field(default_factory=list)
     # Extra fields for the staff welcome frame, by feature.

@@ -388,3 +388,33 @@ async def test_no_supervisor_falls_back_to_every_counselor(node) -> None:
     assert alert["no_supervisor"] is True
     for who in (worker, counselor, other):
         await who.close()
+
+
+async def test_a_risk_signal_survives_a_failure_before_the_alert(node) -> None:
+    """The risk level is stored with the message; if opening the escalation fails right
+    after, the sweeper opens it from the stored row instead of losing the signal."""
+    sup, sws = await supervisor(node)
+    worker, wws, counselor, cws, conv = await chat(node)
+    feature = node.app.state.crisis
+    real = feature.escalate
+    failed = []
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise ConnectionError("database went away")
+        return await real(*args, **kwargs)
+
+    feature.escalate = broken
+    try:
+        await say(wws, conv, RISK, "w1")  # stored and acknowledged; the alert fails
+        alert = await sws.expect("escalation", timeout=10)
+    finally:
+        feature.escalate = real
+    assert failed and alert["escalation"]["conversation_id"] == conv
+    assert "recovered" in alert["escalation"]["reasons"]
+    left = await count(node, "SELECT count(*) FROM message_risk WHERE handled_at IS NULL")
+    assert left == 0
+    assert_worker_safe(wws)
+    for who in (worker, counselor, sup):
+        await who.close()
