@@ -394,7 +394,7 @@ async def test_a_risk_signal_survives_a_failure_before_the_alert(node) -> None:
     """The risk level is stored with the message; if opening the escalation fails right
     after, the sweeper opens it from the stored row instead of losing the signal."""
     sup, sws = await supervisor(node)
-    worker, wws, counselor, cws, conv = await chat(node)
+    worker, wws, counselor, _cws, conv = await chat(node)
     feature = node.app.state.crisis
     real = feature.escalate
     failed = []
