@@ -33,6 +33,10 @@ TICK_S = 1.0
 SWEEP_EVERY_TICKS = 2
 REVALIDATE_EVERY_TICKS = 10
 RECONCILE_EVERY_TICKS = 15
+# Waiting workers up to this place hear every change of position; those further back
+# hear at most every FAR_BACK_EVERY_TICKS seconds.
+NEAR_FRONT = 20
+FAR_BACK_EVERY_TICKS = 5
 
 
 class Dispatcher:
@@ -42,6 +46,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_positions: dict[str, tuple[int | None, int | None, dict[str, Any]]] = {}
         self._last_stats: dict[str, Any] | None = None
+        self._position_round = 0
         self._match_lock = asyncio.Lock()
         # Presence must be renewed well within its TTL: three chances before it lapses.
         self._heartbeat_ticks = max(1, int(node.settings.presence_ttl_s / 3 / TICK_S))
@@ -541,7 +546,12 @@ class Dispatcher:
         free = sum(s.free for s in present)
         waits = await node.queue.recent_waits()
         extras_by_estimate: dict[int | None, dict[str, Any]] = {}
+        self._position_round += 1
         for conv_id, position in positions.items():
+            # Near the front every change matters; far back, a fresh figure every few
+            # seconds is enough and keeps each tick's work small when the queue is long.
+            if position > NEAR_FRONT and self._position_round % FAR_BACK_EVERY_TICKS:
+                continue
             estimate = estimate_wait_s(position, waits, len(present), free)
             if estimate not in extras_by_estimate:
                 extras_by_estimate[estimate] = await self.wait_extras(estimate)

@@ -131,3 +131,20 @@ async def test_worker_away_when_it_ended_is_offered_the_rating(node) -> None:
     assert welcome["last_ended"] == {"id": conv, "by": "counselor", "rated": False}
     await worker.close()
     await counselor.close()
+
+
+async def test_waiting_workers_hear_their_place_move_up(node_factory) -> None:
+    node = await node_factory(signin_per_minute_per_ip=1000)
+    workers = [Worker(node.base) for _ in range(3)]
+    for w in workers:
+        await w.sign_in()
+        await w.connect()
+        queued = await w.request_chat()
+    assert queued["position"] == 3
+    # The first leaves: the others are told their new places within about a second.
+    await workers[0].ws.send({"type": "leave_queue"})
+    await workers[0].ws.expect("left")
+    assert (await workers[1].ws.expect("queue", position=1, timeout=4))["conversation_id"]
+    await workers[2].ws.expect("queue", position=2, timeout=4)
+    for w in workers:
+        await w.close()
