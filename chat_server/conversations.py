@@ -482,20 +482,6 @@ class ConversationStore:
             " OR (status = 'ended' AND seat_released_at IS NULL)) GROUP BY counselor_id")
         return {r["staff"]: list(r["ids"]) for r in rows}
 
-    async def loads(self) -> dict[str, int]:
-        rows = await self.pool.fetch(
-            "SELECT counselor_id, count(*) AS n FROM conversations"
-            " WHERE status = 'active' GROUP BY counselor_id"
-        )
-        return {str(r["counselor_id"]): r["n"] for r in rows}
-
-    async def last_seqs(self, conversation_ids: list[str]) -> dict[str, int]:
-        rows = await self.pool.fetch(
-            "SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])",
-            [uuid.UUID(c) for c in conversation_ids],
-        )
-        return {str(r["id"]): r["last_seq"] for r in rows}
-
     async def wrapped_key(self, conversation_id: str) -> WrappedKey | None:
         row = await self.pool.fetchrow(
             "SELECT k.kek_version, k.wrapped FROM conversations c"

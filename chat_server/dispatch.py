@@ -20,7 +20,7 @@ import asyncpg
 from chat_queue.matching import Band, Waiting, estimate_wait_s
 from chat_server import metrics
 from chat_server.conversations import Conversation
-from chat_server.hub import conversation_channel, role_channel, user_channel
+from chat_server.hub import conversation_channel, user_channel
 from chat_server.node import Node
 from chat_server.protocol import CloseCode, ErrorCode, ProtocolError, Role
 
@@ -682,7 +682,3 @@ class Dispatcher:
                         "type": "service_closed", "conversation_id": conv_id,
                         "next_open": node.hours.next_open(now).isoformat(),
                         "hotlines": HOTLINES}})
-
-    async def broadcast_staff(self, frame: dict[str, Any], roles: tuple[str, ...]) -> None:
-        await self.node.hub.publish_many(
-            [(role_channel(r), {"t": "frame", "frame": frame}) for r in roles])

@@ -399,11 +399,6 @@ class EscalationStore:
             name, phone, kind, hours, region, verify_before_launch)
         return _resource(row)
 
-    async def disable_resource(self, resource_id: str) -> bool:
-        return bool(await self.pool.fetchval(
-            "UPDATE referral_resources SET disabled_at = COALESCE(disabled_at, now())"
-            " WHERE id = $1 RETURNING 1", uuid.UUID(resource_id)))
-
     # ---- referrals --------------------------------------------------------------------
 
     async def create_referral(self, escalation: Escalation, resource_id: str, staff_id: str,
