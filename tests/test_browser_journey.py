@@ -54,6 +54,11 @@ async def test_worker_counselor_supervisor_journey(browser, web) -> None:
         await expect(tid(c, "conversation-tab")).to_have_count(1)
         await expect(tid(c, "chat-alias")).not_to_be_empty()
         await expect(tid(c, "capacity")).to_contain_text("1/2")
+        # The counselor takes on a third seat for the evening rush.
+        await tid(c, "capacity-select").select_option("3")
+        await expect(tid(c, "capacity")).to_contain_text("1/3")
+        assert await web.node.services.pool.fetchval(
+            "SELECT capacity FROM staff WHERE id = $1::uuid", counselor.id) == 3
 
         # Both ways.
         await send_text(w, "最近总是睡不好")

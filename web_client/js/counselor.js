@@ -577,6 +577,8 @@ function renderTop() {
   const load = S.order.length;
   setText(cap, t('c.capacity', { load: load, cap: S.duty.capacity || 0 }));
   cap.classList.toggle('is-full', S.duty.on && load >= S.duty.capacity);
+  const pick = byTestId('capacity-select');
+  if (document.activeElement !== pick) pick.value = String(S.duty.capacity || 2);
   const q = byTestId('queue-length');
   q.setAttribute('data-length', String(S.queue.length || 0));
   setText(q, t('c.queue', { n: S.queue.length || 0 }) + (S.queue.length ? ' · ' + t('c.queue.longest', { wait: fmtDuration(S.queue.longest_wait_s || 0) }) : ''));
@@ -793,6 +795,11 @@ function wire() {
   wireSignin(startConsole);
   onLangChange(() => { renderTop(); renderTabs(); S.noteFor = S.noteFor === '__done__' ? S.noteFor : null; renderPane(); onConnState(S.conn ? S.conn.state : 'connecting'); });
   $('#tabs').addEventListener('keydown', onTabKey);
+  byTestId('capacity-select').addEventListener('change', (ev) => {
+    // How many conversations at once: the server answers with a `duty` frame.
+    if (!S.conn || !S.conn.isReady()) { toast(t('conn.reconnecting')); renderTop(); return; }
+    S.conn.send({ type: 'capacity', capacity: Number(ev.target.value) });
+  });
   byTestId('duty-toggle').addEventListener('click', () => {
     if (!S.conn || !S.conn.isReady()) { toast(t('conn.reconnecting')); return; }
     S.conn.send({ type: 'duty', on: !S.duty.on });
