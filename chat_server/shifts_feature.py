@@ -315,18 +315,24 @@ async def patterns_route(request: Request) -> Response:
     return JSONResponse(_pattern_json(saved, await rt.store.people()), status_code=201)
 
 
-async def pattern_delete(request: Request) -> Response:
+async def _delete(request: Request, what: str) -> Response:
+    """DELETE a weekly pattern or a one-off change (editors only); 404 if there is none."""
     check_origin(request)
     await _staff(request, *EDITORS)
     rt = shifts_of(request)
+    delete = rt.store.delete_pattern if what == "pattern" else rt.store.delete_change
     try:
-        gone = await rt.store.delete_pattern(request.path_params["id"])
+        gone = await delete(request.path_params["id"])
     except RosterError:
         gone = False
     if not gone:
-        raise Problem(404, "not_found", "no such pattern")
+        raise Problem(404, "not_found", f"no such {what}")
     rt.invalidate()
     return Response(status_code=204)
+
+
+async def pattern_delete(request: Request) -> Response:
+    return await _delete(request, "pattern")
 
 
 async def changes_route(request: Request) -> Response:
@@ -360,17 +366,7 @@ async def changes_route(request: Request) -> Response:
 
 
 async def change_delete(request: Request) -> Response:
-    check_origin(request)
-    await _staff(request, *EDITORS)
-    rt = shifts_of(request)
-    try:
-        gone = await rt.store.delete_change(request.path_params["id"])
-    except RosterError:
-        gone = False
-    if not gone:
-        raise Problem(404, "not_found", "no such change")
-    rt.invalidate()
-    return Response(status_code=204)
+    return await _delete(request, "change")
 
 
 def _csv(text: str, filename: str) -> Response:

@@ -326,3 +326,24 @@ async def test_an_escalation_rings_first_for_the_supervisor_of_the_hour(node_fac
     assert first["alert_to"] == [on_shift.id] == listed["alert_to"]
     for c in (admin, on_shift, off_shift, counselor, worker):
         await c.close()
+
+
+async def test_patterns_and_changes_can_be_deleted_by_editors_only(rnode) -> None:
+    sup = await make_staff(rnode, "supervisor")
+    c = await make_staff(rnode)
+    made = await pattern(sup, c, "mon-fri", "18:00", "24:00")
+    r = await sup.http.post("/api/roster/changes", json={
+        "staff_id": c.id, "date": "2026-12-05", "kind": "extra", "start": "10:00",
+        "end": "12:00"})
+    assert r.status_code == 201, r.text
+    change = r.json()
+    for path in (f"/api/roster/patterns/{made['id']}", f"/api/roster/changes/{change['id']}"):
+        assert (await c.http.delete(path)).status_code == 403
+        assert (await sup.http.delete(path)).status_code == 204
+        gone = await sup.http.delete(path)
+        assert gone.status_code == 404 and gone.json()["code"] == "not_found"
+    shifts = await sup.http.get("/api/roster/shifts", params={"from": "2026-12-01",
+                                                               "to": "2026-12-07"})
+    assert shifts.json()["shifts"] == []
+    for s in (sup, c):
+        await s.close()
