@@ -744,6 +744,17 @@ function statusButtons(referralId, status, onDone) {
   return wrap;
 }
 
+async function followupDone(id, btn) {
+  // The follow-up call was made: it leaves the list (who and when are recorded).
+  btn.disabled = true;
+  try {
+    await api('/api/supervisor/followups/' + encodeURIComponent(id) + '/done', { method: 'POST', body: {} });
+  } catch (e) {
+    toast(e instanceof ApiError && e.code === 'not_found' ? t('v.follow.gone') : t('err.generic'));
+  }
+  loadFollowups();
+}
+
 async function setReferralStatus(referralId, status, btn, onDone) {
   if (btn) btn.disabled = true;
   try {
@@ -825,7 +836,12 @@ function renderFollowups() {
         h('span', { class: 'muted', text: (res.name || '') + (res.phone ? ' · ' + res.phone : '') }),
         h('span', { class: 'pill', testid: 'followup-status', text: t('x.ref.status.' + f.referral_status) }),
         h('span', { class: ['due', overdue ? 'is-overdue' : ''], text: overdue ? t('v.follow.overdue') : t('v.follow.due', { t: fmtClock(f.due_at) }) })),
-      statusButtons(f.referral_id, f.referral_status, () => loadFollowups())));
+      h('span', { class: 'status-actions' },
+        statusButtons(f.referral_id, f.referral_status, () => loadFollowups()),
+        h('button', {
+          type: 'button', class: 'btn btn-primary btn-small', testid: 'followup-done', text: t('v.follow.done'),
+          on: { click: (ev) => followupDone(f.id, ev.currentTarget) },
+        }))));
   }
   const empty = byTestId('followups-empty');
   setText(empty, S.followupsError ? t('v.follow.error') : S.followups === null ? t('loading') : t('v.followups.empty'));
