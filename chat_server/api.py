@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server import metrics
+from chat_server.conversations import StoredMessage
 from chat_server.crisis import RiskLevel
 from chat_server.hub import user_channel
 from chat_server.node import Node
@@ -38,6 +39,7 @@ from crypto.pseudonym import identify, pseudonym
 PIN_FAILURES_PER_HOUR = 5
 MAX_COMMENT = 500
 MAX_NOTE = 8000
+HISTORY_PAGE = 1000
 
 
 def node_of(request: Request) -> Node:
@@ -169,6 +171,17 @@ async def worker_pin(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def all_messages(node: Node, conversation_id: str) -> list[StoredMessage]:
+    """Every stored message of a conversation, read a page at a time."""
+    out: list[StoredMessage] = []
+    while True:
+        page = await node.conversations.messages_after(
+            conversation_id, out[-1].seq if out else 0, limit=HISTORY_PAGE)
+        out.extend(page)
+        if len(page) < HISTORY_PAGE:
+            return out
+
+
 async def worker_history(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
@@ -182,7 +195,7 @@ async def worker_history(request: Request) -> Response:
     )
     conversations = []
     for r in rows:
-        messages = await node.conversations.messages_after(str(r["id"]), 0)
+        messages = await all_messages(node, str(r["id"]))
         conversations.append({
             "id": str(r["id"]), "status": r["status"], "started_at": r["created_at"].isoformat(),
             "ended_at": r["ended_at"].isoformat() if r["ended_at"] else None,

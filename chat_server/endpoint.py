@@ -53,6 +53,8 @@ log = logging.getLogger("yizhan.ws")
 
 # Frames queued for one socket before it is judged too slow and closed (it resyncs).
 OUTBOX_LIMIT = 2000
+# Stored messages read per round trip when a socket catches up.
+CATCH_UP_PAGE = 200
 # Frames one socket may have in progress at once; past it the socket is read no further.
 MAX_IN_FLIGHT = 64
 
@@ -192,12 +194,19 @@ class Connection:
                 if cursor is None:
                     return
                 messages = await self.node.conversations.messages_after(
-                    conversation_id, cursor.last_seq
+                    conversation_id, cursor.last_seq, limit=CATCH_UP_PAGE
                 )
                 for msg in messages:
                     if cursor.offer(msg.seq) is Delivery.DELIVER:
                         cursor.advance(msg.seq)
                         self.push(msg.frame())
+                if len(messages) == CATCH_UP_PAGE:
+                    # A long history goes out a page at a time, as the socket drains, so
+                    # a slow phone is not mistaken for a dead one. (Polled: a queue has
+                    # no "fell below N" event.)
+                    while self.outbox.qsize() > OUTBOX_LIMIT // 2 and not self.closed.is_set():  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+                    continue
                 if cursor.last_seq >= self._heard.get(conversation_id, 0) or not messages:
                     return
         except Exception:

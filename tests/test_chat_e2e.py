@@ -148,3 +148,28 @@ async def test_waiting_workers_hear_their_place_move_up(node_factory) -> None:
     await workers[2].ws.expect("queue", position=2, timeout=4)
     for w in workers:
         await w.close()
+
+
+async def test_a_long_conversation_resyncs_whole_and_in_order(node) -> None:
+    from chat_server.conversations import NewMessage
+
+    worker, wws, counselor, _cws, conv = await matched_pair(node)
+    total = 2500  # more than a catch-up page and more than a socket's outbox
+    store = node.node.conversations
+    for start in range(0, total, 500):
+        results = await store.append_batch([
+            NewMessage(conv, "worker" if i % 2 else "counselor", f"b{i}", f"m{i}",
+                       staff_id=None if i % 2 else counselor.id)
+            for i in range(start, start + 500)])
+        assert not [r for r in results if isinstance(r, Exception)]
+    await wws.close()
+    wws = await worker.connect()
+    await wws.send({"type": "sync", "conversation_id": conv, "after_seq": 0})
+    synced = await wws.expect("synced", timeout=30)
+    seqs = [f["seq"] for f in wws.frames if f.get("type") == "message"]
+    assert seqs == list(range(1, total + 1)) and synced["last_seq"] == total
+    await worker.sign_in()  # the same browser again: its device unlocks the history
+    history = (await worker.http.get("/api/worker/history")).json()["conversations"]
+    assert len(history[0]["messages"]) == total
+    await worker.close()
+    await counselor.close()
