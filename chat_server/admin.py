@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -114,12 +115,17 @@ def _run(
         return exc.status
 
 
-async def _connect(settings: Settings) -> asyncpg.Connection:
+@contextlib.asynccontextmanager
+async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for a verb, closed whatever happens."""
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
-    # Admin verbs may be the first thing run against a new database.
-    await db.apply_schema(conn)
-    return conn
+    try:
+        # Admin verbs may be the first thing run against a new database.
+        await db.apply_schema(conn)
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def _sessions(settings: Settings) -> tuple[asyncpg.Pool, SessionStore]:
@@ -248,14 +254,11 @@ def staff_reset_password(settings: Settings, args: argparse.Namespace) -> int:
 
 def staff_list(settings: Settings, args: argparse.Namespace) -> int:
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             rows = await conn.fetch(
                 "SELECT username, display_name, role, capacity, disabled_at IS NOT NULL AS off,"
                 " created_at FROM staff ORDER BY role, username"
             )
-        finally:
-            await conn.close()
         print(f"{'username':<24} {'role':<11} {'cap':>3}  {'status':<8} display name")
         for r in rows:
             status = "disabled" if r["off"] else "active"
@@ -325,16 +328,15 @@ def keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
         return exc.status
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
-            def progress(count: int, total: int) -> None:
-                print(f"  rewrapped {total} data key(s)", flush=True)
+        def progress(count: int, total: int) -> None:
+            print(f"  rewrapped {total} data key(s)", flush=True)
 
-            total = await keyops.rewrap_all(conn, ring, batch=args.batch, on_batch=progress)
-        except CryptoError as exc:
-            raise AdminError(f"cannot rewrap: {exc}") from None
-        finally:
-            await conn.close()
+        async with _connection(resolved) as conn:
+            try:
+                total = await keyops.rewrap_all(conn, ring, batch=args.batch,
+                                                on_batch=progress)
+            except CryptoError as exc:
+                raise AdminError(f"cannot rewrap: {exc}") from None
         print(f"done: {total} data key(s) rewrapped to KEK version {ring.active_kek_version}")
         return OK
 
@@ -349,11 +351,8 @@ def keys_retire(settings: Settings, args: argparse.Namespace) -> int:
         return exc.status
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             in_use = await keyops.live_keys_under(conn, args.version)
-        finally:
-            await conn.close()
         if in_use:
             raise AdminError(
                 f"KEK version {args.version} still wraps {in_use} data key(s); "
@@ -380,11 +379,8 @@ def keys_status(settings: Settings, args: argparse.Namespace) -> int:
         return exc.status
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             counts = await keyops.usage(conn)
-        finally:
-            await conn.close()
         print(f"ring: {source or 'YIZHAN_KEY_RING'}  fingerprint {ring.fingerprint()}")
         print(f"KEK versions {list(ring.kek_versions)}, active {ring.active_kek_version}, "
               f"retired {list(ring.retired_kek_versions)}")
@@ -417,13 +413,11 @@ def conversations_shred(settings: Settings, args: argparse.Namespace) -> int:
         return BAD_INPUT
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
-            shredded = await keyops.shred(conn, conversation_id)
-        except keyops.ShredRefused as exc:
-            raise AdminError(str(exc)) from None
-        finally:
-            await conn.close()
+        async with _connection(resolved) as conn:
+            try:
+                shredded = await keyops.shred(conn, conversation_id)
+            except keyops.ShredRefused as exc:
+                raise AdminError(str(exc)) from None
         if shredded:
             print(f"shredded {conversation_id}: its data key is destroyed; "
                   "backups taken before now still hold it (see docs/OPERATIONS.md)")
@@ -460,14 +454,11 @@ def add_referral_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser
 
 def referrals_list(settings: Settings, args: argparse.Namespace) -> int:
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             rows = await conn.fetch(
                 "SELECT id, name, phone, kind, hours, verify_before_launch AS unverified,"
                 " disabled_at IS NOT NULL AS off FROM referral_resources"
                 " WHERE $1 OR disabled_at IS NULL ORDER BY created_at, name", args.all)
-        finally:
-            await conn.close()
         for r in rows:
             flags = ("VERIFY " if r["unverified"] else "") + ("disabled" if r["off"] else "")
             print(f"{r['id']}  {r['kind']:<10} {r['phone']:<14} {r['name']}  {r['hours']}"
@@ -486,14 +477,11 @@ def referrals_add(settings: Settings, args: argparse.Namespace) -> int:
         return BAD_INPUT
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             rid = await conn.fetchval(
                 "INSERT INTO referral_resources (name, phone, kind, hours, region,"
                 " verify_before_launch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 name, phone, args.kind, args.hours, args.region, not args.verified)
-        finally:
-            await conn.close()
         print(f"added {rid}")
         return OK
 
@@ -508,13 +496,10 @@ def referrals_disable(settings: Settings, args: argparse.Namespace) -> int:
         return BAD_INPUT
 
     async def work(resolved: Settings) -> int:
-        conn = await _connect(resolved)
-        try:
+        async with _connection(resolved) as conn:
             done = await conn.fetchval(
                 "UPDATE referral_resources SET disabled_at = COALESCE(disabled_at, now())"
                 " WHERE id = $1 RETURNING 1", resource_id)
-        finally:
-            await conn.close()
         if not done:
             raise AdminError(f"no resource {resource_id}")
         print(f"disabled {resource_id}")
