@@ -42,7 +42,7 @@ from chat_server.escalation_store import (
 from chat_server.hotlines import HOTLINES
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
-from chat_server.periodic import every
+from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
 from chat_server.protocol import (
     Command,
@@ -200,10 +200,7 @@ class CrisisFeature:
                                          name="escalation-sweeper")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     # ---- alerts -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from chat_server import metrics
 from chat_server.conversations import Conversation
 from chat_server.hub import conversation_channel, user_channel
 from chat_server.node import Node
+from chat_server.periodic import cancel
 from chat_server.protocol import CloseCode, ErrorCode, ProtocolError, Role
 
 if TYPE_CHECKING:
@@ -62,11 +63,7 @@ class Dispatcher:
                        asyncio.create_task(self._match_loop(), name="matcher")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
 
     def kick(self) -> None:
         """Run a matching pass now rather than at the next tick."""

@@ -19,6 +19,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from chat_server.periodic import cancel
+
 log = logging.getLogger("yizhan.hub")
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -60,14 +62,7 @@ class Hub:
             await asyncio.wait_for(self._healthy.wait(), 5)
 
     async def stop(self) -> None:
-        if self._flusher:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel(self._flusher, self._task)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -20,3 +21,14 @@ async def every(seconds: float, work: Callable[[], Awaitable[None]], name: str) 
             raise
         except Exception:
             log.exception("%s failed", name)
+
+
+async def cancel(*tasks: asyncio.Task[object] | None) -> None:
+    """Cancel background tasks and wait until each has finished; a task that ended with
+    an error is not re-raised here (it was logged where it failed)."""
+    live = [t for t in tasks if t is not None]
+    for task in live:
+        task.cancel()
+    for task in live:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

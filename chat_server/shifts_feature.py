@@ -27,7 +27,7 @@ from chat_server.app import Feature
 from chat_server.hotlines import HOTLINES
 from chat_server.hub import user_channel
 from chat_server.node import Node
-from chat_server.periodic import every
+from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
 from chat_server.roster import (
     Change,
@@ -203,9 +203,7 @@ def feature(get_app: Callable[[], Starlette]) -> Feature:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
 
     return shifts
 

@@ -8,10 +8,10 @@ WAL flush). Senders wait on a future that resolves only after their batch commit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from chat_server.conversations import Appended, ConversationStore, NewMessage
+from chat_server.periodic import cancel
 
 log = logging.getLogger("yizhan.writer")
 
@@ -31,11 +31,7 @@ class MessageWriter:
                        for i in range(self.workers)]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         while not self._queue.empty():
             _, fut = self._queue.get_nowait()
             if not fut.done():
