@@ -179,6 +179,43 @@ class Combination:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleIndex:
+    """Which rules could match a normalized message, found far cheaper than running them.
+
+    A rule's pattern is the alternation of its phrases (English ones with word-boundary
+    checks, which only narrow them) and its regexes, so it can match only where one of
+    its phrases occurs as a plain substring or one of its regexes matches. Most chat
+    messages contain no phrase at all; running every rule's alternation on them cost
+    about 100 µs a message, on the path to the worker's ack.
+    """
+
+    # First character -> (phrase, index of the rule it belongs to).
+    by_first: dict[str, tuple[tuple[str, int], ...]]
+    regexes: tuple[tuple[re.Pattern[str], int], ...]
+
+    @classmethod
+    def build(cls, rules: Sequence[Rule]) -> RuleIndex:
+        by_first: dict[str, list[tuple[str, int]]] = {}
+        regexes: list[tuple[re.Pattern[str], int]] = []
+        for i, rule in enumerate(rules):
+            for phrase in rule.phrases:
+                by_first.setdefault(phrase[0], []).append((phrase, i))
+            regexes += [(re.compile(r), i) for r in rule.regexes]
+        return cls({ch: tuple(v) for ch, v in by_first.items()}, tuple(regexes))
+
+    def candidates(self, norm: str) -> set[int]:
+        found: set[int] = set()
+        for pos, ch in enumerate(norm):
+            for phrase, i in self.by_first.get(ch, ()):
+                if i not in found and norm.startswith(phrase, pos):
+                    found.add(i)
+        for pattern, i in self.regexes:
+            if i not in found and pattern.search(norm) is not None:
+                found.add(i)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     combinations: tuple[Combination, ...]
@@ -204,6 +241,7 @@ class RuleSet:
     joke_unless_tags: frozenset[str]
     joke_id: str
     joke_level: RiskLevel
+    index: RuleIndex
 
 
 _LEVELS = {level.name for level in RiskLevel}
@@ -360,6 +398,7 @@ def load_rules(text: str) -> RuleSet:
         joke_unless_tags=frozenset(_strings(joking, "unless_tags", "[joking]")),
         joke_id=str(joking.get("id", "said_as_joke")),
         joke_level=_level(joking, "[joking]") if joking else RiskLevel.watch,
+        index=RuleIndex.build(rules),
     )
 
 
@@ -380,10 +419,11 @@ class _Match:
     rule: Rule | None  # None: an exemption phrase, which only blocks what it overlaps
 
 
-def _winning_matches(norm: str, rules: RuleSet) -> list[_Match]:
+def _winning_matches(norm: str, rules: RuleSet, candidates: set[int]) -> list[_Match]:
     found: list[_Match] = []
     independent: list[_Match] = []
-    for rule in rules.rules:
+    for i in sorted(candidates):
+        rule = rules.rules[i]
         matches = [_Match(m.start(), m.end(), rule) for m in _finditer(rule.pattern, norm)]
         (independent if rule.independent else found).extend(matches)
     exempt: list[_Match] = []
@@ -472,12 +512,14 @@ def assess(text: str, rules: RuleSet | None = None) -> Assessment:
     """Assess one worker message; ``rules`` defaults to the packaged rule file."""
     rules = rules or default_rules()
     norm = normalize(text)
-    if not norm:
+    candidates = rules.index.candidates(norm) if norm else set()
+    if not candidates:
+        # No rule can fire, so no combination can either: the common case, kept cheap.
         return Assessment(RiskLevel.none)
 
     # First pass: drop matches voided by context, negated, or about strangers in the news.
     kept: list[tuple[_Match, Rule, bool]] = []
-    for m in _winning_matches(norm, rules):
+    for m in _winning_matches(norm, rules, candidates):
         rule = m.rule
         assert rule is not None  # _winning_matches returns rule matches only
         if rule.not_with_pattern is not None and rule.not_with_pattern.search(norm):

@@ -6,8 +6,11 @@ import dataclasses
 import importlib.resources
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat_server.crisis import (
     Assessment,
@@ -402,3 +405,49 @@ def test_context_rule_end_to_end() -> None:
         levels.append(combine(history, new))
         history.append(new)
     assert levels == [W, N, W, H]
+
+
+# ----------------------------------------------------------------- the rule index
+# assess() runs only the rules the index names, so the index must never leave out a
+# rule whose pattern matches: a missed rule would be a missed alarm.
+
+def _eval_texts() -> list[str]:
+    texts: list[str] = []
+    for name in ("crisis_eval.tsv", "crisis_heldout.tsv"):
+        path = Path(__file__).parent / "data" / name
+        for line in path.read_text("utf-8").splitlines()[1:]:
+            if line.strip() and not line.startswith("#"):
+                texts.append(line.split("\t")[-1])
+    return texts
+
+
+def _assert_index_covers(text: str) -> None:
+    rules = default_rules()
+    norm = normalize(text)
+    matching = {i for i, rule in enumerate(rules.rules) if rule.pattern.search(norm)}
+    missing = matching - rules.index.candidates(norm)
+    assert not missing, [rules.rules[i].id for i in missing]
+
+
+def test_rule_index_names_every_rule_that_matches_the_evaluation_sets() -> None:
+    texts = _eval_texts()
+    assert len(texts) > 500
+    for text in texts:
+        _assert_index_covers(text)
+
+
+_RULE_CHARS = "".join(sorted({ch for rule in default_rules().rules
+                              for phrase in rule.phrases for ch in phrase}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_RULE_CHARS + "，。！ 了的我他", max_size=24))
+def test_rule_index_names_every_rule_that_matches_any_text(text: str) -> None:
+    _assert_index_covers(text)
+
+
+def test_calm_message_is_assessed_as_none_without_running_rules() -> None:
+    rules = default_rules()
+    calm = "今天又加班到很晚，心里有点烦，想找人聊聊。"
+    assert rules.index.candidates(normalize(calm)) == set()
+    assert assess(calm) == Assessment(RiskLevel.none)
