@@ -6,13 +6,14 @@ awaits, reads a clock or touches a store, so every rule is tested by feeding inp
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
+
+from chat_server import wire
 
 
 class Role(StrEnum):
@@ -273,7 +274,7 @@ def _capacity(f: Fields, ref: str | None) -> Command:
 
 def decode(raw: str | bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = wire.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
     if not isinstance(data, dict):
