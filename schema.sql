@@ -315,3 +315,18 @@ CREATE TABLE IF NOT EXISTS duty_approvals (
 CREATE INDEX IF NOT EXISTS duty_approvals_staff ON duty_approvals (staff_id, until);
 CREATE INDEX IF NOT EXISTS audit_log_duty ON audit_log (actor_staff_id, at)
     WHERE action IN ('duty_on', 'duty_off');
+
+-- Aborts the statement it is in (SQLSTATE 40001, serialization_failure) unless `ok`.
+-- A batch of messages is written optimistically in one statement; when a conversation
+-- moved on since it was read, this undoes the whole statement and the node retries
+-- under row locks (chat_server/conversations.py).
+CREATE OR REPLACE FUNCTION yz_expect(ok boolean) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT ok THEN
+        RAISE EXCEPTION 'conversation changed since it was read'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    RETURN true;
+END
+$$;

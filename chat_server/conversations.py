@@ -132,33 +132,66 @@ _EXISTING_SQL = (
     " FROM messages m JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS r(c, s, k)"
     " ON m.conversation_id = r.c AND m.sender_role = r.s AND m.client_id = r.k"
 )
-# Locks the conversations in id order, so two batches touching the same conversations on
-# different nodes queue up behind each other instead of deadlocking.
-_LOCK_SQL = (
+# What a batch needs to know of its conversations; read without locks first (see
+# _write_sql), then, only if that write found a conversation changed, under _LOCK_SQL.
+_READ_SQL = (
     "SELECT c.id, c.status, c.worker_id, c.counselor_id, c.last_seq, k.kek_version,"
     " k.wrapped, k.encryptions FROM conversations c JOIN data_keys k ON k.id = c.data_key_id"
-    " WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE OF c"
+    " WHERE c.id = ANY($1::uuid[])"
 )
-# One round trip writes the batch: new last seqs, encryption counts, the messages.
-_WRITE_SQL = (
-    "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS u(id, last, n)),"
-    " c AS (UPDATE conversations c SET last_seq = u.last FROM u WHERE c.id = u.id"
-    " RETURNING c.data_key_id, u.n),"
-    " k AS (UPDATE data_keys k SET encryptions = k.encryptions + c.n FROM c"
-    " WHERE k.id = c.data_key_id RETURNING k.id),"
-    " m AS (INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
-    " sender_staff_id, kind, key_version, nonce, ciphertext)"
-    " SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::uuid[],"
-    " $9::text[], $10::int[], $11::bytea[], $12::bytea[]) RETURNING 1),"
-    # Risk levels ride in the same transaction; high ones wait for their escalation.
-    " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at)"
-    " SELECT c, s, l, CASE WHEN ids = '' THEN '{}'::text[] ELSE string_to_array(ids, ',') END,"
-    " CASE WHEN l >= 2 THEN NULL ELSE now() END"
-    " FROM unnest($13::uuid[], $14::bigint[], $15::int[], $16::text[]) AS x(c, s, l, ids)"
-    " ON CONFLICT DO NOTHING RETURNING 1)"
-    " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted, (SELECT count(*) FROM k) AS keys,"
-    " (SELECT count(*) FROM r) AS risks"
-)
+# Locks the conversations in id order, so two batches touching the same conversations on
+# different nodes queue up behind each other instead of deadlocking.
+_LOCK_SQL = _READ_SQL + " ORDER BY c.id FOR UPDATE OF c"
+
+
+def _write_sql(*, checked: bool) -> str:
+    """One statement writes the batch: new last seqs, encryption counts, messages, risks.
+
+    Unchecked, it runs inside the transaction that locked the rows (_LOCK_SQL). Checked,
+    it is a transaction of its own after an unlocked read (_READ_SQL): it locks the
+    conversations in id order, as _LOCK_SQL does, so the two never deadlock; bumps each
+    one only if it is still active with the last seq ($17) and counselor ($18) that were
+    read; and unless every one was, yz_expect aborts the statement and nothing is written.
+    """
+    if checked:
+        head = (
+            "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[],"
+            " $17::bigint[], $18::uuid[]) AS u(id, last, n, was, counselor)),"
+            " lk AS MATERIALIZED (SELECT c.id FROM conversations c"
+            " WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE),"
+            " c AS (UPDATE conversations c SET last_seq = u.last FROM u WHERE c.id = u.id"
+            " AND c.id IN (SELECT id FROM lk) AND c.last_seq = u.was AND c.status = 'active'"
+            " AND c.counselor_id IS NOT DISTINCT FROM u.counselor RETURNING c.data_key_id, u.n),"
+        )
+        guard = " WHERE yz_expect((SELECT count(*) FROM c) = cardinality($1::uuid[]))"
+    else:
+        head = (
+            "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[])"
+            " AS u(id, last, n)),"
+            " c AS (UPDATE conversations c SET last_seq = u.last FROM u WHERE c.id = u.id"
+            " RETURNING c.data_key_id, u.n),"
+        )
+        guard = ""
+    return head + (
+        " k AS (UPDATE data_keys k SET encryptions = k.encryptions + c.n FROM c"
+        " WHERE k.id = c.data_key_id RETURNING k.id),"
+        " m AS (INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
+        " sender_staff_id, kind, key_version, nonce, ciphertext)"
+        " SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::uuid[],"
+        f" $9::text[], $10::int[], $11::bytea[], $12::bytea[]){guard} RETURNING 1),"
+        # Risk levels ride in the same transaction; high ones wait for their escalation.
+        " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at)"
+        " SELECT c, s, l, CASE WHEN ids = '' THEN '{}'::text[] ELSE string_to_array(ids, ',')"
+        " END, CASE WHEN l >= 2 THEN NULL ELSE now() END"
+        " FROM unnest($13::uuid[], $14::bigint[], $15::int[], $16::text[]) AS x(c, s, l, ids)"
+        " ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted,"
+        " (SELECT count(*) FROM k) AS keys, (SELECT count(*) FROM r) AS risks"
+    )
+
+
+_WRITE_SQL = _write_sql(checked=False)
+_WRITE_CHECKED_SQL = _write_sql(checked=True)
 
 
 class ConversationStore:
@@ -245,26 +278,48 @@ class ConversationStore:
             else:
                 first[m.key] = i
         todo = [i for i in range(len(msgs)) if i not in twin_of]
+        done = await self._append_optimistic(msgs, todo)
         for attempt in range(3):
+            if done is not None:
+                break
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    done = await self._append_in(conn, msgs, todo)
-                for i, r in done.items():
-                    results[i] = r
-                break
+                    done = await self._append_locked(conn, msgs, todo)
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 # A twin from another node committed first (the check finds it next
                 # time), or lock orders crossed: nothing of ours was stored; go again.
                 if attempt == 2:
                     raise
+        assert done is not None
+        for i, r in done.items():
+            results[i] = r
         for i, j in twin_of.items():
             r = results[j]
             results[i] = Appended(r.seq, r.at, True) if isinstance(r, Appended) else r
         return [r if r is not None else RuntimeError("not stored") for r in results]
 
-    async def _append_in(
+    async def _append_optimistic(
+        self, msgs: Sequence[NewMessage], todo: list[int]
+    ) -> dict[int, Appended | Exception] | None:
+        """The usual case in two round trips and one commit: read, then one checked write.
+
+        None when the write found a conversation changed since the read (another batch
+        wrote to it first) or a message already stored (a resend): the statement then
+        wrote nothing, and the caller stores the batch under row locks instead.
+        """
+        conv_ids = sorted({msgs[i].conversation_id for i in todo})
+        try:
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(_READ_SQL, [uuid.UUID(c) for c in conv_ids])
+                return await self._write(conn, msgs, todo, rows, {}, checked=True)
+        except (asyncpg.SerializationError, asyncpg.UniqueViolationError,
+                asyncpg.DeadlockDetectedError):
+            return None
+
+    async def _append_locked(
         self, conn: asyncpg.Connection, msgs: Sequence[NewMessage], todo: list[int]
     ) -> dict[int, Appended | Exception]:
+        """Inside a transaction: find resends, lock the conversations, write the rest."""
         out: dict[int, Appended | Exception] = {}
         rows = await conn.fetch(
             _EXISTING_SQL,
@@ -284,8 +339,15 @@ class ConversationStore:
         if not fresh:
             return out
         conv_ids = sorted({msgs[i].conversation_id for i in fresh})
-        convs = {str(r["id"]): r for r in await conn.fetch(
-            _LOCK_SQL, [uuid.UUID(c) for c in conv_ids])}
+        rows = await conn.fetch(_LOCK_SQL, [uuid.UUID(c) for c in conv_ids])
+        return await self._write(conn, msgs, fresh, rows, out, checked=False)
+
+    async def _write(
+        self, conn: asyncpg.Connection, msgs: Sequence[NewMessage], fresh: list[int],
+        rows: list[asyncpg.Record], out: dict[int, Appended | Exception], *, checked: bool,
+    ) -> dict[int, Appended | Exception]:
+        """Take seqs after each conversation's last, seal, and write in one statement."""
+        convs = {str(r["id"]): r for r in rows}
         last: dict[str, int] = {}
         taken: dict[str, int] = {}
         seqs: dict[int, int] = {}
@@ -309,8 +371,7 @@ class ConversationStore:
             return out
         written = list(seqs)
         assessed = [i for i in written if msgs[i].risk is not None]
-        at = await conn.fetchval(
-            _WRITE_SQL,
+        args: list[Any] = [
             [uuid.UUID(c) for c in last],
             list(last.values()),
             [taken[c] for c in last],
@@ -327,10 +388,14 @@ class ConversationStore:
             [seqs[i] for i in assessed],
             [msgs[i].risk[0] for i in assessed],  # type: ignore[index]
             [",".join(msgs[i].risk[1]) for i in assessed],  # type: ignore[index]
-        )
+        ]
+        if checked:
+            args += [[convs[c]["last_seq"] for c in last], [convs[c]["counselor_id"] for c in last]]
+        at = await conn.fetchval(_WRITE_CHECKED_SQL if checked else _WRITE_SQL, *args)
         for i in written:
             s_, w_ = sealed[i]
-            # (no row can be missing: the rows are locked and the statement has no filter)
+            # (no row can be missing: the rows are locked and the statement has no filter,
+            # or the checked statement would have aborted)
             out[i] = Appended(seqs[i], at, False, s_, w_)
         return out
 

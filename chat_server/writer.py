@@ -3,6 +3,10 @@
 Each stored message otherwise costs a transaction of its own (several round trips and a
 WAL flush). Senders wait on a future that resolves only after their batch committed, so
 "acknowledged means stored" holds exactly as before; batching only shares the cost.
+
+Each conversation always goes to the same batcher, so two batches in flight on one node
+never touch the same conversation: the store's optimistic write (read, then one checked
+statement) then only has to fall back to row locks when another node wrote meanwhile.
 """
 
 from __future__ import annotations
@@ -19,34 +23,35 @@ Pending = tuple[NewMessage, asyncio.Future[Appended]]
 
 
 class MessageWriter:
-    def __init__(self, store: ConversationStore, *, max_batch: int = 128, workers: int = 4):
+    def __init__(self, store: ConversationStore, *, max_batch: int = 128, workers: int = 2):
         self.store = store
         self.max_batch = max_batch  # bounds one transaction's size and lock time
         self.workers = workers  # batches in flight at once, each on its own connection
-        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self._queues: list[asyncio.Queue[Pending]] = [asyncio.Queue() for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name=f"writer-{i}")
-                       for i in range(self.workers)]
+        self._tasks = [asyncio.create_task(self._run(q), name=f"writer-{i}")
+                       for i, q in enumerate(self._queues)]
 
     async def stop(self) -> None:
         await cancel(*self._tasks)
-        while not self._queue.empty():
-            _, fut = self._queue.get_nowait()
-            if not fut.done():
-                fut.set_exception(ConnectionError("server stopping; nothing stored"))
+        for queue in self._queues:
+            while not queue.empty():
+                _, fut = queue.get_nowait()
+                if not fut.done():
+                    fut.set_exception(ConnectionError("server stopping; nothing stored"))
 
     async def append(self, msg: NewMessage) -> Appended:
         fut: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((msg, fut))
+        self._queues[hash(msg.conversation_id) % len(self._queues)].put_nowait((msg, fut))
         return await fut
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[Pending]) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
                 results = await self.store.append_batch([m for m, _ in batch])
             except asyncio.CancelledError:
