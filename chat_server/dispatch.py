@@ -38,6 +38,10 @@ RECONCILE_EVERY_TICKS = 15
 # hear at most every FAR_BACK_EVERY_TICKS seconds.
 NEAR_FRONT = 20
 FAR_BACK_EVERY_TICKS = 5
+# Position frames are queued this many at a time, with a short pause between groups, so
+# that a long queue's update never holds the event loop (and a hand-off) for long.
+PUSH_GROUP = 50
+PUSH_PAUSE_S = 0.002
 
 
 class Dispatcher:
@@ -544,10 +548,13 @@ class Dispatcher:
         waits = await node.queue.recent_waits()
         extras_by_estimate: dict[int | None, dict[str, Any]] = {}
         self._position_round += 1
+        turn = self._position_round % FAR_BACK_EVERY_TICKS
+        pushed = 0
         for conv_id, position in positions.items():
             # Near the front every change matters; far back, a fresh figure every few
-            # seconds is enough and keeps each tick's work small when the queue is long.
-            if position > NEAR_FRONT and self._position_round % FAR_BACK_EVERY_TICKS:
+            # seconds is enough. Each far-back worker has its own turn (from its id), so
+            # a long queue is spread over the ticks instead of all landing on one.
+            if position > NEAR_FRONT and int(conv_id[:8], 16) % FAR_BACK_EVERY_TICKS != turn:
                 continue
             estimate = estimate_wait_s(position, waits, len(present), free)
             if estimate not in extras_by_estimate:
@@ -560,6 +567,9 @@ class Dispatcher:
             for conn in waiting[conv_id]:
                 conn.push({"type": "queue", "conversation_id": conv_id, "position": position,
                            "estimated_wait_s": shown, **extras})
+            pushed += 1
+            if pushed % PUSH_GROUP == 0:
+                await asyncio.sleep(PUSH_PAUSE_S)
         for gone in set(self._last_positions) - set(positions):
             del self._last_positions[gone]
 
