@@ -132,6 +132,7 @@ def print_urls(settings: Settings) -> None:
 def run_server(settings: Settings) -> None:
     import uvicorn
 
+    from chat_server import gc_policy
     from chat_server.wiring import build_app
 
     config = uvicorn.Config(
@@ -152,7 +153,9 @@ def run_server(settings: Settings) -> None:
         server_header=False,
         proxy_headers=not settings.dev,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest
+    server.run()
 
 
 if __name__ == "__main__":
