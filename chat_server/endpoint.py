@@ -163,6 +163,10 @@ class Connection:
     async def follow(self, conv: Conversation) -> None:
         """Start receiving a conversation's live events, from its current last seq."""
         self.cursors.setdefault(conv.id, Cursor(conv.last_seq))
+        if conv.status == "active" and may_access(self, conv):
+            # Its first send then needs no lookup (see handle_send): at a shift's start
+            # every side's first message arrives at once.
+            self.known.setdefault(conv.id, conv)
         await self.listen(conversation_channel(conv.id))
 
     async def unfollow(self, conversation_id: str) -> None:
