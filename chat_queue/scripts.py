@@ -33,6 +33,8 @@ SOURCES = {
         "seat",
         "reconcile",
         "heartbeat",
+        "positions",
+        "touch_workers",
     )
 }
 
@@ -48,6 +50,8 @@ class Scripts:
     seat: AsyncScript
     reconcile: AsyncScript
     heartbeat: AsyncScript
+    positions: AsyncScript
+    touch_workers: AsyncScript
 
 
 def register(redis: Redis) -> Scripts:

@@ -171,10 +171,8 @@ class QueueStore:
         _positive("grace_s", grace_s)
         if not conversation_ids:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for conversation_id in conversation_ids:
-                pipe.set(keys.worker_presence(conversation_id), "1", ex=grace_s)
-            await pipe.execute()
+        await self._scripts.touch_workers(
+            keys=[keys.worker_presence(c) for c in conversation_ids], args=[grace_s])
 
     async def leave(self, conversation_id: str) -> bool:
         """Remove from the queue; True if it was queued."""
@@ -201,15 +199,12 @@ class QueueStore:
         return True
 
     async def positions(self, conversation_ids: Sequence[str]) -> dict[str, int | None]:
-        """1-based places in the queue (None if not queued), in one round trip."""
+        """1-based places in the queue (None if not queued), in one command."""
         if not conversation_ids:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for conversation_id in conversation_ids:
-                pipe.zrank(keys.QUEUE, conversation_id)
-            ranks = await pipe.execute()
+        ranks = await self._scripts.positions(keys=[keys.QUEUE], args=list(conversation_ids))
         return {
-            cid: None if rank is None else int(rank) + 1
+            cid: None if int(rank) < 0 else int(rank) + 1
             for cid, rank in zip(conversation_ids, ranks, strict=True)
         }
 
