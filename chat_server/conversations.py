@@ -310,7 +310,7 @@ class ConversationStore:
         conv_ids = sorted({msgs[i].conversation_id for i in todo})
         try:
             async with self.pool.acquire() as conn:
-                rows = await conn.fetch(_READ_SQL, [uuid.UUID(c) for c in conv_ids])
+                rows = await conn.fetch(_READ_SQL, conv_ids)
                 return await self._write(conn, msgs, todo, rows, {}, checked=True)
         except (asyncpg.SerializationError, asyncpg.UniqueViolationError,
                 asyncpg.DeadlockDetectedError):
@@ -372,19 +372,21 @@ class ConversationStore:
         written = list(seqs)
         assessed = [i for i in written if msgs[i].risk is not None]
         args: list[Any] = [
-            [uuid.UUID(c) for c in last],
+            # Ids go as text: asyncpg encodes a uuid from a str, and uuid.UUID() per
+            # message was a visible cost.
+            list(last),
             list(last.values()),
             [taken[c] for c in last],
-            [uuid.UUID(msgs[i].conversation_id) for i in written],
+            [msgs[i].conversation_id for i in written],
             [seqs[i] for i in written],
             [msgs[i].client_id for i in written],
             [msgs[i].role for i in written],
-            [uuid.UUID(msgs[i].staff_id) if msgs[i].staff_id else None for i in written],
+            [msgs[i].staff_id or None for i in written],
             [msgs[i].kind for i in written],
             [1] * len(written),
             [sealed[i][0].nonce for i in written],
             [sealed[i][0].ciphertext for i in written],
-            [uuid.UUID(msgs[i].conversation_id) for i in assessed],
+            [msgs[i].conversation_id for i in assessed],
             [seqs[i] for i in assessed],
             [msgs[i].risk[0] for i in assessed],  # type: ignore[index]
             [",".join(msgs[i].risk[1]) for i in assessed],  # type: ignore[index]

@@ -429,12 +429,9 @@ async def handle_send(conn: Connection, command: Send) -> None:
     else:
         # A resend: the first attempt may have died before fanning out. A nudge is enough.
         event = {"t": "nudge", "c": conv.id, "seq": result.seq}
-    try:
-        await node.hub.publish(conversation_channel(conv.id), event)
-    except Exception:
-        # Stored and acknowledged already: receivers catch up from PostgreSQL when the
-        # hub reconnects (or on their next sync). Not the sender's error.
-        log.warning("fan-out failed; receivers will catch up", exc_info=True)
+    # Stored and acknowledged already: if this publish is lost, receivers catch up from
+    # PostgreSQL when the hub reconnects (or on their next sync). Not the sender's error.
+    node.hub.publish_soon(conversation_channel(conv.id), event)
     metrics.STORE_SECONDS.observe(time.perf_counter() - started)
     if not result.duplicate:
         for hook in node.message_hooks:

@@ -80,15 +80,25 @@ class Hub:
         """
         if not items:
             return
+        await asyncio.shield(self._enqueue(items))
+
+    def publish_soon(self, channel: str, payload: dict[str, Any]) -> None:
+        """Publish in order with everything else, without waiting for Redis to take it.
+
+        For stored messages: their receivers catch up from PostgreSQL if a publish is
+        lost, so the sender need not wait (a failure is logged by the flusher).
+        """
+        self._enqueue([(channel, payload)])
+
+    def _enqueue(self, items: list[tuple[str, dict[str, Any]]]) -> asyncio.Future[None]:
         for channel, payload in items:
             self._outgoing.append((channel, wire.dumps(payload)))
         if self._next_flush is None:
             self._next_flush = asyncio.get_running_loop().create_future()
-        done = self._next_flush
         self._flush_wanted.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop(), name="hub-flusher")
-        await asyncio.shield(done)
+        return self._next_flush
 
     async def _flush_loop(self) -> None:
         while True:
@@ -104,6 +114,8 @@ class Hub:
                         pipe.publish(channel, data)
                     await pipe.execute()
             except Exception as exc:
+                log.warning("publish failed; receivers will catch up",
+                            extra={"fields": {"messages": len(batch)}})
                 if not done.done():
                     done.set_exception(exc)
                     done.exception()  # retrieved here: nobody may be waiting any more
