@@ -497,16 +497,22 @@ class Dispatcher:
             await node.queue.leave(conversation_id)
             return
         conv, counselor, alias = named
-        await node.queue.confirm(conversation_id, staff_id)
         metrics.MATCHES.inc()
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
-        if handover:
-            await self._audit(staff_id, "handover_assign", conversation_id,
-                              "previous counselor connection lost")
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
-        if not handover:
-            await node.queue.record_wait(waited)
+        # The record is written: drop the claim, note the wait, and tell both sides,
+        # side by side rather than one round trip after another.
+        await asyncio.gather(
+            node.queue.confirm(conversation_id, staff_id),
+            self._audit(staff_id, "handover_assign", conversation_id,
+                        "previous counselor connection lost") if handover
+            else node.queue.record_wait(waited),
+            self._announce_match(conv, staff_id, counselor, alias, handover))
+
+    async def _announce_match(self, conv: Conversation, staff_id: str, counselor: Any,
+                              alias: str, handover: bool) -> None:
+        node = self.node
         await node.hub.publish_many([
             (user_channel(conv.worker_id), {
                 "t": "follow", "c": conv.id,

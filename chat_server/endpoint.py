@@ -281,12 +281,19 @@ class Connection:
         self.deliver(*opened)
 
     async def _follow_by_id(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+        """A match: tell the client at once, then start following the conversation.
+
+        The frame goes first so that `matched` does not wait on a read and a subscribe.
+        Anything stored before the subscription took effect is caught up afterwards, so
+        a first message sent the instant after the match is not missed.
+        """
+        if frame:
+            self.push(frame)
         conv = await self.node.conversations.get(conversation_id)
         if conv is None:
             return
         await self.follow(conv)
-        if frame:
-            self.push(frame)
+        self.request_catch_up(conv.id, conv.last_seq + 1)
 
     async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
         if frame:

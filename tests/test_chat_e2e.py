@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from tests.clients import Worker, make_staff, matched_pair
 
 
@@ -171,5 +174,38 @@ async def test_a_long_conversation_resyncs_whole_and_in_order(node) -> None:
     await worker.sign_in()  # the same browser again: its device unlocks the history
     history = (await worker.http.get("/api/worker/history")).json()["conversations"]
     assert len(history[0]["messages"]) == total
+    await worker.close()
+    await counselor.close()
+
+
+async def test_a_message_sent_the_instant_after_a_match_reaches_the_counselor(node) -> None:
+    # The counselor hears `assigned` before its node has subscribed to the conversation;
+    # a message stored in between must still arrive (caught up after the subscription).
+    hub = node.node.hub
+    real_listen = hub.listen
+
+    async def slow_listen(channel: str, listener: Any) -> None:
+        if channel.startswith("yz:ch:c:"):
+            await asyncio.sleep(0.5)
+        await real_listen(channel, listener)
+
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    hub.listen = slow_listen
+    try:
+        conv = (await worker.request_chat())["conversation_id"]
+        await wws.expect("matched")
+        await wws.send({"type": "send", "conversation_id": conv, "client_id": "first",
+                        "text": "你好"})
+        await wws.expect("ack")
+        await cws.expect("assigned")
+        message = await cws.expect("message", timeout=5)
+        assert (message["client_id"], message["seq"]) == ("first", 1)
+    finally:
+        hub.listen = real_listen
     await worker.close()
     await counselor.close()
