@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from chat_queue.matching import Band
 from chat_server import metrics
 from chat_server.conversations import Appended, Conversation
-from chat_server.crisis import Assessment, RiskLevel, assess, combine
+from chat_server.crisis import Assessment, RiskLevel, assess, combine, default_rules
 from chat_server.escalation import (
     OUTCOMES,
     Deadlines,
@@ -186,6 +186,9 @@ class CrisisFeature:
     def install(self) -> None:
         node = self.node
         node.message_hooks.append(self.on_message)
+        # Read and compile the rules now: compiling them on the first worker message
+        # stopped the event loop for tens of milliseconds, in front of everyone.
+        default_rules()
         node.assessor = assess
         node.welcome_extras.append(self.welcome)
         node.handlers.update({
