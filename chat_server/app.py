@@ -21,6 +21,8 @@ from chat_server.services import Services
 log = logging.getLogger("yizhan.app")
 
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
+# Redis connections per node (the subscriber holds one for good).
+REDIS_CONNECTIONS = 64
 
 
 
@@ -88,9 +90,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         assert settings.database_url and settings.redis_url, "URLs are resolved by the CLI"
         pool = await db.create_pool(settings.database_url)
-        redis = aioredis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
-        )
+        # A blocking pool: a burst (hundreds of workers asking at once) waits a moment for
+        # a free connection instead of failing with "too many connections" — a failed
+        # publish of a match once left a counselor never following the conversation.
+        redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=5,
+            socket_timeout=5, socket_connect_timeout=2, health_check_interval=10,
+        ))
         try:
             async with pool.acquire() as conn:
                 await db.apply_schema(conn)

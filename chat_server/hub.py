@@ -28,6 +28,9 @@ Listener = Callable[[str, dict[str, Any]], None]
 PREFIX = "yz:ch:"
 # With nothing to read for this long, the subscriber pings Redis (redis-py's health check).
 IDLE_READ_SECONDS = 1.0
+# A pipelined publish that failed on the connection is tried this many times in all.
+PUBLISH_ATTEMPTS = 3
+PUBLISH_RETRY_S = 0.05
 
 
 def conversation_channel(conversation_id: str) -> str:
@@ -109,10 +112,7 @@ class Hub:
             if not batch or done is None:
                 continue
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
-                        pipe.publish(channel, data)
-                    await pipe.execute()
+                await self._send_batch(batch)
             except Exception as exc:
                 log.warning("publish failed; receivers will catch up",
                             extra={"fields": {"messages": len(batch)}})
@@ -122,6 +122,23 @@ class Hub:
             else:
                 if not done.done():
                     done.set_result(None)
+
+    async def _send_batch(self, batch: list[tuple[str, str]]) -> None:
+        # A lost control event (a match, a duty change) is not caught up like a message:
+        # a brief Redis hiccup gets a second and third chance before the batch is given up.
+        # A batch cut off half way may so go out twice; receivers drop message events they
+        # already have, and the other events are safe to repeat.
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+                return
+            except (aioredis.ConnectionError, aioredis.TimeoutError):
+                if attempt == PUBLISH_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(PUBLISH_RETRY_S * (attempt + 1))
 
     async def listen(self, channel: str, listener: Listener) -> None:
         async with self._lock:

@@ -63,3 +63,15 @@ async def test_a_burst_across_conversations_is_stored_densely_and_in_order(node_
     assert len(counselor_acks) == per_side * len(workers)
     for c in (*workers, counselor):
         await c.close()
+
+
+async def test_a_burst_of_redis_work_waits_for_a_connection_instead_of_failing(node) -> None:
+    # Hundreds of workers asking at once need more Redis connections than a node keeps;
+    # the extra work waits a moment for one instead of failing with "too many
+    # connections" (a lost match announcement left a counselor deaf to a conversation).
+    redis = node.node.services.redis
+    # Each holds its connection for 0.1 s (nothing to pop), 300 at once.
+    results = await asyncio.gather(
+        *(redis.blpop([f"yz:test:empty:{i}"], timeout=0.1) for i in range(300)),
+        return_exceptions=True)
+    assert [r for r in results if isinstance(r, Exception)] == []

@@ -88,3 +88,29 @@ async def test_reconcile_mends_a_lost_queue_entry_and_a_drifted_load(node, redis
     assert await redis.hget(keys.LOAD, counselor.id) == "1"
     await worker.close()
     await counselor.close()
+
+
+async def test_a_publish_cut_off_by_a_connection_blip_is_sent_again(node, monkeypatch) -> None:
+    # Control events (a match, a duty change) are not caught up like messages: a publish
+    # that failed on the connection is tried again rather than dropped.
+    import redis.exceptions
+
+    hub = node.node.hub
+    real = hub.redis.pipeline
+    attempts: list[int] = []
+
+    def flaky(*args, **kwargs):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise redis.exceptions.ConnectionError("connection reset")
+        return real(*args, **kwargs)
+
+    heard: list[dict] = []
+    await hub.listen("yz:ch:test:blip", lambda _channel, payload: heard.append(payload))
+    monkeypatch.setattr(hub.redis, "pipeline", flaky)
+    await hub.publish("yz:ch:test:blip", {"t": "frame", "n": 1})
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [{"t": "frame", "n": 1}] and len(attempts) == 2
