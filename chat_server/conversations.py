@@ -242,6 +242,16 @@ class ConversationStore:
         )
         return [Conversation.from_row(r) for r in rows]
 
+    async def matched_before(self, staff_ids: Sequence[str], seconds: float) -> list[Conversation]:
+        """Active conversations of these counselors, matched more than `seconds` ago."""
+        rows = await self.pool.fetch(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE status = 'active'"
+            " AND counselor_id = ANY($1::uuid[])"
+            " AND matched_at < now() - make_interval(secs => $2)",
+            list(staff_ids), seconds,
+        )
+        return [Conversation.from_row(r) for r in rows]
+
     async def append(
         self,
         conversation_id: str,

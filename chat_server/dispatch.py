@@ -38,6 +38,8 @@ RECONCILE_EVERY_TICKS = 15
 # hear at most every FAR_BACK_EVERY_TICKS seconds.
 NEAR_FRONT = 20
 FAR_BACK_EVERY_TICKS = 5
+# A match younger than this may still have its announcement on the way (follow_missed).
+ANNOUNCE_GRACE_S = 10.0
 # Position frames are queued this many at a time, with a short pause between groups, so
 # that a long queue's update never holds the event loop (and a hand-off) for long.
 PUSH_GROUP = 50
@@ -108,12 +110,14 @@ class Dispatcher:
                     log.exception("dispatcher step failed",
                                   extra={"fields": {"step": step.__name__}})
             if tick % RECONCILE_EVERY_TICKS == 0:
-                try:
-                    await self.reconcile()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("reconcile failed")
+                for mend in (self.reconcile, self.follow_missed):
+                    try:
+                        await mend()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("reconcile failed",
+                                      extra={"fields": {"step": mend.__name__}})
             if tick % SWEEP_EVERY_TICKS == 0:
                 for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing,
                               self.sweep_wrapups):
@@ -166,6 +170,29 @@ class Dispatcher:
             taken = await node.conversations.seats_taken()
             for seat in seats:
                 await node.queue.reconcile_load(seat.staff_id, taken.get(seat.staff_id, []))
+
+    async def follow_missed(self, older_than_s: float = ANNOUNCE_GRACE_S) -> None:
+        """Give each local counselor socket any conversation of theirs it is not following.
+
+        A match is announced through Redis; if that announcement was lost (Redis failed
+        past the hub's retries), the counselor would never see the worker's messages. The
+        record says who serves what, so it is checked here; matches younger than
+        `older_than_s` are left alone, their announcement may still be on its way.
+        """
+        node = self.node
+        counselors = [conn for conns in node.connections.values() for conn in conns
+                      if conn.role is Role.COUNSELOR]
+        if not counselors:
+            return
+        convs = await node.conversations.matched_before(
+            list({c.principal.id for c in counselors}), older_than_s)
+        for conv in convs:
+            for conn in counselors:
+                if conn.principal.id == conv.counselor_id and conv.id not in conn.cursors:
+                    log.warning("a match announcement was missed; following now",
+                                extra={"fields": {"conversation_id": conv.id}})
+                    frame = {"type": "assigned", "conversation": await self.staff_view(conv)}
+                    conn.spawn(conn._follow_by_id(conv.id, frame))
 
     # ---- welcome --------------------------------------------------------------------
 

@@ -209,3 +209,44 @@ async def test_a_message_sent_the_instant_after_a_match_reaches_the_counselor(no
         hub.listen = real_listen
     await worker.close()
     await counselor.close()
+
+
+async def test_a_counselor_whose_match_announcement_was_lost_is_given_it(node) -> None:
+    # Redis lost the announcement of a match (past the hub's retries): the record says
+    # who serves the worker, so the counselor's socket is given the conversation and
+    # then hears the worker.
+    dispatcher = node.node.dispatcher
+    real_announce = dispatcher._announce_match
+
+    async def lost(*_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    counselor = await make_staff(node)
+    cws = await counselor.connect()
+    await counselor.on_duty()
+    worker = Worker(node.base)
+    await worker.sign_in()
+    wws = await worker.connect()
+    dispatcher._announce_match = lost
+    try:
+        conv = (await worker.request_chat())["conversation_id"]
+        for _ in range(50):
+            row = await node.node.services.pool.fetchval(
+                "SELECT status FROM conversations WHERE id = $1::uuid", conv)
+            if row == "active":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        dispatcher._announce_match = real_announce
+    await dispatcher.follow_missed(older_than_s=0)
+    assigned = await cws.expect("assigned")
+    assert assigned["conversation"]["id"] == conv
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": "在吗"})
+    message = await cws.expect("message")
+    assert message["client_id"] == "w1"
+    # Nothing more to mend: the socket follows it now.
+    await dispatcher.follow_missed(older_than_s=0)
+    await asyncio.sleep(0.2)
+    assert [f for f in cws.frames if f.get("type") == "assigned"] == [assigned]
+    await worker.close()
+    await counselor.close()
