@@ -96,11 +96,17 @@ class Dispatcher:
         while True:
             await asyncio.sleep(TICK_S)
             tick += 1
-            steps = [self.push_positions, self.push_queue_stats]
+            steps: list[Callable[[], Awaitable[None]]] = [self.push_positions,
+                                                          self.push_queue_stats]
             if tick % self._heartbeat_ticks == 0:
                 steps.append(self.heartbeats)
             if tick % REVALIDATE_EVERY_TICKS == 0:
                 steps.append(self.revalidate_sessions)
+            if tick % RECONCILE_EVERY_TICKS == 0:
+                steps += [self.reconcile, self.follow_missed]
+            if tick % SWEEP_EVERY_TICKS == 0:
+                steps += [self.ensure_queue, self.sweep_counselors, self.sweep_closing,
+                          self.sweep_wrapups]
             for step in steps:
                 try:
                     await step()
@@ -109,24 +115,6 @@ class Dispatcher:
                 except Exception:
                     log.exception("dispatcher step failed",
                                   extra={"fields": {"step": step.__name__}})
-            if tick % RECONCILE_EVERY_TICKS == 0:
-                for mend in (self.reconcile, self.follow_missed):
-                    try:
-                        await mend()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("reconcile failed",
-                                      extra={"fields": {"step": mend.__name__}})
-            if tick % SWEEP_EVERY_TICKS == 0:
-                for sweep in (self.ensure_queue, self.sweep_counselors, self.sweep_closing,
-                              self.sweep_wrapups):
-                    try:
-                        await sweep()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("sweep failed", extra={"fields": {"step": sweep.__name__}})
 
     # ---- queue rebuilt from the record ----------------------------------------------
 

@@ -155,8 +155,8 @@ async def make_staff(node: Any, role: str = "counselor", name: str | None = None
     return staff
 
 
-async def matched_pair(node: Any, **staff: Any) -> tuple[Worker, WsClient, Staff, WsClient, str]:
-    """An on-duty counselor on `node` and a worker matched with them, both connected."""
+async def ready_pair(node: Any, **staff: Any) -> tuple[Worker, WsClient, Staff, WsClient]:
+    """An on-duty counselor on `node` and a signed-in worker, both connected, not matched."""
     counselor = await make_staff(node, **staff)
     cws = await counselor.connect()
     await counselor.on_duty()
@@ -164,6 +164,12 @@ async def matched_pair(node: Any, **staff: Any) -> tuple[Worker, WsClient, Staff
     r = await worker.sign_in()
     assert r.status_code == 201, r.text
     wws = await worker.connect()
+    return worker, wws, counselor, cws
+
+
+async def matched_pair(node: Any, **staff: Any) -> tuple[Worker, WsClient, Staff, WsClient, str]:
+    """An on-duty counselor on `node` and a worker matched with them, both connected."""
+    worker, wws, counselor, cws = await ready_pair(node, **staff)
     conv = (await worker.request_chat())["conversation_id"]
     await wws.expect("matched")
     await cws.expect("assigned")

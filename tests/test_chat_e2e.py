@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.clients import Worker, make_staff, matched_pair
+from tests.clients import Worker, make_staff, matched_pair, ready_pair
 
 
 async def test_full_conversation(node) -> None:
@@ -189,12 +189,7 @@ async def test_a_message_sent_the_instant_after_a_match_reaches_the_counselor(no
             await asyncio.sleep(0.5)
         await real_listen(channel, listener)
 
-    counselor = await make_staff(node)
-    cws = await counselor.connect()
-    await counselor.on_duty()
-    worker = Worker(node.base)
-    await worker.sign_in()
-    wws = await worker.connect()
+    worker, wws, counselor, cws = await ready_pair(node)
     hub.listen = slow_listen
     try:
         conv = (await worker.request_chat())["conversation_id"]
@@ -221,12 +216,7 @@ async def test_a_counselor_whose_match_announcement_was_lost_is_given_it(node) -
     async def lost(*_args: Any, **_kwargs: Any) -> None:
         return None
 
-    counselor = await make_staff(node)
-    cws = await counselor.connect()
-    await counselor.on_duty()
-    worker = Worker(node.base)
-    await worker.sign_in()
-    wws = await worker.connect()
+    worker, wws, counselor, cws = await ready_pair(node)
     dispatcher._announce_match = lost
     try:
         conv = (await worker.request_chat())["conversation_id"]
