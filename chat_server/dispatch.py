@@ -180,7 +180,7 @@ class Dispatcher:
                     log.warning("a match announcement was missed; following now",
                                 extra={"fields": {"conversation_id": conv.id}})
                     frame = {"type": "assigned", "conversation": await self.staff_view(conv)}
-                    conn.spawn(conn._follow_by_id(conv.id, frame))
+                    conn.spawn(conn.follow_by_id(conv.id, frame))
 
     # ---- welcome --------------------------------------------------------------------
 

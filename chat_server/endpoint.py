@@ -249,7 +249,7 @@ class Connection:
             if event.get("h") in (None, self.principal.token_hash.hex()):
                 self.close(CloseCode.UNAUTHENTICATED)
         elif kind == "follow":
-            self.spawn(self._follow_by_id(event["c"], event.get("frame")))
+            self.spawn(self.follow_by_id(event["c"], event.get("frame")))
         elif kind == "unfollow":
             self.spawn(self._unfollow_with(event["c"], event.get("frame")))
         elif kind == "duty":
@@ -280,7 +280,7 @@ class Connection:
             opened = event[OPENED] = (msg, wire.dumps(msg.frame()))
         self.deliver(*opened)
 
-    async def _follow_by_id(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+    async def follow_by_id(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
         """A match: tell the client at once, then start following the conversation.
 
         The frame goes first so that `matched` does not wait on a read and a subscribe.
