@@ -4,9 +4,12 @@ Each stored message otherwise costs a transaction of its own (several round trip
 WAL flush). Senders wait on a future that resolves only after their batch committed, so
 "acknowledged means stored" holds exactly as before; batching only shares the cost.
 
-Each conversation always goes to the same batcher, so two batches in flight on one node
-never touch the same conversation: the store's optimistic write (read, then one checked
-statement) then only has to fall back to row locks when another node wrote meanwhile.
+One batcher by default: measured on two cores, one batch at a time (larger batches, one
+WAL flush each) gave lower latency at every load than two or four in flight, which
+mostly added commits and event-loop work (docs/BENCHMARKS.md). With more batchers, each
+conversation keeps to one of them, so two batches in flight on a node never touch the
+same conversation and the store's optimistic write (read, then one checked statement)
+only falls back to row locks when another node wrote meanwhile.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ Pending = tuple[NewMessage, asyncio.Future[Appended]]
 
 
 class MessageWriter:
-    def __init__(self, store: ConversationStore, *, max_batch: int = 128, workers: int = 2):
+    def __init__(self, store: ConversationStore, *, max_batch: int = 128, workers: int = 1):
         self.store = store
         self.max_batch = max_batch  # bounds one transaction's size and lock time
         self.workers = workers  # batches in flight at once, each on its own connection

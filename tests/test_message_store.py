@@ -108,3 +108,32 @@ async def test_a_conversation_ended_after_the_read_takes_nothing(node: Any) -> N
     assert last_seq == 0
     await worker.close()
     await counselor.close()
+
+
+async def test_several_batchers_keep_each_conversation_dense_and_in_order(node: Any) -> None:
+    from chat_server.writer import MessageWriter
+
+    pairs = [await matched_pair(node) for _ in range(3)]
+    store: ConversationStore = node.node.conversations
+    writer = MessageWriter(store, workers=3, max_batch=4)
+    await writer.start()
+    try:
+        # Per conversation and side, one send at a time (as a socket's lane does);
+        # everything else at once.
+        async def side(conv: str, role: str, staff: str) -> list[int]:
+            seqs = []
+            for k in range(12):
+                done = await writer.append(_msg(conv, role, f"{role}-{k}", staff))
+                seqs.append(done.seq)
+            return seqs
+
+        runs = await asyncio.gather(*(side(p[4], role, p[2].id) for p in pairs
+                                      for role in ("worker", "counselor")))
+    finally:
+        await writer.stop()
+    assert all(seqs == sorted(seqs) for seqs in runs)
+    for _w, _wws, _c, _cws, conv in pairs:
+        assert [seq for seq, _ in await _stored(store.pool, conv)] == list(range(1, 25))
+    for worker, _wws, counselor, _cws, _conv in pairs:
+        await worker.close()
+        await counselor.close()
