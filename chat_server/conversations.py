@@ -329,11 +329,15 @@ class ConversationStore:
     async def _append_locked(
         self, conn: asyncpg.Connection, msgs: Sequence[NewMessage], todo: list[int]
     ) -> dict[int, Appended | Exception]:
-        """Inside a transaction: find resends, lock the conversations, write the rest."""
+        """Inside a transaction: find resends, lock the conversations, write the rest.
+
+        Here and in the other batch statements ids go as text: asyncpg encodes a uuid
+        from a str, and a uuid.UUID() per message was a visible cost.
+        """
         out: dict[int, Appended | Exception] = {}
         rows = await conn.fetch(
             _EXISTING_SQL,
-            [uuid.UUID(msgs[i].conversation_id) for i in todo],
+            [msgs[i].conversation_id for i in todo],
             [msgs[i].role for i in todo],
             [msgs[i].client_id for i in todo],
         )
@@ -349,7 +353,7 @@ class ConversationStore:
         if not fresh:
             return out
         conv_ids = sorted({msgs[i].conversation_id for i in fresh})
-        rows = await conn.fetch(_LOCK_SQL, [uuid.UUID(c) for c in conv_ids])
+        rows = await conn.fetch(_LOCK_SQL, conv_ids)
         return await self._write(conn, msgs, fresh, rows, out, checked=False)
 
     async def _write(
@@ -382,8 +386,6 @@ class ConversationStore:
         written = list(seqs)
         assessed = [i for i in written if msgs[i].risk is not None]
         args: list[Any] = [
-            # Ids go as text: asyncpg encodes a uuid from a str, and uuid.UUID() per
-            # message was a visible cost.
             list(last),
             list(last.values()),
             [taken[c] for c in last],

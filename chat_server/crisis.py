@@ -282,13 +282,23 @@ def _compile_regexes(regexes: tuple[str, ...], where: str) -> None:
             raise RuleFileError(f"{where}: bad regex {r!r}: {exc}") from None
 
 
+# Rule, combination and section ids: they go to logs and dashboards, so plain ASCII.
+_ID = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _new_id(table: dict, kind: str, seen: set[str]) -> str:
+    """The entry's id, checked and recorded; rule and combination ids share `seen`."""
+    value = table.get("id")
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise RuleFileError(f"{kind} id {value!r} must be lower_snake_case")
+    if value in seen:
+        raise RuleFileError(f"duplicate {kind} id {value!r}")
+    seen.add(value)
+    return value
+
+
 def _rule(table: dict, seen: set[str]) -> Rule:
-    rid = table.get("id")
-    if not isinstance(rid, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rid):
-        raise RuleFileError(f"rule id {rid!r} must be lower_snake_case")
-    if rid in seen:
-        raise RuleFileError(f"duplicate rule id {rid!r}")
-    seen.add(rid)
+    rid = _new_id(table, "rule", seen)
     where = f"rule {rid}"
     phrases = _phrases(table, "patterns", where)
     regexes = _strings(table, "regex", where)
@@ -319,12 +329,7 @@ def _rule(table: dict, seen: set[str]) -> Rule:
 
 
 def _combination(table: dict, seen: set[str]) -> Combination:
-    cid = table.get("id")
-    if not isinstance(cid, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", cid):
-        raise RuleFileError(f"combination id {cid!r} must be lower_snake_case")
-    if cid in seen:
-        raise RuleFileError(f"duplicate id {cid!r}")
-    seen.add(cid)
+    cid = _new_id(table, "combination", seen)
     where = f"combination {cid}"
     return Combination(
         id=cid,
@@ -375,7 +380,7 @@ def load_rules(text: str) -> RuleSet:
     past = _section(data, "past")
     joking = _section(data, "joking")
     for where, section in (("[speaker]", speaker), ("[past]", past), ("[joking]", joking)):
-        if section and not re.fullmatch(r"[a-z][a-z0-9_]*", str(section.get("id", ""))):
+        if section and not _ID.fullmatch(str(section.get("id", ""))):
             raise RuleFileError(f"{where}: 'id' must be lower_snake_case")
     return RuleSet(
         rules=rules,

@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_STORED = Counter("yizhan_messages_stored_total", "Messages stored", ["role"])
 STORE_SECONDS = Histogram(
-    "yizhan_message_store_seconds", "Receive to acknowledged and published",
+    "yizhan_message_store_seconds", "Receive to stored, acknowledged and queued for fan-out",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
 PROTOCOL_ERRORS = Counter("yizhan_protocol_errors_total", "Error frames sent", ["code"])

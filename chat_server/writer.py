@@ -29,7 +29,8 @@ class MessageWriter:
     def __init__(self, store: ConversationStore, *, max_batch: int = 128, workers: int = 1):
         self.store = store
         self.max_batch = max_batch  # bounds one transaction's size and lock time
-        self.workers = workers  # batches in flight at once, each on its own connection
+        # One queue per batcher (`workers`: batches in flight at once, each on its own
+        # connection); a conversation always goes to the same one.
         self._queues: list[asyncio.Queue[Pending]] = [asyncio.Queue() for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
 
