@@ -79,8 +79,11 @@ class Dispatcher:
         """Matching runs on its own: a freed seat or a new worker is matched at once,
         never behind the periodic work (position pushes grow with the queue)."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands as the event fires (see periodic.cancel).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
+                async with asyncio.timeout(TICK_S):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.match()

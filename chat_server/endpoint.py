@@ -532,7 +532,8 @@ async def serve(ws: WebSocket, cookie: str, roles: frozenset[Role]) -> None:
             task.cancel()
         conn.close(conn.close_code or 1000)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, 5)
+            async with asyncio.timeout(5):  # not wait_for: see Dispatcher._match_loop
+                await writer
         if node.dispatcher is not None:
             await node.dispatcher.disconnected(conn)
 

@@ -64,7 +64,8 @@ class Hub:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-reader")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._healthy.wait(), 5)
+            async with asyncio.timeout(5):  # not wait_for: see Dispatcher._match_loop
+                await self._healthy.wait()
 
     async def stop(self) -> None:
         await cancel(self._flusher, self._task)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("yizhan.periodic")
+
+RECANCEL_AFTER_S = 0.5
 
 
 async def every(seconds: float, work: Callable[[], Awaitable[None]], name: str) -> None:
@@ -25,10 +26,19 @@ async def every(seconds: float, work: Callable[[], Awaitable[None]], name: str) 
 
 async def cancel(*tasks: asyncio.Task[object] | None) -> None:
     """Cancel background tasks and wait until each has finished; a task that ended with
-    an error is not re-raised here (it was logged where it failed)."""
+    an error is not re-raised here (it was logged where it failed).
+
+    A cancel can be lost: on Python 3.11, asyncio.wait_for (which redis-py uses to send
+    every command) swallows a cancel that lands as the command completes, and the loop
+    then runs on. So a task still running a moment later is cancelled again — a node
+    whose loops outlive its shutdown never finishes stopping.
+    """
     live = [t for t in tasks if t is not None]
-    for task in live:
-        task.cancel()
-    for task in live:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    while live:
+        for task in live:
+            task.cancel()
+        await asyncio.wait(live, timeout=RECANCEL_AFTER_S)
+        live = [t for t in live if not t.done()]
+    for task in tasks:
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn that nobody did
