@@ -496,15 +496,28 @@ class ConversationStore:
             return None
         return Conversation.from_row(row), row["display_name"], row["alias"]
 
-    async def end(self, conversation_id: str, by: str) -> Conversation | None:
-        """Close an open conversation; None if it was already closed."""
+    async def end(self, conversation_id: str, by: str, *, release_seat: bool = False,
+                  counselor_id: str | None = None) -> Conversation | None:
+        """Close an open conversation; None if it was already closed (or, with
+        `counselor_id`, if that counselor no longer serves it).
+
+        `release_seat` gives an active conversation's seat back in the same commit (no
+        wrap-up): the freed seat is what the next waiting worker is matched to, so one
+        commit fewer is that much sooner. A waiting conversation becomes 'abandoned' and
+        an active one 'ended' — the returned status says which it was.
+        """
         row = await self.pool.fetchrow(
             "UPDATE conversations SET status = CASE WHEN status = 'waiting' THEN 'abandoned'"
-            " ELSE 'ended' END, ended_at = now(), ended_by = $2"
+            " ELSE 'ended' END, ended_at = now(), ended_by = $2,"
+            " seat_released_at = CASE WHEN $3 AND status = 'active'"
+            " AND counselor_id IS NOT NULL THEN now() ELSE seat_released_at END"
             " WHERE id = $1 AND status IN ('waiting', 'active')"
+            " AND ($4::uuid IS NULL OR counselor_id = $4)"
             f" RETURNING {_CONVERSATION_COLUMNS}",
             uuid.UUID(conversation_id),
             by,
+            release_seat,
+            uuid.UUID(counselor_id) if counselor_id else None,
         )
         return Conversation.from_row(row) if row else None
 

@@ -353,9 +353,7 @@ class Dispatcher:
             if not replace:
                 raise ProtocolError(ErrorCode.OPEN_ELSEWHERE,
                                     "a conversation is open from another sign-in")
-            ended = await node.conversations.end(existing.id, "worker_replaced")
-            if ended is not None:
-                await self.conversation_closed(existing, ended, by="worker")
+            await self.end(existing.id, "worker", recorded_as="worker_replaced")
         try:
             conv = await node.conversations.open(conn.principal.id, conn.principal.token_hash)
         except asyncpg.UniqueViolationError:
@@ -379,26 +377,40 @@ class Dispatcher:
 
     # ---- ending ---------------------------------------------------------------------
 
-    async def conversation_closed(self, before: Conversation, after: Conversation,
-                                  *, by: str) -> None:
+    async def end(self, conversation_id: str, by: str, *, recorded_as: str | None = None,
+                  counselor_id: str | None = None) -> Conversation | None:
+        """End a conversation for one of its sides (`by`, as the frame says; the record
+        keeps `recorded_as` if given) and tell everyone; None if it was already closed
+        (or `counselor_id` no longer serves it)."""
         node = self.node
-        if before.status == "waiting":
-            await node.queue.leave(before.id)
-        frame: dict[str, Any] = {"type": "ended", "conversation_id": before.id, "by": by}
-        if before.status == "active" and before.counselor_id:
+        # Without wrap-up the seat is given back in the ending's own commit.
+        no_wrapup = node.settings.wrapup_s == 0
+        ended = await node.conversations.end(conversation_id, recorded_as or by,
+                                             release_seat=no_wrapup,
+                                             counselor_id=counselor_id)
+        if ended is None:
+            return None
+        frame: dict[str, Any] = {"type": "ended", "conversation_id": ended.id, "by": by}
+        if ended.status == "abandoned":
+            await node.queue.leave(ended.id)
+        elif ended.counselor_id:
             # The seat stays taken while the counselor writes the case note (wrap-up).
             frame["wrapup_until"] = (
                 node.now() + dt.timedelta(seconds=node.settings.wrapup_s)).isoformat()
-            if node.settings.wrapup_s == 0:
-                await self.release_seat(before.id)
-        await node.hub.publish(conversation_channel(before.id), {"t": "frame", "frame": frame})
+            if no_wrapup:
+                await self._seat_freed(ended.counselor_id)
+        await node.hub.publish(conversation_channel(ended.id), {"t": "frame", "frame": frame})
+        return ended
 
     async def release_seat(self, conversation_id: str) -> None:
         """The case note is saved (or wrap-up is off): the seat is free for the next worker."""
         staff_id = await self.node.conversations.release_seat(conversation_id)
         if staff_id is not None:
-            await self.node.queue.release(staff_id, self.node.now_ms())
-            self.kick()
+            await self._seat_freed(staff_id)
+
+    async def _seat_freed(self, staff_id: str) -> None:
+        await self.node.queue.release(staff_id, self.node.now_ms())
+        self.kick()
 
     async def sweep_wrapups(self) -> None:
         node = self.node

@@ -450,16 +450,24 @@ async def handle_send(conn: Connection, command: Send) -> None:
 
 async def handle_end(conn: Connection, command: End) -> None:
     node = conn.node
-    conv = await conversation_for(conn, command.conversation_id)
+    assert node.dispatcher is not None
+    # As with send, a conversation this socket follows needs no lookup: a freed seat is
+    # what the next waiting worker is matched to. A counselor's end is re-checked in the
+    # statement itself, in case the conversation changed hands meanwhile.
+    conv = conn.known.get(command.conversation_id)
+    if conv is None:
+        conv = await conversation_for(conn, command.conversation_id)
     if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
         raise ProtocolError(ErrorCode.FORBIDDEN, "watching is read-only; join to end")
     side = conn._side()
-    ended = await node.conversations.end(conv.id, side)
+    ended = await node.dispatcher.end(
+        conv.id, side, counselor_id=conn.principal.id if conn.role is Role.COUNSELOR else None)
     if ended is None:
+        if command.conversation_id in conn.known:
+            # Remembered, but closed or handed over since: answer from the record.
+            conn.known.pop(conv.id, None)
+            await conversation_for(conn, conv.id)
         conn.push({"type": "ended", "conversation_id": conv.id, "by": None, **_ref(command)})
-        return
-    assert node.dispatcher is not None
-    await node.dispatcher.conversation_closed(conv, ended, by=side)
 
 
 async def handle_request_chat(conn: Connection, command: RequestChat) -> None:

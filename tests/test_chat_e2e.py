@@ -240,3 +240,43 @@ async def test_a_counselor_whose_match_announcement_was_lost_is_given_it(node) -
     assert [f for f in cws.frames if f.get("type") == "assigned"] == [assigned]
     await worker.close()
     await counselor.close()
+
+
+async def test_without_wrapup_an_ended_seat_goes_to_the_next_worker_at_once(node_factory) -> None:
+    node = await node_factory(wrapup_s=0)
+    first, fws, counselor, cws, conv = await matched_pair(node, capacity=1)
+    second = Worker(node.base)
+    await second.sign_in()
+    sws = await second.connect()
+    waiting = (await second.request_chat())["conversation_id"]
+    await cws.send({"type": "end", "conversation_id": conv})
+    ended = await fws.expect("ended", conversation_id=conv)
+    assert ended["by"] == "counselor"
+    assert (await sws.expect("matched", timeout=5))["conversation_id"] == waiting
+    assert (await cws.expect("assigned"))["conversation"]["id"] == waiting
+    row = await node.node.services.pool.fetchrow(
+        "SELECT status, ended_by, seat_released_at IS NOT NULL AS released"
+        " FROM conversations WHERE id = $1::uuid", conv)
+    assert dict(row) == {"status": "ended", "ended_by": "counselor", "released": True}
+    # Ending it again changes nothing and frees no second seat.
+    await cws.send({"type": "end", "conversation_id": conv, "ref": "again"})
+    assert (await cws.expect("ended", ref="again"))["by"] is None
+    assert await node.node.conversations.seat_load(counselor.id) == 1
+    for c in (first, second, counselor):
+        await c.close()
+
+
+async def test_a_counselor_cannot_end_a_conversation_handed_to_another(node) -> None:
+    worker, _wws, counselor, cws, conv = await matched_pair(node, capacity=1)
+    # The record moves on (handed over) while this counselor's socket still remembers it.
+    assert await node.node.conversations.requeue(conv, counselor.id) is not None
+    assert await node.node.conversations.end(conv, "counselor",
+                                             counselor_id=counselor.id) is None
+    await cws.send({"type": "end", "conversation_id": conv, "ref": "e"})
+    refused = await cws.expect("error", ref="e")
+    assert refused["code"] == "not_found"
+    row = await node.node.services.pool.fetchrow(
+        "SELECT status FROM conversations WHERE id = $1::uuid", conv)
+    assert row["status"] == "waiting"
+    for c in (worker, counselor):
+        await c.close()
