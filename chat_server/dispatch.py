@@ -361,11 +361,15 @@ class Dispatcher:
         await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),
                                  node.settings.worker_grace_s)
         await conn.follow(conv)
-        self.kick()
         position = (await node.queue.positions([conv.id])).get(conv.id)
         estimate = await self.estimate(position)
-        return {"type": "queued", "conversation_id": conv.id, "position": position,
-                "estimated_wait_s": estimate, **await self.wait_extras(estimate)}
+        reply = {"type": "queued", "conversation_id": conv.id, "position": position,
+                 "estimated_wait_s": estimate, **await self.wait_extras(estimate)}
+        # Matching is woken only now, with no await before the reply is pushed: this
+        # node's `matched` then never overtakes the `queued` reply. (Another node's
+        # matcher still may; clients treat a `queued` after `matched` as stale.)
+        self.kick()
+        return reply
 
     async def leave(self, conv: Conversation) -> None:
         node = self.node

@@ -280,3 +280,20 @@ async def test_a_counselor_cannot_end_a_conversation_handed_to_another(node) -> 
     assert row["status"] == "waiting"
     for c in (worker, counselor):
         await c.close()
+
+
+async def test_the_queued_reply_comes_before_matched_when_a_seat_is_free(node) -> None:
+    # A client that saw `matched` and then the reply `queued` would show the queue again.
+    counselor = await make_staff(node, capacity=5)
+    await counselor.connect()
+    await counselor.on_duty()
+    for _ in range(5):
+        worker = Worker(node.base)
+        await worker.sign_in()
+        wws = await worker.connect()
+        await wws.send({"type": "request_chat"})
+        await wws.expect("matched")
+        kinds = [f["type"] for f in wws.frames if f["type"] in ("queued", "matched")]
+        assert kinds == ["queued", "matched"]
+        await worker.close()
+    await counselor.close()

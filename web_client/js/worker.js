@@ -1035,6 +1035,9 @@ function onFrame(f) {
     case 'queued':
       S.requesting = false;
       if (S.screen === 'chat' && S.conv && S.conv.id === f.conversation_id) {
+        // The reply to request_chat can come after `matched` (matched at once on another
+        // node): it is stale, the chat goes on. Only a hand-over's `queued` says handover.
+        if (!f.handover) break;
         // Counselor lost for good: back in the queue, the conversation is kept.
         S.conv.status = 'waiting';
         showChatNotice(typeof f.position === 'number' && f.position > 1 ? t('w.chat.requeue.pos', { n: f.position - 1 }) : t('w.chat.requeue'));
