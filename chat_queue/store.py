@@ -34,7 +34,7 @@ Works with clients built with decode_responses either True or False.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -345,8 +345,10 @@ class QueueStore:
         match = MatchResult(conversation_id, staff_id) if conversation_id else None
         return MatchOutcome(match, tuple(abandoned))
 
-    async def match_all(self, now_ms: int, limit: int = 100) -> MatchBatch:
-        """Match until no pair is left or `limit` matches were made."""
+    async def match_all(self, now_ms: int, limit: int = 100,
+                        on_match: Callable[[MatchResult], object] | None = None) -> MatchBatch:
+        """Match until no pair is left or `limit` matches were made. `on_match` hears of
+        each pair as it is made, so recording it need not wait for the search for more."""
         matches: list[MatchResult] = []
         abandoned: list[str] = []
         while len(matches) < limit:
@@ -354,6 +356,8 @@ class QueueStore:
             abandoned.extend(outcome.abandoned)
             if outcome.match is not None:
                 matches.append(outcome.match)
+                if on_match is not None:
+                    on_match(outcome.match)
             elif len(outcome.abandoned) < self.max_abandoned:
                 break  # otherwise the script stopped at its bound: more dead heads to drop
         return MatchBatch(tuple(matches), tuple(abandoned))

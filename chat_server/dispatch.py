@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from chat_queue.matching import Band, Waiting, estimate_wait_s
+from chat_queue.store import MatchResult
 from chat_server import metrics
 from chat_server.conversations import Conversation
 from chat_server.hub import conversation_channel, user_channel
@@ -507,21 +508,28 @@ class Dispatcher:
         if not node.hours.is_open(node.now()):
             return
         async with self._match_lock:
-            batch = await node.queue.match_all(node.now_ms())
-            for conv_id in batch.abandoned:
-                ended = await node.conversations.end(conv_id, "worker_gone")
-                if ended is not None:
-                    await node.hub.publish(conversation_channel(conv_id), {
-                        "t": "frame", "frame": {"type": "ended", "conversation_id": conv_id,
-                                                "by": "timeout"}})
-            # Each match touches its own rows: record them side by side.
-            outcomes = await asyncio.gather(
-                *(self._record_match(m.conversation_id, m.staff_id) for m in batch.matches),
-                return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, Exception):
-                    # Its claim expires and the reconciler re-queues the worker.
-                    log.error("match not recorded", exc_info=outcome)
+            # Each match touches its own rows: record them side by side, each from the
+            # moment it is made (a freed seat's worker need not wait for the next search).
+            recording: list[asyncio.Task[None]] = []
+
+            def record(m: MatchResult) -> None:
+                recording.append(asyncio.create_task(
+                    self._record_match(m.conversation_id, m.staff_id)))
+
+            try:
+                batch = await node.queue.match_all(node.now_ms(), on_match=record)
+                for conv_id in batch.abandoned:
+                    ended = await node.conversations.end(conv_id, "worker_gone")
+                    if ended is not None:
+                        await node.hub.publish(conversation_channel(conv_id), {
+                            "t": "frame", "frame": {"type": "ended", "conversation_id": conv_id,
+                                                    "by": "timeout"}})
+            finally:
+                outcomes = await asyncio.gather(*recording, return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, Exception):
+                        # Its claim expires and the reconciler re-queues the worker.
+                        log.error("match not recorded", exc_info=outcome)
 
     async def _record_match(self, conversation_id: str, staff_id: str) -> None:
         node = self.node
