@@ -23,7 +23,7 @@ from chat_server.conversations import (
     NewMessage,
     NotActive,
 )
-from tests.clients import matched_pair
+from tests.clients import make_staff, matched_pair
 
 
 def _msg(conv: str, role: str, client_id: str, staff_id: str) -> NewMessage:
@@ -137,3 +137,49 @@ async def test_several_batchers_keep_each_conversation_dense_and_in_order(node: 
     for worker, _wws, counselor, _cws, _conv in pairs:
         await worker.close()
         await counselor.close()
+
+
+async def test_two_nodes_writing_one_conversation_keep_it_dense(node: Any) -> None:
+    # Each node remembers what its last write left in the row and skips reading it back;
+    # when the other node wrote in between, the checked write must refuse that memory.
+    worker, _wws, counselor, _cws, conv = await matched_pair(node)
+    here: ConversationStore = node.node.conversations
+    there = ConversationStore(here.pool, here.vault)
+    for k in range(10):
+        for j, (store, role) in enumerate(((here, "worker"), (there, "counselor"),
+                                           (here, "worker"))):
+            done = await store.append_batch([_msg(conv, role, f"{role}-{k}-{j}",
+                                                  counselor.id)])
+            assert isinstance(done[0], Appended) and not done[0].duplicate
+    both = await asyncio.gather(*(
+        store.append_batch([_msg(conv, role, f"{role}-burst-{k}", counselor.id)])
+        for k in range(10) for store, role in ((here, "worker"), (there, "counselor"))))
+    assert all(isinstance(r[0], Appended) for r in both)
+    stored = await _stored(here.pool, conv)
+    assert [seq for seq, _ in stored] == list(range(1, 51))
+    assert len({cid for _, cid in stored}) == 50
+    await worker.close()
+    await counselor.close()
+
+
+async def test_a_remembered_conversation_ended_or_handed_over_elsewhere_takes_nothing(
+        node: Any) -> None:
+    worker, _wws, counselor, _cws, conv = await matched_pair(node)
+    here: ConversationStore = node.node.conversations
+    there = ConversationStore(here.pool, here.vault)
+    assert isinstance((await here.append_batch([_msg(conv, "worker", "w1", "")]))[0], Appended)
+    # Another node hands it to another counselor: the first one's message is refused here.
+    other = await make_staff(node)
+    assert await there.requeue(conv, counselor.id) is not None
+    assert await there.activate_named(conv, other.id) is not None
+    refused = await here.append_batch([_msg(conv, "counselor", "c1", counselor.id)])
+    assert isinstance(refused[0], NotActive)
+    taken = await here.append_batch([_msg(conv, "counselor", "c2", other.id)])
+    assert isinstance(taken[0], Appended) and taken[0].seq == 2
+    # Another node ends it: nothing more is taken here.
+    await there.end(conv, "counselor")
+    late = await here.append_batch([_msg(conv, "worker", "w2", "")])
+    assert isinstance(late[0], NotActive)
+    assert await _stored(here.pool, conv) == [(1, "w1"), (2, "c2")]
+    for c in (worker, counselor, other):
+        await c.close()
