@@ -59,7 +59,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                      reset=_keep_session)
     assert pool is not None

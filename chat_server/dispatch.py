@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from chat_queue.matching import Band, Waiting, estimate_wait_s
-from chat_queue.store import MatchResult
+from chat_queue.store import MatchResult, SeatState
 from chat_server import metrics
 from chat_server.conversations import Conversation
 from chat_server.hub import conversation_channel, user_channel
@@ -45,6 +46,8 @@ ANNOUNCE_GRACE_S = 10.0
 # that a long queue's update never holds the event loop (and a hand-off) for long.
 PUSH_GROUP = 50
 PUSH_PAUSE_S = 0.002
+# How old the seats behind a wait estimate may be (see seats_and_waits).
+ESTIMATE_FRESH_S = 1.0
 
 
 class Dispatcher:
@@ -56,6 +59,8 @@ class Dispatcher:
         self._last_stats: dict[str, Any] | None = None
         self._position_round = 0
         self._match_lock = asyncio.Lock()
+        self._estimate_inputs: tuple[float, list[SeatState], list[float]] | None = None
+        self._estimate_lock = asyncio.Lock()
         # Presence must be renewed well within its TTL: three chances before it lapses.
         self._heartbeat_ticks = max(1, int(node.settings.presence_ttl_s / 3 / TICK_S))
         # Features add to what a waiting worker is told (the roster: whether anyone is
@@ -286,14 +291,35 @@ class Dispatcher:
 
     # ---- status ---------------------------------------------------------------------
 
+    async def seats_and_waits(self) -> tuple[list[SeatState], list[float]]:
+        """Seats on duty and recent waits, for estimates and the service status: at most
+        ESTIMATE_FRESH_S old. When a factory closes, a thousand workers arrive at once;
+        reading every seat for each of them was most of the time before they heard
+        their place (seconds), for a figure that is an estimate anyway."""
+        cached = self._estimate_inputs
+        if cached is not None and time.monotonic() - cached[0] < ESTIMATE_FRESH_S:
+            return cached[1], cached[2]
+        async with self._estimate_lock:  # one read for everyone who asks meanwhile
+            cached = self._estimate_inputs
+            if cached is not None and time.monotonic() - cached[0] < ESTIMATE_FRESH_S:
+                return cached[1], cached[2]
+            seats = await self.node.queue.on_duty()
+            waits = await self.node.queue.recent_waits()
+            self._estimate_inputs = (time.monotonic(), seats, waits)
+            return seats, waits
+
+    def seats_changed(self) -> None:
+        """This node changed a seat (duty, capacity): the next estimate reads afresh."""
+        self._estimate_inputs = None
+
     async def status(self) -> dict[str, Any]:
         node = self.node
         now = node.now()
         hours = node.hours
-        seats = await node.queue.on_duty()
+        seats, _ = await self.seats_and_waits()
         present = [s for s in seats if s.present]
         length = await node.queue.length()
-        estimate = await self.estimate(length + 1, seats)
+        estimate = await self.estimate(length + 1)
         closes = hours.closes_at(now)
         from chat_server.hotlines import HOTLINES
 
@@ -312,15 +338,12 @@ class Dispatcher:
             **extras,
         }
 
-    async def estimate(self, position: int | None, seats: list[Any] | None = None) -> int | None:
+    async def estimate(self, position: int | None) -> int | None:
         if position is None:
             return None
-        node = self.node
-        if seats is None:
-            seats = await node.queue.on_duty()
+        seats, waits = await self.seats_and_waits()
         present = [s for s in seats if s.present and not s.draining]
         free = sum(s.free for s in present)
-        waits = await node.queue.recent_waits()
         return estimate_wait_s(position, waits, len(present), free)
 
     async def wait_extras(self, estimate: int | None) -> dict[str, Any]:
@@ -463,6 +486,7 @@ class Dispatcher:
             self.kick()
         else:
             await node.queue.counselor_off_duty(p.id)
+        self.seats_changed()
         seat = await self._seat(p.id)
         frame = self._duty_frame(capacity, seat, load)
         await node.hub.publish(user_channel(p.id), {"t": "duty", "frame": frame})
@@ -475,6 +499,7 @@ class Dispatcher:
         await node.services.pool.execute(
             "UPDATE staff SET capacity = $2 WHERE id = $1", uuid.UUID(p.id), capacity)
         await node.queue.set_capacity(p.id, capacity)
+        self.seats_changed()
         self.kick()
         load = await node.conversations.seat_load(p.id)
         frame = self._duty_frame(capacity, await self._seat(p.id), load)
@@ -590,10 +615,9 @@ class Dispatcher:
                      if p is not None}
         if not positions:
             return
-        seats = await node.queue.on_duty()
+        seats, waits = await self.seats_and_waits()
         present = [s for s in seats if s.present and not s.draining]
         free = sum(s.free for s in present)
-        waits = await node.queue.recent_waits()
         extras_by_estimate: dict[int | None, dict[str, Any]] = {}
         self._position_round += 1
         turn = self._position_round % FAR_BACK_EVERY_TICKS

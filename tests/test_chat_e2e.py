@@ -297,3 +297,29 @@ async def test_the_queued_reply_comes_before_matched_when_a_seat_is_free(node) -
         assert kinds == ["queued", "matched"]
         await worker.close()
     await counselor.close()
+
+
+async def test_the_service_status_follows_duty_at_once_here_and_within_seconds_elsewhere(
+        node_factory) -> None:
+    import httpx
+
+    here, there = await node_factory(), await node_factory()
+    counselor = await make_staff(here)
+    cws = await counselor.connect()
+
+    async def on_duty(node: Any) -> int:
+        async with httpx.AsyncClient(base_url=node.base) as client:
+            return (await client.get("/api/status")).json()["counselors_on_duty"]
+
+    assert await on_duty(here) == await on_duty(there) == 0
+    await counselor.on_duty()
+    assert await on_duty(here) == 1  # this node changed the seat: no stale figure
+    for _ in range(30):  # another node's figure may be up to a second old
+        if await on_duty(there) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert await on_duty(there) == 1
+    await cws.send({"type": "duty", "on": False})
+    await cws.expect("duty", on=False)
+    assert await on_duty(here) == 0
+    await counselor.close()
