@@ -59,6 +59,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+# 20: at 10, a burst of workers asking at once queued for connections (docs/DECISIONS.md).
+# Two nodes hold at most 40 of PostgreSQL's default 100.
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                      reset=_keep_session)
