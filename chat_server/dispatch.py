@@ -592,12 +592,16 @@ class Dispatcher:
         ])
 
     def _local_worker_conversations(self) -> dict[str, list[Connection]]:
+        """Conversations local worker sockets follow that may be waiting: not those the
+        socket knows as active (matched; a hand-over's `queued` makes it forget), so a
+        busy hour's chats in progress do not double the positions asked of Redis."""
         waiting: dict[str, list[Connection]] = {}
         for conns in self.node.connections.values():
             for conn in conns:
                 if conn.role is Role.WORKER:
                     for conv_id in conn.cursors:
-                        waiting.setdefault(conv_id, []).append(conn)
+                        if conv_id not in conn.known:
+                            waiting.setdefault(conv_id, []).append(conn)
         return waiting
 
     async def push_positions(self) -> None:

@@ -243,7 +243,12 @@ class Connection:
         elif kind == "frame":
             roles = event.get("roles")
             if roles is None or str(self.role) in roles:
-                self.push(event["frame"])
+                frame = event["frame"]
+                if frame.get("type") == "queued":
+                    # Handed back to the queue: no longer active (and, once more, a
+                    # conversation this node tells its place in the queue).
+                    self.known.pop(frame.get("conversation_id", ""), None)
+                self.push(frame)
         elif kind == "revoked":
             # A whole account (disabled), or one session (signed out) if `h` is given.
             if event.get("h") in (None, self.principal.token_hash.hex()):
