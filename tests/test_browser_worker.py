@@ -199,3 +199,59 @@ async def test_closed_screen_shows_next_opening_and_hotlines(browser, node_facto
         errors.assert_clean()
     finally:
         await ctx.close()
+
+
+# ---------------------------------------------------------------- matched before queued
+
+
+async def test_a_late_queued_reply_leaves_a_matched_worker_in_the_chat(browser, web) -> None:
+    """Another node can match a worker before the answering node's `queued` reply
+    arrives. The page took that reply for a hand-over and told the worker, mid-chat, that
+    another counselor was being found."""
+    import json
+
+    held: list[str | bytes] = []
+
+    def reorder(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(raw: str | bytes) -> None:
+            frame = json.loads(raw) if isinstance(raw, str) else {}
+            if frame.get("type") == "queued" and not frame.get("handover"):
+                held.append(raw)  # delivered only after `matched`
+                return
+            ws.send(raw)
+            if frame.get("type") == "matched":
+                while held:
+                    ws.send(held.pop(0))
+
+        server.on_message(from_server)
+        ws.on_message(server.send)
+
+    counselor = await make_staff(web)
+    wctx, cctx = await phone(browser, web), await desktop(browser, web)
+    try:
+        w, c = await wctx.new_page(), await cctx.new_page()
+        errors = PageErrors(w)
+        await w.route_web_socket("**/ws/worker", reorder)
+        await staff_signs_in(c, "/counselor.html", counselor)
+        await counselor_on_duty(c)
+        await worker_signs_in(w, resident_id())
+        await tid(w, "request-chat").click()
+        await expect(tid(w, "screen-chat")).to_be_visible()
+        await expect(tid(c, "chat-alias")).not_to_be_empty()
+        await send_text(c, "你好，我在")  # the counselor's first words reach the chat screen
+        await expect(worker_log(w)).to_contain_text("你好，我在")
+        assert not held  # the late reply was delivered, and changed nothing:
+        await expect(tid(w, "screen-chat")).to_be_visible()
+        await expect(tid(w, "screen-waiting")).to_be_hidden()
+        # no "connecting you with another counselor" while talking to this one
+        await expect(w.locator("#chat-notice")).to_be_hidden()
+        await expect(w.locator("#chat-sub")).not_to_contain_text("正在接通")
+        await send_text(w, "谢谢")
+        await expect(counselor_log(c)).to_contain_text("谢谢")
+        errors.assert_clean()
+    finally:
+        await wctx.close()
+        await cctx.close()
+        await counselor.close()
