@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,13 +42,17 @@ class Chat:
 
 
 @contextlib.asynccontextmanager
-async def chat(browser: Browser, node: RunningNode) -> AsyncIterator[Chat]:
-    """A worker's phone page matched with a counselor's console page."""
+async def chat(browser: Browser, node: RunningNode,
+               worker_socket: Callable[[Any], None] | None = None) -> AsyncIterator[Chat]:
+    """A worker's phone page matched with a counselor's console page; `worker_socket`,
+    if given, stands between the worker's page and its WebSocket (Playwright's route)."""
     counselor = await make_staff(node)
     wctx = await phone(browser, node)
     cctx = await desktop(browser, node)
     try:
         w, c = await wctx.new_page(), await cctx.new_page()
+        if worker_socket is not None:
+            await w.route_web_socket("**/ws/worker", worker_socket)
         await staff_signs_in(c, "/counselor.html", counselor)
         await counselor_on_duty(c)
         await worker_signs_in(w, resident_id())
@@ -228,30 +232,16 @@ async def test_a_late_queued_reply_leaves_a_matched_worker_in_the_chat(browser, 
         server.on_message(from_server)
         ws.on_message(server.send)
 
-    counselor = await make_staff(web)
-    wctx, cctx = await phone(browser, web), await desktop(browser, web)
-    try:
-        w, c = await wctx.new_page(), await cctx.new_page()
-        errors = PageErrors(w)
-        await w.route_web_socket("**/ws/worker", reorder)
-        await staff_signs_in(c, "/counselor.html", counselor)
-        await counselor_on_duty(c)
-        await worker_signs_in(w, resident_id())
-        await tid(w, "request-chat").click()
-        await expect(tid(w, "screen-chat")).to_be_visible()
-        await expect(tid(c, "chat-alias")).not_to_be_empty()
-        await send_text(c, "你好，我在")  # the counselor's first words reach the chat screen
-        await expect(worker_log(w)).to_contain_text("你好，我在")
+    async with chat(browser, web, worker_socket=reorder) as s:
+        errors = PageErrors(s.w)
+        await send_text(s.c, "你好，我在")  # the counselor's first words reach the chat screen
+        await expect(worker_log(s.w)).to_contain_text("你好，我在")
         assert not held  # the late reply was delivered, and changed nothing:
-        await expect(tid(w, "screen-chat")).to_be_visible()
-        await expect(tid(w, "screen-waiting")).to_be_hidden()
+        await expect(tid(s.w, "screen-chat")).to_be_visible()
+        await expect(tid(s.w, "screen-waiting")).to_be_hidden()
         # no "connecting you with another counselor" while talking to this one
-        await expect(w.locator("#chat-notice")).to_be_hidden()
-        await expect(w.locator("#chat-sub")).not_to_contain_text("正在接通")
-        await send_text(w, "谢谢")
-        await expect(counselor_log(c)).to_contain_text("谢谢")
+        await expect(s.w.locator("#chat-notice")).to_be_hidden()
+        await expect(s.w.locator("#chat-sub")).not_to_contain_text("正在接通")
+        await send_text(s.w, "谢谢")
+        await expect(counselor_log(s.c)).to_contain_text("谢谢")
         errors.assert_clean()
-    finally:
-        await wctx.close()
-        await cctx.close()
-        await counselor.close()
