@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._healthy = asyncio.Event()
+        self._last_read = 0.0  # loop time of the subscriber's latest reply
         # Publishes waiting for the next pipelined flush, and the future they wait on.
         self._outgoing: list[tuple[str, str]] = []
         self._next_flush: asyncio.Future[None] | None = None
@@ -205,20 +207,44 @@ class Hub:
         of a node's fan-out CPU. Published messages are handled here; anything else
         (subscribe confirmations, health-check pongs) still goes through redis-py. A
         failed read raises, and ``_run`` subscribes anew and asks sockets to catch up.
+        Reads wait without a timeout of their own (one per message, made and cancelled,
+        was another 5 % of a busy node's CPU); `_ping_when_idle` keeps the line checked.
         """
         conn = pubsub.connection
         assert conn is not None  # subscribed in _subscribe_all
+        loop = asyncio.get_running_loop()
+        self._last_read = loop.time()
+        pinger = asyncio.create_task(self._ping_when_idle(pubsub), name="hub-pinger")
+        try:
+            while True:
+                reply = await conn.read_response(timeout=math.inf, disconnect_on_error=False,
+                                                 push_request=True)
+                self._last_read = loop.time()
+                if isinstance(reply, list) and len(reply) == 3 and reply[0] in (b"message",
+                                                                                "message"):
+                    self._dispatch(reply[1], reply[2])
+                else:
+                    await pubsub.handle_message(reply, ignore_subscribe_messages=True)
+        finally:
+            await cancel(pinger)
+
+    async def _ping_when_idle(self, pubsub: aioredis.client.PubSub) -> None:
+        """With nothing read for IDLE_READ_SECONDS, ping (redis-py's health check, as
+        get_message did); if even that cannot be sent, drop the connection so the read
+        fails and `_run` subscribes anew."""
+        loop = asyncio.get_running_loop()
         while True:
-            reply = await conn.read_response(timeout=IDLE_READ_SECONDS,
-                                             disconnect_on_error=False, push_request=True)
-            if reply is None:
-                await pubsub.check_health()  # idle: a ping now and then, as get_message did
+            await asyncio.sleep(IDLE_READ_SECONDS)
+            if loop.time() - self._last_read < IDLE_READ_SECONDS:
                 continue
-            if isinstance(reply, list) and len(reply) == 3 and reply[0] in (b"message",
-                                                                            "message"):
-                self._dispatch(reply[1], reply[2])
-            else:
-                await pubsub.handle_message(reply, ignore_subscribe_messages=True)
+            try:
+                await pubsub.check_health()
+            except Exception:
+                log.warning("pub/sub ping failed; reconnecting")
+                if pubsub.connection is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.connection.disconnect(nowait=True)
+                return
 
     def _dispatch(self, channel: str | bytes, data: str | bytes) -> None:
         if isinstance(channel, bytes):

@@ -114,3 +114,28 @@ async def test_a_publish_cut_off_by_a_connection_blip_is_sent_again(node, monkey
             break
         await asyncio.sleep(0.02)
     assert heard == [{"t": "frame", "n": 1}] and len(attempts) == 2
+
+
+async def test_an_idle_subscriber_whose_ping_fails_reconnects(node, monkeypatch) -> None:
+    # The subscriber's reads have no timeout; an idle line is checked by a ping. A ping
+    # that cannot be sent means a dead line: the node must subscribe anew and have its
+    # sockets catch up, not wait on it for good.
+    hub = node.node.hub
+    pubsub = hub._pubsub
+    caught_up = asyncio.Event()
+    hub.on_resync(caught_up.set)
+
+    async def dead(*args, **kwargs):
+        raise ConnectionError("broken pipe")
+
+    monkeypatch.setattr(pubsub, "check_health", dead)
+    await asyncio.wait_for(caught_up.wait(), 10)
+    assert hub._pubsub is not pubsub
+    heard: list[dict] = []
+    await hub.listen("yz:ch:test:after", lambda _channel, payload: heard.append(payload))
+    await hub.publish("yz:ch:test:after", {"t": "frame", "n": 2})
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [{"t": "frame", "n": 2}]
