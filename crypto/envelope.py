@@ -11,6 +11,7 @@ holds KEKs, and KEKs only ever encrypt data keys, never messages.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import uuid
@@ -29,6 +30,7 @@ TAG_BYTES = 16
 ENCRYPTION_LIMIT = 2**30
 AAD_FORMAT = b"yizhan:aad:v1"
 _MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +48,15 @@ class Aad:
     purpose: str = "message"
 
     def __post_init__(self) -> None:
-        try:
-            canonical = str(uuid.UUID(self.conversation_id))
-        except (ValueError, TypeError, AttributeError):
-            raise CryptoError("aad conversation_id must be a UUID") from None
-        # Canonical text so that 'ABC…' and 'abc…' name the same conversation.
-        object.__setattr__(self, "conversation_id", canonical)
+        # Canonical text so that 'ABC…' and 'abc…' name the same conversation. Ids from
+        # the database already are (the usual case, twice per message: a quick check).
+        cid = self.conversation_id
+        if not (isinstance(cid, str) and _CANONICAL_UUID.fullmatch(cid)):
+            try:
+                canonical = str(uuid.UUID(cid))
+            except (ValueError, TypeError, AttributeError):
+                raise CryptoError("aad conversation_id must be a UUID") from None
+            object.__setattr__(self, "conversation_id", canonical)
         for name in ("seq", "key_version"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_SEQ:
