@@ -544,11 +544,7 @@ class Dispatcher:
             try:
                 batch = await node.queue.match_all(node.now_ms(), on_match=record)
                 for conv_id in batch.abandoned:
-                    ended = await node.conversations.end(conv_id, "worker_gone")
-                    if ended is not None:
-                        await node.hub.publish(conversation_channel(conv_id), {
-                            "t": "frame", "frame": {"type": "ended", "conversation_id": conv_id,
-                                                    "by": "timeout"}})
+                    await self.end(conv_id, "timeout", recorded_as="worker_gone")
             finally:
                 outcomes = await asyncio.gather(*recording, return_exceptions=True)
                 for outcome in outcomes:

@@ -323,3 +323,25 @@ async def test_the_service_status_follows_duty_at_once_here_and_within_seconds_e
     await cws.expect("duty", on=False)
     assert await on_duty(here) == 0
     await counselor.close()
+
+
+async def test_a_worker_gone_past_the_grace_loses_the_place_to_the_next(node_factory) -> None:
+    # Presence renewed every second (a third of the TTL), the grace two seconds.
+    node = await node_factory(worker_grace_s=2, presence_ttl_s=3)
+    counselor = await make_staff(node, capacity=1)
+    await counselor.connect()
+    gone, next_up = Worker(node.base), Worker(node.base)
+    for w in (gone, next_up):
+        await w.sign_in()
+        await w.connect()
+    lost = (await gone.request_chat())["conversation_id"]
+    waiting = (await next_up.request_chat())["conversation_id"]
+    await gone.close()
+    await asyncio.sleep(3.5)  # the grace runs out with nobody on duty
+    await counselor.on_duty()
+    assert (await next_up.ws.expect("matched", timeout=5))["conversation_id"] == waiting
+    row = await node.node.services.pool.fetchrow(
+        "SELECT status, ended_by FROM conversations WHERE id = $1::uuid", lost)
+    assert dict(row) == {"status": "abandoned", "ended_by": "worker_gone"}
+    for c in (next_up, counselor):
+        await c.close()
