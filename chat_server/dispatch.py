@@ -590,7 +590,9 @@ class Dispatcher:
     def _local_worker_conversations(self) -> dict[str, list[Connection]]:
         """Conversations local worker sockets follow that may be waiting: not those the
         socket knows as active (matched; a hand-over's `queued` makes it forget), so a
-        busy hour's chats in progress do not double the positions asked of Redis."""
+        busy hour's chats in progress do not double the positions asked of Redis. The
+        heartbeat renews worker presence for these only: matching (and undoing a match)
+        is all that reads it, and only for waiting conversations."""
         waiting: dict[str, list[Connection]] = {}
         for conns in self.node.connections.values():
             for conn in conns:

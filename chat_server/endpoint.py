@@ -460,6 +460,7 @@ async def handle_end(conn: Connection, command: End) -> None:
     # what the next waiting worker is matched to. A counselor's end is re-checked in the
     # statement itself, in case the conversation changed hands meanwhile.
     conv = conn.known.get(command.conversation_id)
+    remembered = conv is not None
     if conv is None:
         conv = await conversation_for(conn, command.conversation_id)
     if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
@@ -468,8 +469,8 @@ async def handle_end(conn: Connection, command: End) -> None:
     ended = await node.dispatcher.end(
         conv.id, side, counselor_id=conn.principal.id if conn.role is Role.COUNSELOR else None)
     if ended is None:
-        if command.conversation_id in conn.known:
-            # Remembered, but closed or handed over since: answer from the record.
+        if remembered:
+            # Closed or handed over since it was remembered: answer from the record.
             conn.known.pop(conv.id, None)
             await conversation_for(conn, conv.id)
         conn.push({"type": "ended", "conversation_id": conv.id, "by": None, **_ref(command)})
