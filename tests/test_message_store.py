@@ -37,6 +37,13 @@ async def _stored(pool: asyncpg.Pool, conv: str) -> list[tuple[int, str]]:
     return [(r["seq"], r["client_id"]) for r in rows]
 
 
+async def _assert_dense(pool: asyncpg.Pool, conv: str, count: int) -> None:
+    """Seqs 1..count, none missing or twice, and no message stored twice."""
+    stored = await _stored(pool, conv)
+    assert [seq for seq, _ in stored] == list(range(1, count + 1))
+    assert len({cid for _, cid in stored}) == len(stored)
+
+
 def _count_fallbacks(store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     calls: Counter[str] = Counter()
     locked = store._append_locked
@@ -67,9 +74,7 @@ async def test_concurrent_batches_on_the_same_conversations_stay_dense(
         assert all(isinstance(r, Appended) and not r.duplicate for rs in results for r in rs)
     assert fallbacks["locked"] > 0  # the collisions really took the locked path
     for conv, _ in convs:
-        stored = await _stored(store.pool, conv)
-        assert [seq for seq, _ in stored] == list(range(1, 15 * 4 * 2 + 1))
-        assert len({cid for _, cid in stored}) == len(stored)
+        await _assert_dense(store.pool, conv, 15 * 4 * 2)
     for worker, _wws, counselor, _cws, _conv in pairs:
         await worker.close()
         await counselor.close()
@@ -133,7 +138,7 @@ async def test_several_batchers_keep_each_conversation_dense_and_in_order(node: 
         await writer.stop()
     assert all(seqs == sorted(seqs) for seqs in runs)
     for _w, _wws, _c, _cws, conv in pairs:
-        assert [seq for seq, _ in await _stored(store.pool, conv)] == list(range(1, 25))
+        await _assert_dense(store.pool, conv, 24)
     for worker, _wws, counselor, _cws, _conv in pairs:
         await worker.close()
         await counselor.close()
@@ -155,9 +160,7 @@ async def test_two_nodes_writing_one_conversation_keep_it_dense(node: Any) -> No
         store.append_batch([_msg(conv, role, f"{role}-burst-{k}", counselor.id)])
         for k in range(10) for store, role in ((here, "worker"), (there, "counselor"))))
     assert all(isinstance(r[0], Appended) for r in both)
-    stored = await _stored(here.pool, conv)
-    assert [seq for seq, _ in stored] == list(range(1, 51))
-    assert len({cid for _, cid in stored}) == 50
+    await _assert_dense(here.pool, conv, 50)
     await worker.close()
     await counselor.close()
 
