@@ -255,9 +255,12 @@ async def test_without_wrapup_an_ended_seat_goes_to_the_next_worker_at_once(node
     assert (await sws.expect("matched", timeout=5))["conversation_id"] == waiting
     assert (await cws.expect("assigned"))["conversation"]["id"] == waiting
     row = await node.node.services.pool.fetchrow(
-        "SELECT status, ended_by, seat_released_at IS NOT NULL AS released"
-        " FROM conversations WHERE id = $1::uuid", conv)
-    assert dict(row) == {"status": "ended", "ended_by": "counselor", "released": True}
+        "SELECT status, ended_by, seat_released_at IS NOT NULL AS released,"
+        " seat_released_at = ended_at AS same_commit FROM conversations WHERE id = $1::uuid",
+        conv)
+    # Freed by the ending itself (one transaction, one now()), not by a later sweep.
+    assert dict(row) == {"status": "ended", "ended_by": "counselor", "released": True,
+                         "same_commit": True}
     # Ending it again changes nothing and frees no second seat.
     await cws.send({"type": "end", "conversation_id": conv, "ref": "again"})
     assert (await cws.expect("ended", ref="again"))["by"] is None
