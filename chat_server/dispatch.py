@@ -204,26 +204,31 @@ class Dispatcher:
         node = self.node
         conv = await node.conversations.open_for_worker(conn.principal.id)
         info: dict[str, Any] | None = None
-        open_elsewhere = False
+        open_elsewhere = waiting = False
         if conv is not None and may_access(conn, conv):
             await conn.follow(conv)
             info = await self._conversation_info(conv)
             if conv.status == "waiting":
                 await node.queue.touch_worker(conv.id, node.settings.worker_grace_s)
-                self.kick()
+                waiting = True
             else:
                 await node.hub.publish(conversation_channel(conv.id), {
                     "t": "frame", "roles": ["counselor", "supervisor"],
                     "frame": {"type": "worker_back", "conversation_id": conv.id}})
         elif conv is not None:
             open_elsewhere = True
-        return {
+        reply = {
             "last_ended": await self._last_ended(conn) if info is None else None,
             "type": "welcome", "role": "worker", "alias": conn.principal.name,
             "history_access": conn.principal.history_access,
             "conversation": info, "open_elsewhere": open_elsewhere,
             "service": await self.status(),
         }
+        if waiting:
+            # Only now, with nothing left to await: a match must not be told before the
+            # welcome that says the worker is waiting (see request_chat).
+            self.kick()
+        return reply
 
     async def _last_ended(self, conn: Connection) -> dict[str, Any] | None:
         """This session's conversation that ended while the worker was away, for rating."""
@@ -483,7 +488,6 @@ class Dispatcher:
             if await self._seat(p.id) is None:
                 await node.queue.counselor_on_duty(p.id, capacity, load, node.now_ms(),
                                                    node.settings.presence_ttl_s)
-            self.kick()
         else:
             await node.queue.counselor_off_duty(p.id)
         self.seats_changed()
@@ -491,6 +495,8 @@ class Dispatcher:
         frame = self._duty_frame(capacity, seat, load)
         await node.hub.publish(user_channel(p.id), {"t": "duty", "frame": frame})
         await self._audit(p.id, "duty_on" if on else "duty_off")
+        if on:
+            self.kick()  # after the duty frames: `assigned` must not overtake them
         return {k: v for k, v in frame.items() if k != "duty"}
 
     async def set_capacity(self, conn: Connection, capacity: int) -> dict[str, Any]:
@@ -500,9 +506,9 @@ class Dispatcher:
             "UPDATE staff SET capacity = $2 WHERE id = $1", uuid.UUID(p.id), capacity)
         await node.queue.set_capacity(p.id, capacity)
         self.seats_changed()
-        self.kick()
         load = await node.conversations.seat_load(p.id)
         frame = self._duty_frame(capacity, await self._seat(p.id), load)
+        self.kick()  # with nothing left to await: the reply goes before any `assigned`
         return {k: v for k, v in frame.items() if k != "duty"}
 
     async def _capacity(self, staff_id: str) -> int:

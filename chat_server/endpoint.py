@@ -435,15 +435,22 @@ async def handle_send(conn: Connection, command: Send) -> None:
         "seq": result.seq, "at": result.at.isoformat(), "duplicate": result.duplicate,
         **_ref(command),
     })
+    local = None
     if result.sealed is not None and result.wrapped is not None:
+        at = result.at.isoformat()
         event = message_event(conv.id, result.seq, side, command.client_id, "text",
-                              result.at.isoformat(), result.sealed, result.wrapped)
+                              at, result.sealed, result.wrapped)
+        # This node's sockets get the text as sent: nothing to decrypt for them.
+        msg = StoredMessage(conversation_id=conv.id, seq=result.seq, sender_role=side,
+                            client_id=command.client_id, kind="text", text=command.text,
+                            at=result.at)
+        local = {**event, OPENED: (msg, wire.dumps(msg.frame()))}
     else:
         # A resend: the first attempt may have died before fanning out. A nudge is enough.
         event = {"t": "nudge", "c": conv.id, "seq": result.seq}
     # Stored and acknowledged already: if this publish is lost, receivers catch up from
     # PostgreSQL when the hub reconnects (or on their next sync). Not the sender's error.
-    node.hub.publish_soon(conversation_channel(conv.id), event)
+    node.hub.publish_soon(conversation_channel(conv.id), event, local)
     metrics.STORE_SECONDS.observe(time.perf_counter() - started)
     if not result.duplicate:
         for hook in node.message_hooks:

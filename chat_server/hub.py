@@ -4,6 +4,12 @@ One subscriber connection per node. A channel is subscribed while at least one l
 listener needs it. Listeners are callables that must not block (they queue frames for
 their socket). If the subscriber connection breaks, messages published meanwhile are
 lost to this node: on reconnect every listener is told to catch up from PostgreSQL.
+
+What a node publishes reaches its own listeners at once, in publish order, and goes to
+Redis for the other nodes. Redis sends it back too (a subscriber hears every publish on
+its channels); the echo is recognised by its origin mark and dropped unparsed. Going
+round Redis only to come back cost a read, a parse and, for a message, a decryption,
+and added a Redis round trip to every delivery between two sockets of one node.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ IDLE_READ_SECONDS = 1.0
 # A pipelined publish that failed on the connection is tried this many times in all.
 PUBLISH_ATTEMPTS = 3
 PUBLISH_RETRY_S = 0.05
+# First key of every published payload: the publishing node, so it can drop its echo.
+ORIGIN = "o"
 
 
 def conversation_channel(conversation_id: str) -> str:
@@ -56,6 +64,8 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._healthy = asyncio.Event()
+        # How this node's payloads begin on the wire (orjson keeps key order).
+        self._echo = f'{{"{ORIGIN}":"{self.node_id}"'.encode()
         self._last_read = 0.0  # loop time of the subscriber's latest reply
         # Publishes waiting for the next pipelined flush, and the future they wait on.
         self._outgoing: list[tuple[str, str]] = []
@@ -88,23 +98,30 @@ class Hub:
             return
         await asyncio.shield(self._enqueue(items))
 
-    def publish_soon(self, channel: str, payload: dict[str, Any]) -> None:
+    def publish_soon(self, channel: str, payload: dict[str, Any],
+                     local: dict[str, Any] | None = None) -> None:
         """Publish in order with everything else, without waiting for Redis to take it.
 
         For stored messages: their receivers catch up from PostgreSQL if a publish is
         lost, so the sender need not wait (a failure is logged by the flusher).
+        `local`, if given, is what this node's own listeners get instead of `payload`
+        (the same event with what they would otherwise work out again).
         """
-        self._enqueue([(channel, payload)])
+        self._enqueue([(channel, payload)], local)
 
-    def _enqueue(self, items: list[tuple[str, dict[str, Any]]]) -> asyncio.Future[None]:
+    def _enqueue(self, items: list[tuple[str, dict[str, Any]]],
+                 local: dict[str, Any] | None = None) -> asyncio.Future[None]:
         for channel, payload in items:
-            self._outgoing.append((channel, wire.dumps(payload)))
+            self._outgoing.append((channel, wire.dumps({ORIGIN: self.node_id, **payload})))
         if self._next_flush is None:
             self._next_flush = asyncio.get_running_loop().create_future()
         self._flush_wanted.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop(), name="hub-flusher")
-        return self._next_flush
+        done = self._next_flush
+        for channel, payload in items:
+            self._deliver(channel, payload if local is None else local)
+        return done
 
     async def _flush_loop(self) -> None:
         while True:
@@ -247,12 +264,21 @@ class Hub:
                 return
 
     def _dispatch(self, channel: str | bytes, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if data.startswith(self._echo):
+            return  # published here: this node's listeners had it at once
         if isinstance(channel, bytes):
             channel = channel.decode()
         try:
             payload = wire.loads(data)
         except (ValueError, TypeError):
             return
+        if isinstance(payload, dict):
+            payload.pop(ORIGIN, None)
+        self._deliver(channel, payload)
+
+    def _deliver(self, channel: str, payload: dict[str, Any]) -> None:
         for listener in list(self._listeners.get(channel, ())):
             try:
                 listener(channel, payload)
