@@ -302,6 +302,30 @@ async def test_the_queued_reply_comes_before_matched_when_a_seat_is_free(node) -
     await counselor.close()
 
 
+async def test_going_on_duty_is_answered_before_the_first_assignment(node) -> None:
+    # Workers are waiting: going on duty matches at once, but the console must hear that
+    # it is on duty (the reply and the frame every tab gets) before its first `assigned`.
+    workers = []
+    for _ in range(3):
+        worker = Worker(node.base)
+        await worker.sign_in()
+        await worker.connect()
+        await worker.request_chat()
+        workers.append(worker)
+    for _ in range(3):
+        counselor = await make_staff(node, capacity=1)
+        cws = await counselor.connect()
+        await cws.send({"type": "duty", "on": True, "ref": "d"})
+        await cws.expect("assigned")
+        kinds = [(f["type"], f.get("ref")) for f in cws.frames
+                 if f["type"] in ("duty", "assigned")]
+        assert set(kinds[:2]) == {("duty", None), ("duty", "d")}
+        assert kinds[2:] == [("assigned", None)]
+        await counselor.close()
+    for worker in workers:
+        await worker.close()
+
+
 async def test_the_service_status_follows_duty_at_once_here_and_within_seconds_elsewhere(
         node_factory) -> None:
     import httpx
