@@ -27,9 +27,12 @@ import importlib.resources
 import re
 import tomllib
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+
+from chat_server.regex_chars import required_chars
 
 __all__ = [
     "Assessment",
@@ -92,23 +95,25 @@ def _is_ascii_alnum(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
+# One pass, in this order of precedence: clause punctuation -> BREAK, word joiners ->
+# space, a BREAK typed by the worker -> dropped (it is not punctuation to the rules).
+_PUNCT_AND_JOINERS = str.maketrans({**{ch: " " for ch in _WORD_JOINERS},
+                                    **{ch: BREAK for ch in _CLAUSE_PUNCT}, BREAK: None})
+# Then whatever is neither a letter or digit (str.isalnum, which is what \w means
+# but for "_", already a joiner), whitespace nor a BREAK.
+_NOT_KEPT = re.compile(r"[^\w\s|]")
+
+
 def normalize(text: str) -> str:
     """Canonical form the rules are matched against (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    out: list[str] = []
-    for ch in text:
-        if ch in _CLAUSE_PUNCT:
-            out.append(BREAK)
-        elif ch.isspace() or ch in _WORD_JOINERS:
-            out.append(" ")
-        elif ch.isalnum():
-            out.append(ch)
-        # Everything else (quotes, brackets, ~, emoji, zero-width joiners, variation
-        # selectors) is dropped: "自~杀" and "想死😭" must read like the plain words.
+    text = unicodedata.normalize("NFKC", text).lower().translate(_PUNCT_AND_JOINERS)
+    # Everything else (quotes, brackets, ~, emoji, zero-width joiners, variation
+    # selectors) is dropped: "自~杀" and "想死😭" must read like the plain words.
+    text = _NOT_KEPT.sub("", text)
     # Phone chat uses spaces as punctuation ("想死 开玩笑的"), so a space next to Chinese
     # ends a clause; a space between English words stays one; a run of single characters
     # ("不 想 活 了", spaced out to dodge filters) is joined back into words.
-    tokens = [t for t in "".join(out).split(" ") if t]
+    tokens = text.split()
     pieces: list[str] = []
     for i, tok in enumerate(tokens):
         if i:
@@ -187,29 +192,55 @@ class RuleIndex:
     its phrases occurs as a plain substring or one of its regexes matches. Most chat
     messages contain no phrase at all; running every rule's alternation on them cost
     about 100 µs a message, on the path to the worker's ack.
+
+    Both halves are looked up by the message's characters. A phrase is filed under its
+    character that fewest phrases share (a chat's everyday 我, 想, 不 rarely are), since
+    it cannot occur where that character does not; a regex under the characters it cannot
+    match without (chat_server/regex_chars.py), or run always if there are none.
     """
 
-    # First character -> (phrase, index of the rule it belongs to).
-    by_first: dict[str, tuple[tuple[str, int], ...]]
+    # Key character -> (phrase, index of the rule it belongs to).
+    phrases_by_char: dict[str, tuple[tuple[str, int], ...]]
+    phrase_keys: frozenset[str]
     regexes: tuple[tuple[re.Pattern[str], int], ...]
+    # Character -> positions in `regexes` of the patterns that need it.
+    regexes_by_char: dict[str, tuple[int, ...]]
+    regex_keys: frozenset[str]
+    regexes_always: tuple[int, ...]
 
     @classmethod
     def build(cls, rules: Sequence[Rule]) -> RuleIndex:
-        by_first: dict[str, list[tuple[str, int]]] = {}
-        regexes: list[tuple[re.Pattern[str], int]] = []
-        for i, rule in enumerate(rules):
-            for phrase in rule.phrases:
-                by_first.setdefault(phrase[0], []).append((phrase, i))
-            regexes += [(re.compile(r), i) for r in rule.regexes]
-        return cls({ch: tuple(v) for ch, v in by_first.items()}, tuple(regexes))
+        phrases = [(phrase, i) for i, rule in enumerate(rules) for phrase in rule.phrases]
+        sharing = Counter(ch for phrase, _ in phrases for ch in set(phrase))
+        by_char: dict[str, list[tuple[str, int]]] = {}
+        for phrase, i in phrases:
+            key = min(phrase, key=lambda ch: (sharing[ch], ch))
+            by_char.setdefault(key, []).append((phrase, i))
+        regexes = [(re.compile(r), i) for i, rule in enumerate(rules) for r in rule.regexes]
+        regexes_by_char: dict[str, list[int]] = {}
+        always: list[int] = []
+        for k, (pattern, _) in enumerate(regexes):
+            needed = required_chars(pattern)
+            if needed is None:
+                always.append(k)
+            for ch in needed or ():
+                regexes_by_char.setdefault(ch, []).append(k)
+        return cls({ch: tuple(v) for ch, v in by_char.items()}, frozenset(by_char),
+                   tuple(regexes), {ch: tuple(v) for ch, v in regexes_by_char.items()},
+                   frozenset(regexes_by_char), tuple(always))
 
     def candidates(self, norm: str) -> set[int]:
         found: set[int] = set()
-        for pos, ch in enumerate(norm):
-            for phrase, i in self.by_first.get(ch, ()):
-                if i not in found and norm.startswith(phrase, pos):
+        chars = set(norm)
+        for ch in chars & self.phrase_keys:
+            for phrase, i in self.phrases_by_char[ch]:
+                if i not in found and phrase in norm:
                     found.add(i)
-        for pattern, i in self.regexes:
+        maybe = set(self.regexes_always)
+        for ch in chars & self.regex_keys:
+            maybe.update(self.regexes_by_char[ch])
+        for k in maybe:
+            pattern, i = self.regexes[k]
             if i not in found and pattern.search(norm) is not None:
                 found.add(i)
         return found
