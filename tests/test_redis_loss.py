@@ -97,19 +97,19 @@ async def test_a_publish_cut_off_by_a_connection_blip_is_sent_again(node, monkey
     import redis.exceptions
 
     hub = node.node.hub
-    real = hub.redis.pipeline
+    real = hub.redis.evalsha
     attempts: list[int] = []
 
-    def flaky(*args, **kwargs):
+    async def flaky(*args, **kwargs):
         attempts.append(1)
         if len(attempts) == 1:
             raise redis.exceptions.ConnectionError("connection reset")
-        return real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
     heard: list[dict] = []
     async with another_node_hub(node) as other:
         await other.listen("yz:ch:test:blip", lambda _channel, payload: heard.append(payload))
-        monkeypatch.setattr(hub.redis, "pipeline", flaky)
+        monkeypatch.setattr(hub.redis, "evalsha", flaky)
         await hub.publish("yz:ch:test:blip", {"t": "frame", "n": 1})
         await heard_within(heard)
     assert heard == [{"t": "frame", "n": 1}] and len(attempts) == 2
