@@ -7,9 +7,9 @@ lost to this node: on reconnect every listener is told to catch up from PostgreS
 
 What a node publishes reaches its own listeners at once, in publish order, and goes to
 Redis for the other nodes. Redis sends it back too (a subscriber hears every publish on
-its channels); the echo is recognised by its origin mark and dropped unparsed. Going
-round Redis only to come back cost a read, a parse and, for a message, a decryption,
-and added a Redis round trip to every delivery between two sockets of one node.
+its channels); the echo is recognised by its origin mark and dropped unparsed. Waiting
+for the echo cost a parse and, for a message, a decryption, and added a Redis round trip
+to every delivery between two sockets of one node.
 """
 
 from __future__ import annotations
