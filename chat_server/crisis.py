@@ -201,11 +201,9 @@ class RuleIndex:
 
     # Key character -> (phrase, index of the rule it belongs to).
     phrases_by_char: dict[str, tuple[tuple[str, int], ...]]
-    phrase_keys: frozenset[str]
     regexes: tuple[tuple[re.Pattern[str], int], ...]
     # Character -> positions in `regexes` of the patterns that need it.
     regexes_by_char: dict[str, tuple[int, ...]]
-    regex_keys: frozenset[str]
     regexes_always: tuple[int, ...]
 
     @classmethod
@@ -225,19 +223,18 @@ class RuleIndex:
                 always.append(k)
             for ch in needed or ():
                 regexes_by_char.setdefault(ch, []).append(k)
-        return cls({ch: tuple(v) for ch, v in by_char.items()}, frozenset(by_char),
-                   tuple(regexes), {ch: tuple(v) for ch, v in regexes_by_char.items()},
-                   frozenset(regexes_by_char), tuple(always))
+        return cls({ch: tuple(v) for ch, v in by_char.items()}, tuple(regexes),
+                   {ch: tuple(v) for ch, v in regexes_by_char.items()}, tuple(always))
 
     def candidates(self, norm: str) -> set[int]:
         found: set[int] = set()
         chars = set(norm)
-        for ch in chars & self.phrase_keys:
+        for ch in self.phrases_by_char.keys() & chars:
             for phrase, i in self.phrases_by_char[ch]:
                 if i not in found and phrase in norm:
                     found.add(i)
         maybe = set(self.regexes_always)
-        for ch in chars & self.regex_keys:
+        for ch in self.regexes_by_char.keys() & chars:
             maybe.update(self.regexes_by_char[ch])
         for k in maybe:
             pattern, i = self.regexes[k]
