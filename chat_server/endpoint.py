@@ -430,14 +430,13 @@ async def handle_send(conn: Connection, command: Send) -> None:
         raise ProtocolError(ErrorCode.UNAVAILABLE,
                             "not stored; retry with the same client_id") from None
     metrics.messages_stored(side).inc()
+    at = result.at.isoformat()
     conn.push({
         "type": "ack", "conversation_id": conv.id, "client_id": command.client_id,
-        "seq": result.seq, "at": result.at.isoformat(), "duplicate": result.duplicate,
-        **_ref(command),
+        "seq": result.seq, "at": at, "duplicate": result.duplicate, **_ref(command),
     })
     local = None
     if result.sealed is not None and result.wrapped is not None:
-        at = result.at.isoformat()
         event = message_event(conv.id, result.seq, side, command.client_id, "text",
                               at, result.sealed, result.wrapped)
         # This node's sockets get the text as sent: nothing to decrypt for them.
