@@ -22,9 +22,10 @@ async def another_node_hub(node) -> AsyncIterator[Hub]:
         await other.stop()
 
 
-async def heard_within(heard: list[dict], seconds: float = 2.0) -> None:
+async def heard_within(heard: list[dict], count: int = 1, seconds: float = 2.0) -> None:
+    """Wait until `count` payloads were heard (or `seconds` passed: the caller asserts)."""
     for _ in range(int(seconds / 0.02)):
-        if heard:
+        if len(heard) >= count:
             return
         await asyncio.sleep(0.02)
 
@@ -42,15 +43,9 @@ async def test_a_node_hears_its_own_publishes_once_in_order_and_so_does_another(
         await hub.publish_many([("yz:ch:test:both", p) for p in sent[10:]])
         # Handed over before Redis was even asked.
         assert here == sent
-        for _ in range(100):
-            if len(there) == len(sent):
-                break
-            await asyncio.sleep(0.02)
+        await heard_within(there, len(sent))
         # Redis has taken every publish, so it sends this node their echoes before
         # anything published after them: once "last" is here, no echo is on its way.
         await other.publish("yz:ch:test:both", {"t": "frame", "n": "last"})
-        for _ in range(100):
-            if len(here) > len(sent):
-                break
-            await asyncio.sleep(0.02)
+        await heard_within(here, len(sent) + 1)
     assert there == here == [*sent, {"t": "frame", "n": "last"}]
