@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake
+
+from bench.wsclient import Socket
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PASSWORD = "correct horse battery staple 9"
@@ -122,8 +125,11 @@ class Conv:
 class Peer:
     role: str  # "worker" or "counselor"
     base: str
-    ws: ClientConnection | None = None
+    ws: Socket | None = None
+    # Frames wait here while the peer is being set up; once live, each goes to on_frame
+    # as it arrives.
     frames: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    live: bool = False
     conv: Conv | None = None  # a worker's conversation
     last_seq: dict[str, int] = field(default_factory=dict)
     t_request: float = 0.0
@@ -151,7 +157,9 @@ class Load:
         self.errors: Counter[str] = Counter()
         self.order_faults = 0
         self.seq_repeats = 0
-        self.windows: dict[str, asyncio.Semaphore] = {}
+        # Saturation: each side's next send goes out when an earlier one is answered.
+        self.refill: dict[str, tuple[Conv, Peer]] = {}
+        self.saturate_until = 0.0
         self.matched = asyncio.Event()
         self.n_matched = 0
         self.n_assigned = 0
@@ -170,10 +178,10 @@ class Load:
     async def open_socket(self, peer: Peer, cookie: str) -> None:
         path = "/ws/worker" if peer.role == "worker" else "/ws/staff"
         name = "yz_w" if peer.role == "worker" else "yz_s"
-        peer.ws = await connect(
-            peer.base.replace("http://", "ws://") + path, compression=None, max_size=1 << 20,
-            additional_headers={"Origin": self.origin(peer.base), "Cookie": f"{name}={cookie}"},
-            open_timeout=60, ping_interval=None)
+        peer.ws = await Socket.connect(
+            peer.base.replace("http://", "ws://") + path,
+            {"Origin": self.origin(peer.base), "Cookie": f"{name}={cookie}"},
+            lambda data: self.arrived(peer, data))
         await self.expect(peer, "welcome")
 
     async def sign_in_worker(self, base: str) -> str:
@@ -195,9 +203,9 @@ class Load:
             peer.base + "/api/staff/session", self.origin(peer.base),
             {"username": f"bench{i:04d}", "password": PASSWORD}, "yz_s")
         await self.open_socket(peer, cookie)
-        await self.send(peer, {"type": "capacity", "capacity": self.args.capacity})
+        self.send(peer, {"type": "capacity", "capacity": self.args.capacity})
         await self.expect(peer, "duty")
-        await self.send(peer, {"type": "duty", "on": True})
+        self.send(peer, {"type": "duty", "on": True})
         await self.expect(peer, "duty")
         return peer
 
@@ -207,7 +215,7 @@ class Load:
             try:
                 await self.open_socket(peer, await self.sign_in_worker(peer.base))
                 return peer
-            except (OSError, httpx.HTTPError, TimeoutError, RuntimeError):
+            except (OSError, httpx.HTTPError, TimeoutError, RuntimeError, InvalidHandshake):
                 # Under 10,000 connections a reset can happen; retry, and count it.
                 self.setup_retries += 1
                 if attempt == SETUP_TRIES - 1:
@@ -215,28 +223,35 @@ class Load:
                 await asyncio.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def send(self, peer: Peer, frame: dict[str, Any]) -> None:
+    def send(self, peer: Peer, frame: dict[str, Any]) -> None:
         assert peer.ws is not None
-        await peer.ws.send(json.dumps(frame, ensure_ascii=False))
+        peer.ws.send_text(orjson.dumps(frame))
 
     async def expect(self, peer: Peer, type_: str) -> dict[str, Any]:
-        assert peer.ws is not None
+        """During setup: the next frame of this type (frames before it are dropped)."""
         while True:
-            frame = json.loads(await asyncio.wait_for(peer.ws.recv(), 30))
+            frame = await asyncio.wait_for(peer.frames.get(), 30)
             if frame.get("type") == type_:
                 return frame
             if frame.get("type") == "error":
                 raise RuntimeError(f"waiting for {type_}: {frame}")
 
-    # ---- the reader: every frame after setup ------------------------------------------
+    # ---- receiving: every frame after setup goes to on_frame --------------------------
 
-    async def reader(self, peer: Peer) -> None:
-        assert peer.ws is not None
-        try:
-            async for raw in peer.ws:
-                self.on_frame(peer, json.loads(raw), time.perf_counter())
-        except Exception:  # connection closed at the end, or by the server
-            pass
+    def arrived(self, peer: Peer, data: bytes) -> None:
+        now = time.perf_counter()
+        frame = orjson.loads(data)
+        if peer.live:
+            self.on_frame(peer, frame, now)
+        else:
+            peer.frames.put_nowait(frame)
+
+    def go_live(self, peer: Peer) -> None:
+        """Set-up is over: frames not yet read go to on_frame, then every new one."""
+        peer.live = True
+        now = time.perf_counter()
+        while not peer.frames.empty():
+            self.on_frame(peer, peer.frames.get_nowait(), now)
 
     def on_frame(self, peer: Peer, frame: dict[str, Any], now: float) -> None:
         kind = frame.get("type")
@@ -263,17 +278,13 @@ class Load:
                 self.acked.add(cid)
                 self.ack_latency[sent[1]].append(now - sent[0])
                 self.acks_in_phase[sent[1]] += 1
-                window = self.windows.get(f"{sent[2].id}:{sent[3]}")
-                if window is not None:
-                    window.release()
+                self.answered(sent, now)
         elif kind == "error":
             self.errors[frame.get("code", "?")] += 1
             ref = frame.get("ref")
             sent = self.pending.get(ref or "")
             if sent is not None:
-                window = self.windows.get(f"{sent[2].id}:{sent[3]}")
-                if window is not None:
-                    window.release()
+                self.answered(sent, now)
         elif kind == "queued" and peer.role == "worker":
             peer.t_queued = now
             peer.conv = Conv(frame["conversation_id"], peer)
@@ -292,17 +303,24 @@ class Load:
         elif kind == "ended":
             self.ended += 1
 
+    def answered(self, sent: tuple[float, str, Conv, str], now: float) -> None:
+        """A send was acked (or refused): at saturation its side sends the next one."""
+        if sent[1] == "saturation" and now < self.saturate_until:
+            side = self.refill.get(f"{sent[2].id}:{sent[3]}")
+            if side is not None:
+                self.send_message(*side)
+
     def check_matched(self) -> None:
         if self.n_matched >= self.args.conversations and self.n_assigned >= self.args.conversations:
             self.matched.set()
 
     # ---- chatting ---------------------------------------------------------------------
 
-    async def send_message(self, conv: Conv, peer: Peer) -> None:
+    def send_message(self, conv: Conv, peer: Peer) -> None:
         self.counter += 1
         cid = f"{peer.role[0]}{self.counter}"
         self.pending[cid] = (time.perf_counter(), self.phase, conv, peer.role)
-        await self.send(peer, {"type": "send", "conversation_id": conv.id, "client_id": cid,
+        self.send(peer, {"type": "send", "conversation_id": conv.id, "client_id": cid,
                                "text": f"{TEXT}#{self.counter}", "ref": cid})
 
     async def paced(self, conv: Conv, peer: Peer, until: float) -> None:
@@ -310,19 +328,17 @@ class Load:
         await asyncio.sleep(self.rng.random())
         nxt = time.perf_counter()
         while nxt < until:
-            await self.send_message(conv, peer)
+            self.send_message(conv, peer)
             nxt += 1.0
             await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
 
     async def saturate(self, conv: Conv, peer: Peer, until: float) -> None:
-        window = asyncio.Semaphore(self.args.window)
-        self.windows[f"{conv.id}:{peer.role}"] = window
-        while time.perf_counter() < until:
-            try:
-                await asyncio.wait_for(window.acquire(), max(0.01, until - time.perf_counter()))
-            except TimeoutError:
-                break
-            await self.send_message(conv, peer)
+        """`window` sends in flight from one side: each answer sends the next (answered)."""
+        self.refill[f"{conv.id}:{peer.role}"] = (conv, peer)
+        self.saturate_until = until
+        for _ in range(self.args.window):
+            self.send_message(conv, peer)
+        await asyncio.sleep(max(0.0, until - time.perf_counter()))
 
     async def phase_run(self, name: str, seconds: float, sender: Any) -> dict[str, Any]:
         self.phase = name
@@ -358,13 +374,14 @@ class Load:
             [self.setup_worker(i) for i in range(args.conversations)], 32)
         setup_s = time.perf_counter() - t0
         self.assigned: list[tuple[str, Peer]] = []
-        readers = [asyncio.create_task(self.reader(p)) for p in [*counselors, *workers]]
+        for p in [*counselors, *workers]:
+            self.go_live(p)
         # Matching: every worker asks at once; the queue fills and drains.
         before = self.meter.snapshot()
         start = time.perf_counter()
         for w in workers:
             w.t_request = time.perf_counter()
-            await self.send(w, {"type": "request_chat"})
+            self.send(w, {"type": "request_chat"})
         try:
             await asyncio.wait_for(self.matched.wait(), 120)
         except TimeoutError:
@@ -388,9 +405,9 @@ class Load:
                                                         self.saturate)
         handoff = None
         if args.handoff > 0:
-            handoff = await self.handoff_run(list(self.convs.values()), readers)
+            handoff = await self.handoff_run(list(self.convs.values()))
         for conv in self.convs.values():
-            await self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
+            self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
         t_end = time.perf_counter()
         deadline = t_end + 3
         while self.ended < 2 * len(self.convs) and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -401,8 +418,6 @@ class Load:
         for p in [*counselors, *workers]:
             assert p.ws is not None
             await p.ws.close()
-        for r in readers:
-            r.cancel()
         return {
             "scenario": "chat", "conversations": args.conversations, "nodes": len(self.bases),
             "setup_s": round(setup_s, 2), "end_s": round(end_s, 2), "ended": self.ended,
@@ -413,16 +428,16 @@ class Load:
                           "errors": dict(self.errors)},
         }
 
-    async def handoff_run(self, chats: list[Conv], readers: list[Any]) -> dict[str, Any]:
+    async def handoff_run(self, chats: list[Conv]) -> dict[str, Any]:
         """With every seat taken and `handoff` workers waiting, end one conversation at a
         time: how long from freeing a seat until the next waiting worker hears `matched`."""
         args = self.args
         extra = await self.bounded(
             [self.setup_worker(args.conversations + i) for i in range(args.handoff)], 32)
         self.handoff_peers = {id(p) for p in extra}
-        readers.extend(asyncio.create_task(self.reader(p)) for p in extra)
         for p in extra:
-            await self.send(p, {"type": "request_chat"})
+            self.go_live(p)
+            self.send(p, {"type": "request_chat"})
         deadline = time.perf_counter() + 60
         while any(not p.t_queued for p in extra) and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -433,7 +448,7 @@ class Load:
         timeouts = 0
         for conv in [c for c in chats if c.counselor is not None][: args.handoff_samples]:
             t0 = time.perf_counter()
-            await self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
+            self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
             try:
                 samples.append(await asyncio.wait_for(self.handoff_matched.get(), 10) - t0)
             except TimeoutError:
