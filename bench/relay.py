@@ -164,12 +164,14 @@ app = Starlette(routes=[
 def main() -> None:
     import uvicorn
 
+    from chat_server.websocket_server import websocket_options
+
     parser = argparse.ArgumentParser(description="bare WebSocket relay (benchmark baseline)")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     # The same server options as chat_server.cli.run_server, so only the app differs.
     uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-                ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=16 * 1024,
+                **websocket_options(16 * 1024),
                 ws_ping_interval=20, ws_ping_timeout=20, log_config=None, access_log=False,
                 server_header=False)
 

@@ -133,6 +133,7 @@ def run_server(settings: Settings) -> None:
     import uvicorn
 
     from chat_server import gc_policy
+    from chat_server.websocket_server import websocket_options
     from chat_server.wiring import build_app
 
     config = uvicorn.Config(
@@ -141,11 +142,7 @@ def run_server(settings: Settings) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
-        # Compression costs memory and CPU on short texts, and mixing secrets with
-        # attacker-chosen text under compression leaks them.
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_frame_bytes,
+        **websocket_options(settings.max_frame_bytes),
         ws_ping_interval=20,
         ws_ping_timeout=20,
         log_config=None,

@@ -133,6 +133,7 @@ class RunningNode:
 
 async def start_node(settings: Settings, port: int = 0) -> RunningNode:
     """Serve `settings` on 127.0.0.1:`port` (0: any free port, read it from `.port`)."""
+    from chat_server.websocket_server import websocket_options
     from chat_server.wiring import build_app
 
     app = build_app(settings)
@@ -140,9 +141,7 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         app,
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_frame_bytes,
+        **websocket_options(settings.max_frame_bytes),
         log_config=None,
         access_log=False,
         lifespan="on",
