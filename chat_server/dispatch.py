@@ -46,6 +46,8 @@ ANNOUNCE_GRACE_S = 10.0
 # that a long queue's update never holds the event loop (and a hand-off) for long.
 PUSH_GROUP = 50
 PUSH_PAUSE_S = 0.002
+# How long one group of position frames waits at most for matching to finish.
+GIVE_WAY_MAX_S = 0.05
 # How old the seats behind a wait estimate may be (see seats_and_waits).
 ESTIMATE_FRESH_S = 1.0
 
@@ -59,6 +61,9 @@ class Dispatcher:
         self._last_stats: dict[str, Any] | None = None
         self._position_round = 0
         self._match_lock = asyncio.Lock()
+        # Clear while the matcher runs a pass (position pushes give way to it).
+        self._not_matching = asyncio.Event()
+        self._not_matching.set()
         self._estimate_inputs: tuple[float, list[SeatState], list[float]] | None = None
         self._estimate_lock = asyncio.Lock()
         # Presence must be renewed well within its TTL: three chances before it lapses.
@@ -91,12 +96,15 @@ class Dispatcher:
                 async with asyncio.timeout(TICK_S):
                     await self._wake.wait()
             self._wake.clear()
+            self._not_matching.clear()
             try:
                 await self.match()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("matching failed")
+            finally:
+                self._not_matching.set()
 
     async def _run(self) -> None:
         """Periodic work, once a tick whatever the load: positions and queue figures are
@@ -650,8 +658,17 @@ class Dispatcher:
             pushed += 1
             if pushed % PUSH_GROUP == 0:
                 await asyncio.sleep(PUSH_PAUSE_S)
+                await self._give_way_to_matching()
         for gone in set(self._last_positions) - set(positions):
             del self._last_positions[gone]
+
+    async def _give_way_to_matching(self) -> None:
+        """Between groups of position frames, let a match in progress finish first: a
+        freed seat's next worker is who everyone waits for, and the match moves every
+        position anyway. Bounded, so a run of matches cannot hold positions back long."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(GIVE_WAY_MAX_S):
+                await self._not_matching.wait()
 
     async def push_queue_stats(self) -> None:
         node = self.node
