@@ -572,10 +572,26 @@ class ConversationStore:
         )
         return None
 
-    async def active_with_counselors(self) -> list[asyncpg.Record]:
+    async def counselors_serving(self) -> list[str]:
+        """Every counselor with an active conversation."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT counselor_id::text AS staff FROM conversations"
+            " WHERE status = 'active' AND counselor_id IS NOT NULL"
+        )
+        return [r["staff"] for r in rows]
+
+    async def active_to_sweep(self, present: list[str]) -> list[asyncpg.Record]:
+        """Active conversations whose counselor is not in `present`, or marked away.
+
+        With every counselor present that is none at all, instead of every active
+        conversation every two seconds (1,000 rows decoded in one go held up messages).
+        """
         return await self.pool.fetch(
-            "SELECT id, counselor_id, worker_id, counselor_away_at, now() AS db_now"
-            " FROM conversations WHERE status = 'active'"
+            "SELECT id::text AS id, counselor_id::text AS counselor_id, counselor_away_at,"
+            " now() AS db_now FROM conversations WHERE status = 'active'"
+            " AND counselor_id IS NOT NULL"
+            " AND (counselor_away_at IS NOT NULL OR NOT (counselor_id = ANY($1::uuid[])))",
+            present,
         )
 
     async def waiting(self) -> list[asyncpg.Record]:

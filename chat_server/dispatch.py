@@ -34,6 +34,7 @@ log = logging.getLogger("yizhan.dispatch")
 
 TICK_S = 1.0
 SWEEP_EVERY_TICKS = 2
+# Every socket's session is re-checked once in this many ticks, a share of them each tick.
 REVALIDATE_EVERY_TICKS = 10
 RECONCILE_EVERY_TICKS = 15
 # Waiting workers up to this place hear every change of position; those further back
@@ -60,6 +61,7 @@ class Dispatcher:
         self._last_positions: dict[str, tuple[int | None, int | None, dict[str, Any]]] = {}
         self._last_stats: dict[str, Any] | None = None
         self._position_round = 0
+        self._revalidate_turn = 0
         self._match_lock = asyncio.Lock()
         # Clear while the matcher runs a pass (position pushes give way to it).
         self._not_matching = asyncio.Event()
@@ -117,8 +119,7 @@ class Dispatcher:
                                                           self.push_queue_stats]
             if tick % self._heartbeat_ticks == 0:
                 steps.append(self.heartbeats)
-            if tick % REVALIDATE_EVERY_TICKS == 0:
-                steps.append(self.revalidate_sessions)
+            steps.append(self.revalidate_sessions)
             if tick % RECONCILE_EVERY_TICKS == 0:
                 steps += [self.reconcile, self.follow_missed]
             if tick % SWEEP_EVERY_TICKS == 0:
@@ -185,15 +186,19 @@ class Dispatcher:
         `older_than_s` are left alone, their announcement may still be on its way.
         """
         node = self.node
-        counselors = [conn for conns in node.connections.values() for conn in conns
-                      if conn.role is Role.COUNSELOR]
+        counselors: dict[str, list[Connection]] = {}
+        for conns in node.connections.values():
+            for conn in conns:
+                if conn.role is Role.COUNSELOR:
+                    counselors.setdefault(conn.principal.id, []).append(conn)
         if not counselors:
             return
-        convs = await node.conversations.matched_before(
-            list({c.principal.id for c in counselors}), older_than_s)
+        convs = await node.conversations.matched_before(list(counselors), older_than_s)
         for conv in convs:
-            for conn in counselors:
-                if conn.principal.id == conv.counselor_id and conv.id not in conn.cursors:
+            # (Looked up by id: every conversation against every socket was 100,000 steps
+            # at once with 1,000 chats and 100 counselors.)
+            for conn in counselors.get(conv.counselor_id or "", ()):
+                if conv.id not in conn.cursors:
                     log.warning("a match announcement was missed; following now",
                                 extra={"fields": {"conversation_id": conv.id}})
                     frame = {"type": "assigned", "conversation": await self.staff_view(conv)}
@@ -698,9 +703,18 @@ class Dispatcher:
                                        node.settings.worker_grace_s)
 
     async def revalidate_sessions(self) -> None:
-        """Close sockets whose session expired or was revoked since they connected."""
+        """Close sockets whose session expired or was revoked since they connected.
+
+        Each call checks one REVALIDATE_EVERY_TICKS-th of the sessions (by their hash), so
+        every socket is re-checked once in that many ticks. Checking all of them at once
+        stopped the event loop for several milliseconds at 2,000 sockets and held up every
+        message then in flight (docs/BENCHMARKS.md).
+        """
         node = self.node
-        conns = [c for cs in node.connections.values() for c in cs]
+        turn = self._revalidate_turn
+        self._revalidate_turn = (turn + 1) % REVALIDATE_EVERY_TICKS
+        conns = [c for cs in node.connections.values() for c in cs
+                 if c.principal.token_hash[0] % REVALIDATE_EVERY_TICKS == turn]
         if not conns:
             return
         hashes = list({c.principal.token_hash for c in conns})
@@ -717,14 +731,17 @@ class Dispatcher:
     async def sweep_counselors(self) -> None:
         """Tell workers whose counselor vanished; after the grace period, hand them over."""
         node = self.node
-        rows = await node.conversations.active_with_counselors()
-        if not rows:
+        staff_ids = await node.conversations.counselors_serving()
+        if not staff_ids:
             return
-        staff_ids = sorted({str(r["counselor_id"]) for r in rows})
         present = await node.queue.is_present(staff_ids)
+        rows = await node.conversations.active_to_sweep(
+            [staff_id for staff_id in staff_ids if present.get(staff_id)])
         grace = node.settings.counselor_grace_s
         for r in rows:
-            conv_id, staff_id = str(r["id"]), str(r["counselor_id"])
+            conv_id, staff_id = r["id"], r["counselor_id"]
+            if staff_id not in present:
+                continue  # matched since the first query: checked at the next sweep
             if present.get(staff_id):
                 if r["counselor_away_at"] is not None:
                     await node.conversations.mark_counselor_away(conv_id, False)
