@@ -445,17 +445,27 @@ class Load:
         while not self.handoff_matched.empty():
             self.handoff_matched.get_nowait()  # matches before the measure are not samples
         samples: list[float] = []
-        timeouts = 0
+        timeouts = stray = 0
         for conv in [c for c in chats if c.counselor is not None][: args.handoff_samples]:
+            # A match this end did not cause (heard between samples, or timed before the
+            # end) is not a sample: counted, and skipped, so no later sample is shifted.
+            while not self.handoff_matched.empty():
+                self.handoff_matched.get_nowait()
+                stray += 1
             t0 = time.perf_counter()
             self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
             try:
-                samples.append(await asyncio.wait_for(self.handoff_matched.get(), 10) - t0)
+                async with asyncio.timeout(10):
+                    matched_at = await self.handoff_matched.get()
+                    while matched_at < t0:
+                        stray += 1
+                        matched_at = await self.handoff_matched.get()
+                samples.append(matched_at - t0)
             except TimeoutError:
                 timeouts += 1
             await asyncio.sleep(0.05)
         return {"waiting": len(extra), "samples": len(samples), "timeouts": timeouts,
-                "end_to_matched_ms": summary_ms(samples)}
+                "stray_matches": stray, "end_to_matched_ms": summary_ms(samples)}
 
     async def idle_run(self) -> dict[str, Any]:
         """Open many signed-in, idle worker sockets and weigh the server's resident memory."""

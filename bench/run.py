@@ -319,6 +319,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     rho = r.get(last, {}).get("handoff") or {}
     out["matching"] = {"waiting": ho.get("waiting"), "counselors": m["counselors"],
                        **(ho.get("end_to_matched_ms") or {"p99": None}),
+                       "timeouts": ho.get("timeouts"), "stray": ho.get("stray_matches"),
                        "relay_p99": (rho.get("end_to_matched_ms") or {}).get("p99")}
     for key, run in y.items():
         if key.startswith("idle_"):
@@ -364,7 +365,8 @@ def report(result: dict[str, Any]) -> str:
     m = h["matching"]
     lines.append(f"matching, freed seat → next matched ({m['waiting']} waiting, "
                  f"{m['counselors']} counselors): p50 {m.get('p50')} ms, p99 {m['p99']} ms, "
-                 f"max {m.get('max')} ms; relay p99 {m['relay_p99']} ms")
+                 f"max {m.get('max')} ms; relay p99 {m['relay_p99']} ms; samples timed out "
+                 f"{m.get('timeouts')}, matches no end caused {m.get('stray')}")
     b = h["queue_burst"]
     lines.append(f"queue burst, all {b['waiting']} ask at once → matched: p50 {b['p50']} ms, "
                  f"p99 {b['p99']} ms; relay p99 {b['relay_p99']} ms")
