@@ -26,6 +26,11 @@ CLAIM = PREFIX + "claim:"
 # so it vanishes once all its claims have.
 CLAIMS_OF = PREFIX + "claims:"
 
+# Hash staff_id -> count of changes to what makes up the counselor's load (a match, its
+# confirmation, a release, an undone match, coming on duty). The reconciler applies a
+# load computed from PostgreSQL only if the count has not moved since before its read.
+SEAT_CHANGES = PREFIX + "seat_changes"
+
 # Sorted set, member staff_id, score matching.counselor_score, of counselors who can take
 # a conversation now (on duty, present, not draining, load < capacity). No TTL: scripts
 # keep it in step with the hashes below, and the matcher drops members whose presence died.

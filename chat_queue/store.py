@@ -251,7 +251,7 @@ class QueueStore:
         counselor_score(load, idle_ms)  # validates load and time before anything is written
         _positive("ttl_s", ttl_s)
         await self._scripts.on_duty(
-            keys=self._seat_keys(staff_id),
+            keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
             args=[staff_id, capacity, load, idle_ms, ttl_s, LOAD_WEIGHT, "1" if keep else "0"],
         )
 
@@ -288,7 +288,8 @@ class QueueStore:
         """A conversation of this counselor ended; returns the new load (never below 0)."""
         counselor_score(0, now_ms)
         load = await self._scripts.release(
-            keys=self._seat_keys(staff_id), args=[staff_id, now_ms, LOAD_WEIGHT]
+            keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
+            args=[staff_id, now_ms, LOAD_WEIGHT],
         )
         return int(load)
 
@@ -329,6 +330,7 @@ class QueueStore:
                 keys.LOAD,
                 keys.IDLE_SINCE,
                 keys.DRAINING,
+                keys.SEAT_CHANGES,
             ],
             args=[
                 now_ms,
@@ -383,6 +385,7 @@ class QueueStore:
                 keys.claims_of(staff_id),
                 keys.counselor_presence(staff_id),
                 keys.worker_presence(conversation_id),
+                keys.SEAT_CHANGES,
             ],
             args=[conversation_id, staff_id, LOAD_WEIGHT],
         )
@@ -397,6 +400,7 @@ class QueueStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.claim(conversation_id))
             pipe.srem(keys.claims_of(staff_id), conversation_id)
+            pipe.hincrby(keys.SEAT_CHANGES, staff_id, 1)
             await pipe.execute()
 
     async def claimed_by(self, conversation_ids: Sequence[str]) -> dict[str, str | None]:
@@ -412,17 +416,27 @@ class QueueStore:
             for cid, s in zip(conversation_ids, staff, strict=True)
         }
 
-    async def reconcile_load(self, staff_id: str, recorded: Sequence[str]) -> int:
+    async def seat_changes(self, staff_ids: Sequence[str]) -> dict[str, int]:
+        """Per counselor, the count of changes to their load (see keys.SEAT_CHANGES)."""
+        if not staff_ids:
+            return {}
+        counts = await self.redis.hmget(keys.SEAT_CHANGES, list(staff_ids))
+        return {s: int(c or 0) for s, c in zip(staff_ids, counts, strict=True)}
+
+    async def reconcile_load(self, staff_id: str, recorded: Sequence[str],
+                             changes_before: int) -> int | None:
         """Set the load to PostgreSQL's active conversations plus matches in flight.
 
         `recorded`: ids of the counselor's active conversations, read from PostgreSQL less
-        than claim_ttl_s ago. Returns the new load.
+        than claim_ttl_s ago; `changes_before`: seat_changes() for this counselor, read
+        before that. Returns the new load, or None if the seat changed since (a match or
+        an end between the read and now would be miscounted): nothing is set then.
         """
-        load = await self._scripts.reconcile(
-            keys=[*self._seat_keys(staff_id), keys.claims_of(staff_id)],
-            args=[staff_id, LOAD_WEIGHT, keys.CLAIM, *dict.fromkeys(recorded)],
-        )
-        return int(load)
+        load = int(await self._scripts.reconcile(
+            keys=[*self._seat_keys(staff_id), keys.claims_of(staff_id), keys.SEAT_CHANGES],
+            args=[staff_id, LOAD_WEIGHT, keys.CLAIM, changes_before, *dict.fromkeys(recorded)],
+        ))
+        return None if load < 0 else load
 
     # -- recovery -------------------------------------------------------------------------
 
@@ -466,7 +480,7 @@ class QueueStore:
                 )
             for staff_id, load, capacity, idle_ms in seats:
                 await self._scripts.on_duty(
-                    keys=self._seat_keys(staff_id),
+                    keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
                     args=[staff_id, capacity, load, idle_ms, ttl_s, LOAD_WEIGHT, "1"],
                     client=pipe,
                 )

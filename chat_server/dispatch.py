@@ -173,9 +173,12 @@ class Dispatcher:
                     self.kick()
         seats = await node.queue.on_duty()
         if seats:
+            # Counted before the read: a seat that changes meanwhile is left to next time.
+            changes = await node.queue.seat_changes([seat.staff_id for seat in seats])
             taken = await node.conversations.seats_taken()
             for seat in seats:
-                await node.queue.reconcile_load(seat.staff_id, taken.get(seat.staff_id, []))
+                await node.queue.reconcile_load(seat.staff_id, taken.get(seat.staff_id, []),
+                                                changes[seat.staff_id])
 
     async def follow_missed(self, older_than_s: float = ANNOUNCE_GRACE_S) -> None:
         """Give each local counselor socket any conversation of theirs it is not following.

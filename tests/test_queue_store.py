@@ -175,10 +175,38 @@ async def test_reconcile_load_counts_matches_in_flight_once(redis: aioredis.Redi
     await store.match_all(NOW + 5)
     await redis.hset(keys.LOAD, "s", 7)  # drift, e.g. a release that never came
     # PostgreSQL knows w0 and an older chat "p"; w1 is still in flight.
-    assert await store.reconcile_load("s", ["p", "w0", "w0"]) == 3
+    before = (await store.seat_changes(["s"]))["s"]
+    assert await store.reconcile_load("s", ["p", "w0", "w0"], before) == 3
     await redis.delete(keys.claim("w1"))  # its claim expired unrecorded
-    assert await store.reconcile_load("s", ["p", "w0"]) == 2
+    assert await store.reconcile_load("s", ["p", "w0"], before) == 2
     assert await redis.zscore(keys.AVAILABLE, "s") is not None  # 2 < 3: open again
+
+
+async def test_reconcile_leaves_a_seat_that_changed_after_its_read(redis: aioredis.Redis) -> None:
+    """A match made and confirmed between the reconciler's PostgreSQL read and its write is
+    in neither the read nor the claims: setting the load then would free a seat the
+    counselor does not have (an 11th chat at capacity 10). An end in between would keep a
+    freed seat taken. Either way the seat is left alone until the next round."""
+    store = QueueStore(redis)
+    await store.counselor_on_duty("s", capacity=1, load=0, now_ms=NOW, ttl_s=TTL)
+    await store.enqueue("w0", Band.NORMAL, NOW, GRACE)
+    await store.enqueue("w1", Band.NORMAL, NOW + 1, GRACE)
+    before = (await store.seat_changes(["s"]))["s"]
+    # (the reconciler reads PostgreSQL here: no active conversation yet)
+    assert (await store.match_one(NOW + 2)).match == MatchResult("w0", "s")
+    await store.confirm("w0", "s")  # recorded in PostgreSQL after the read
+    assert await store.reconcile_load("s", [], before) is None
+    assert await redis.hget(keys.LOAD, "s") == "1"
+    assert (await store.match_one(NOW + 3)).match is None  # w1 waits: the seat is full
+    # The next round reads afresh and agrees.
+    before = (await store.seat_changes(["s"]))["s"]
+    assert await store.reconcile_load("s", ["w0"], before) == 1
+    # An end between the read and the write: the freed seat is not taken back.
+    before = (await store.seat_changes(["s"]))["s"]
+    # (PostgreSQL read: w0 still active)
+    assert await store.release("s", NOW + 4) == 0
+    assert await store.reconcile_load("s", ["w0"], before) is None
+    assert (await store.match_one(NOW + 5)).match == MatchResult("w1", "s")
 
 
 async def test_rebuild_keeps_order_and_is_idempotent(redis: aioredis.Redis) -> None:

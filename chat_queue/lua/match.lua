@@ -2,6 +2,7 @@
 --
 -- KEYS[1] queue (zset)      KEYS[2] available (zset)   KEYS[3] capacity (hash)
 -- KEYS[4] load (hash)       KEYS[5] idle_since (hash)  KEYS[6] draining (set)
+-- KEYS[7] seat changes (hash)
 -- ARGV[1] now_ms
 -- ARGV[2] worker presence prefix     ARGV[3] counselor presence prefix
 -- ARGV[4] claim prefix               ARGV[5] claims-of prefix
@@ -55,6 +56,7 @@ end
 
 redis.call('ZREM', KEYS[1], conv)
 redis.call('HINCRBY', KEYS[4], staff, 1)
+redis.call('HINCRBY', KEYS[7], staff, 1)
 refresh_seat(staff, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[3] .. staff, load_weight)
 
 local claim = ARGV[4] .. conv

@@ -2,11 +2,13 @@
 --
 -- KEYS[1] available (zset)  KEYS[2] capacity (hash)  KEYS[3] load (hash)
 -- KEYS[4] idle_since (hash) KEYS[5] draining (set)   KEYS[6] counselor presence
+-- KEYS[7] seat changes (hash)
 -- ARGV[1] staff_id   ARGV[2] now_ms   ARGV[3] load weight
 --
 -- Returns the new load. Off duty with nothing left: the hash fields are deleted.
 
 local staff = ARGV[1]
+redis.call('HINCRBY', KEYS[7], staff, 1)
 local load = tonumber(redis.call('HGET', KEYS[3], staff) or '0')
 if load > 0 then load = load - 1 end
 if load == 0 and redis.call('HEXISTS', KEYS[2], staff) == 0 then

@@ -5,6 +5,7 @@
 -- KEYS[4] load (hash)       KEYS[5] idle_since (hash)  KEYS[6] draining (set)
 -- KEYS[7] claim of the conversation    KEYS[8] claims-of set of the counselor
 -- KEYS[9] counselor presence           KEYS[10] worker presence
+-- KEYS[11] seat changes (hash)
 -- ARGV[1] conversation_id   ARGV[2] staff_id   ARGV[3] load weight
 --
 -- Returns 0 nothing to undo (no live claim by this counselor), 1 undone and the worker
@@ -18,6 +19,7 @@ end
 local score = redis.call('HGET', KEYS[7], 'score')
 redis.call('DEL', KEYS[7])
 redis.call('SREM', KEYS[8], conv)
+redis.call('HINCRBY', KEYS[11], staff, 1)
 local load = tonumber(redis.call('HGET', KEYS[4], staff) or '0')
 if load > 0 then
   redis.call('HSET', KEYS[4], staff, load - 1)
