@@ -321,7 +321,7 @@ class Load:
         cid = f"{peer.role[0]}{self.counter}"
         self.pending[cid] = (time.perf_counter(), self.phase, conv, peer.role)
         self.send(peer, {"type": "send", "conversation_id": conv.id, "client_id": cid,
-                               "text": f"{TEXT}#{self.counter}", "ref": cid})
+                         "text": f"{TEXT}#{self.counter}", "ref": cid})
 
     async def paced(self, conv: Conv, peer: Peer, until: float) -> None:
         """One message a second from one side, starting at a random offset."""
@@ -447,20 +447,16 @@ class Load:
         samples: list[float] = []
         timeouts = stray = 0
         for conv in [c for c in chats if c.counselor is not None][: args.handoff_samples]:
-            # A match this end did not cause (heard between samples, or timed before the
-            # end) is not a sample: counted, and skipped, so no later sample is shifted.
+            # A match heard between samples was caused by no end of ours: it is counted
+            # and dropped, so no later sample takes it for its own. (Matches are queued
+            # from data_received, so none can slip in between this and t0.)
             while not self.handoff_matched.empty():
                 self.handoff_matched.get_nowait()
                 stray += 1
             t0 = time.perf_counter()
             self.send(conv.worker, {"type": "end", "conversation_id": conv.id})
             try:
-                async with asyncio.timeout(10):
-                    matched_at = await self.handoff_matched.get()
-                    while matched_at < t0:
-                        stray += 1
-                        matched_at = await self.handoff_matched.get()
-                samples.append(matched_at - t0)
+                samples.append(await asyncio.wait_for(self.handoff_matched.get(), 10) - t0)
             except TimeoutError:
                 timeouts += 1
             await asyncio.sleep(0.05)

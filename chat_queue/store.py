@@ -147,6 +147,11 @@ class QueueStore:
             keys.counselor_presence(staff_id),
         ]
 
+    @classmethod
+    def _counted_seat_keys(cls, staff_id: str) -> list[str]:
+        # For a seat script that also changes what the load is made of (keys.SEAT_CHANGES).
+        return [*cls._seat_keys(staff_id), keys.SEAT_CHANGES]
+
     # -- waiting workers ------------------------------------------------------------------
 
     async def enqueue(
@@ -251,7 +256,7 @@ class QueueStore:
         counselor_score(load, idle_ms)  # validates load and time before anything is written
         _positive("ttl_s", ttl_s)
         await self._scripts.on_duty(
-            keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
+            keys=self._counted_seat_keys(staff_id),
             args=[staff_id, capacity, load, idle_ms, ttl_s, LOAD_WEIGHT, "1" if keep else "0"],
         )
 
@@ -288,7 +293,7 @@ class QueueStore:
         """A conversation of this counselor ended; returns the new load (never below 0)."""
         counselor_score(0, now_ms)
         load = await self._scripts.release(
-            keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
+            keys=self._counted_seat_keys(staff_id),
             args=[staff_id, now_ms, LOAD_WEIGHT],
         )
         return int(load)
@@ -480,7 +485,7 @@ class QueueStore:
                 )
             for staff_id, load, capacity, idle_ms in seats:
                 await self._scripts.on_duty(
-                    keys=[*self._seat_keys(staff_id), keys.SEAT_CHANGES],
+                    keys=self._counted_seat_keys(staff_id),
                     args=[staff_id, capacity, load, idle_ms, ttl_s, LOAD_WEIGHT, "1"],
                     client=pipe,
                 )
