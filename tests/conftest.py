@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ ORIGIN = "http://127.0.0.1"
 
 
 @pytest.fixture(scope="session")
-def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def backend_urls() -> Iterator[tuple[str, str]]:
     """(database_url, redis_url) of servers that live for the whole test session."""
     db_url = os.environ.get("YIZHAN_TEST_DATABASE_URL")
     redis_url = os.environ.get("YIZHAN_TEST_REDIS_URL")
@@ -30,10 +32,16 @@ def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         yield db_url, redis_url
         return
     from chat_server.embedded import EmbeddedServers
-    servers = EmbeddedServers(tmp_path_factory.mktemp("servers"))
-    with servers:
-        url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
-        yield url, servers.redis_url
+    # A private folder, not pytest's rotating basetemp: pytest keeps only the three newest
+    # basetemps, so a second run started beside this one would delete our servers' data.
+    private = Path(tempfile.mkdtemp(prefix="yizhan-test-"))
+    try:
+        servers = EmbeddedServers(private / "servers")
+        with servers:
+            url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
+            yield url, servers.redis_url
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
