@@ -229,10 +229,10 @@ async def worker_rating(request: Request) -> Response:
             nonce, ciphertext = sealed.nonce, sealed.ciphertext
     inserted = await node.services.pool.fetchval(
         "INSERT INTO ratings (conversation_id, counselor_id, score, comment_nonce,"
-        " comment_ciphertext) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-        " RETURNING 1",
+        " comment_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
         uuid.UUID(conv.id), uuid.UUID(conv.counselor_id) if conv.counselor_id else None,
-        score, nonce, ciphertext,
+        score, nonce, ciphertext, node.now(),
     )
     if not inserted:
         raise Problem(409, "conflict", "this conversation was already rated")
@@ -334,9 +334,9 @@ async def staff_messages(request: Request) -> Response:
         raise Problem(400, "bad_field", "after must be an integer", field="after") from None
     messages = await node.conversations.messages_after(conv_id, max(0, after))
     await node.services.pool.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-        " VALUES ($1, 'read_transcript', $2, 'own conversation (http)')",
-        uuid.UUID(p.id), uuid.UUID(conv_id))
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+        " VALUES ($1, 'read_transcript', $2, 'own conversation (http)', $3)",
+        uuid.UUID(p.id), uuid.UUID(conv_id), node.now())
     return JSONResponse({"messages": [m.frame() for m in messages]})
 
 
@@ -357,9 +357,9 @@ async def staff_note(request: Request) -> Response:
             text = open_text(node.vault, wrapped, conv_id, 0, "counselor", row["note_nonce"],
                              row["note_ciphertext"], "case_note")
         await pool.execute(
-            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-            " VALUES ($1, 'read_case_note', $2, 'own case note')", uuid.UUID(p.id),
-            uuid.UUID(conv_id))
+            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+            " VALUES ($1, 'read_case_note', $2, 'own case note', $3)", uuid.UUID(p.id),
+            uuid.UUID(conv_id), node.now())
         return JSONResponse({"conversation_id": conv_id, "topics": row["topics"],
                              "risk_level": RiskLevel(row["risk_level"]).name, "text": text,
                              "updated_at": row["updated_at"].isoformat()})
@@ -380,11 +380,12 @@ async def staff_note(request: Request) -> Response:
     sealed = seal_text(node.vault, wrapped, conv_id, 0, "counselor", text, "case_note")
     await pool.execute(
         "INSERT INTO case_notes (conversation_id, counselor_id, topics, risk_level, note_nonce,"
-        " note_ciphertext) VALUES ($1, $2, $3, $4, $5, $6)"
+        " note_ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
         " ON CONFLICT (conversation_id) DO UPDATE SET topics = EXCLUDED.topics,"
         " risk_level = EXCLUDED.risk_level, note_nonce = EXCLUDED.note_nonce,"
-        " note_ciphertext = EXCLUDED.note_ciphertext, updated_at = now()",
-        uuid.UUID(conv_id), uuid.UUID(p.id), topics, level, sealed.nonce, sealed.ciphertext)
+        " note_ciphertext = EXCLUDED.note_ciphertext, updated_at = EXCLUDED.updated_at",
+        uuid.UUID(conv_id), uuid.UUID(p.id), topics, level, sealed.nonce, sealed.ciphertext,
+        node.now())
     assert node.dispatcher is not None
     await node.dispatcher.release_seat(conv_id)
     return JSONResponse({"conversation_id": conv_id, "topics": topics,

@@ -198,7 +198,7 @@ class CrisisFeature:
         })
 
     async def start(self) -> None:
-        await self.store.seed_resources(seed_resources())
+        await self.store.seed_resources(seed_resources(), self.node.now())
         self._task = asyncio.create_task(every(SWEEP_S, self.sweep, "escalation sweep"),
                                          name="escalation-sweeper")
 
@@ -289,7 +289,8 @@ class CrisisFeature:
         # node.assessor); assess here only if that did not happen.
         result: Assessment = assessment if assessment is not None else assess(text)
         if assessment is None:
-            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons)
+            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons,
+                                          self.node.now())
         level = result.level
         if level >= RiskLevel.watch:
             # The context rule only ever raises a message that is itself at least watch.
@@ -297,7 +298,7 @@ class CrisisFeature:
         reasons = result.reasons + (("context_rule",) if level > result.level else ())
         if opens(level):
             await self.escalate(conv, level, Source.MESSAGE, reasons)
-            await self.store.mark_risk_handled(conv.id, appended.seq)
+            await self.store.mark_risk_handled(conv.id, appended.seq, self.node.now())
         elif level >= RiskLevel.watch and await self.store.raise_conversation_level(conv.id,
                                                                                    level):
             # The sender's socket may hold an older copy (a hand-over changes the counselor).
@@ -325,7 +326,7 @@ class CrisisFeature:
         """Open the escalations that a failure between storing a high-risk message and
         alerting left unopened: the risk row was stored with the message, so it is not
         lost. Each row is claimed by one node before it acts."""
-        for row in await self.store.claim_unhandled_risk(RECOVER_AFTER_S):
+        for row in await self.store.claim_unhandled_risk(RECOVER_AFTER_S, self.node.now()):
             conv = await self.node.conversations.get(str(row["conversation_id"]))
             if conv is None or conv.status not in ("active", "waiting"):
                 continue
@@ -572,7 +573,8 @@ async def resources(request: Request) -> Response:
     if not isinstance(verify, bool):
         raise Problem(400, "bad_field", "verify_before_launch must be true or false",
                       field="verify_before_launch")
-    row = await feature.store.add_resource(name, phone, str(kind), hours, region, verify)
+    row = await feature.store.add_resource(name, phone, str(kind), hours, region, verify,
+                                          feature.node.now())
     await feature.store.audit(p.id, "referral_resource_added", feature.node.now(),
                               detail={"resource_id": row["id"]})
     return JSONResponse(row, status_code=201)

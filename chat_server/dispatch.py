@@ -252,8 +252,9 @@ class Dispatcher:
             "SELECT c.id, c.ended_by, r.conversation_id IS NOT NULL AS rated FROM conversations c"
             " LEFT JOIN ratings r ON r.conversation_id = c.id"
             " WHERE c.worker_id = $1 AND c.opened_by_session = $2 AND c.status = 'ended'"
-            " AND c.ended_at > now() - interval '1 day' ORDER BY c.ended_at DESC LIMIT 1",
-            uuid.UUID(conn.principal.id), conn.principal.token_hash)
+            " AND c.ended_at > $3 ORDER BY c.ended_at DESC LIMIT 1",
+            uuid.UUID(conn.principal.id), conn.principal.token_hash,
+            self.node.now() - dt.timedelta(days=1))
         if row is None:
             return None
         return {"id": str(row["id"]), "by": row["ended_by"], "rated": row["rated"]}
@@ -534,10 +535,10 @@ class Dispatcher:
     async def _audit(self, staff_id: str | None, action: str, conversation_id: str | None = None,
                      reason: str | None = None) -> None:
         await self.node.services.pool.execute(
-            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+            " VALUES ($1, $2, $3, $4, $5)",
             uuid.UUID(staff_id) if staff_id else None, action,
-            uuid.UUID(conversation_id) if conversation_id else None, reason)
+            uuid.UUID(conversation_id) if conversation_id else None, reason, self.node.now())
 
     async def disconnected(self, conn: Connection) -> None:
         """A socket closed. Presence TTLs, not this, decide who is gone (phones flap)."""
@@ -724,8 +725,8 @@ class Dispatcher:
         rows = await node.services.pool.fetch(
             "SELECT s.token_hash FROM sessions s LEFT JOIN staff st ON st.id = s.staff_id"
             " WHERE s.token_hash = ANY($1::bytea[]) AND s.revoked_at IS NULL"
-            " AND s.expires_at > now() AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
-            hashes)
+            " AND s.expires_at > $2 AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
+            hashes, node.now())
         valid = {bytes(r["token_hash"]) for r in rows}
         for conn in conns:
             if conn.principal.token_hash not in valid:
@@ -758,7 +759,7 @@ class Dispatcher:
                     "t": "frame", "roles": ["worker"],
                     "frame": {"type": "counselor_away", "conversation_id": conv_id}})
                 continue
-            if (r["db_now"] - r["counselor_away_at"]).total_seconds() < grace:
+            if (node.now() - r["counselor_away_at"]).total_seconds() < grace:
                 continue
             await self.hand_over(conv_id, staff_id)
 

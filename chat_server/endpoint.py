@@ -390,9 +390,10 @@ async def audit_read(conn: Connection, conv: Conversation, after_seq: int) -> No
     else:
         reason = "participant"
     await conn.node.services.pool.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail)"
-        " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint))",
-        uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq)
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail, at)"
+        " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint),"
+        " $5)",
+        uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq, conn.node.now())
 
 
 def _ref(command: Command) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chat_queue.store import QueueStore
+from chat_server.clock import Clock, NodeClock
 from chat_server.config import Settings
 from chat_server.conversations import Appended, Conversation, ConversationStore
 from chat_server.hours import Hours
@@ -53,20 +54,29 @@ class Node:
         default_factory=list
     )
     connections: dict[str, set[Connection]] = field(default_factory=lambda: defaultdict(set))
-    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    # Shared with the stores, so pinning it pins every time the node writes or compares.
+    time: NodeClock = field(default_factory=NodeClock)
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.conversations)
+
+    @property
+    def clock(self) -> Clock:
+        return self.time.source
+
+    @clock.setter
+    def clock(self, source: Clock) -> None:
+        self.time.source = source
 
     @property
     def settings(self) -> Settings:
         return self.services.settings
 
     def now(self) -> dt.datetime:
-        return self.clock()
+        return self.time()
 
     def now_ms(self) -> int:
-        return int(self.clock().timestamp() * 1000)
+        return int(self.time().timestamp() * 1000)
 
     def local(self, principal_id: str) -> set[Connection]:
         return self.connections.get(principal_id, set())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from chat_server.clock import Clock, system_clock
 from chat_server.protocol import Role
 from crypto.keyring import KeyRing
 from crypto.passwords import (
@@ -96,10 +97,12 @@ async def _verify(secret: str, encoded: str | None) -> bool:
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule) -> None:
+    def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule,
+                 clock: Clock = system_clock) -> None:
         self.pool = pool
         self.ring = ring
         self.card_rule = card_rule
+        self.clock = clock  # the node's clock: expiry and revocation times come from it
 
     # ---- workers ------------------------------------------------------------------
 
@@ -129,12 +132,14 @@ class SessionStore:
                     break
             if row is None:
                 row = await conn.fetchrow(
-                    "INSERT INTO workers (pepper_version, pseudonym, alias) VALUES ($1, $2, $3)"
+                    "INSERT INTO workers (pepper_version, pseudonym, alias, created_at)"
+                    " VALUES ($1, $2, $3, $4)"
                     " ON CONFLICT (pepper_version, pseudonym) DO UPDATE SET alias = workers.alias"
                     " RETURNING id, pin_hash, alias, pepper_version",
                     active.pepper_version,
                     active.digest,
                     alias(active.digest),
+                    self.clock(),
                 )
             worker_id = row["id"]
             history = False
@@ -146,9 +151,9 @@ class SessionStore:
                 history = True
             if device_token and looks_like_token(device_token):
                 owner = await conn.fetchval(
-                    "UPDATE worker_devices SET last_used_at = now() WHERE device_hash = $1"
+                    "UPDATE worker_devices SET last_used_at = $2 WHERE device_hash = $1"
                     " RETURNING worker_id",
-                    hash_token(device_token),
+                    hash_token(device_token), self.clock(),
                 )
                 if owner == worker_id:
                     history = True
@@ -160,19 +165,21 @@ class SessionStore:
             if device_token is None:
                 new_device = new_token()
                 await conn.execute(
-                    "INSERT INTO worker_devices (device_hash, worker_id) VALUES ($1, $2)",
+                    "INSERT INTO worker_devices (device_hash, worker_id, created_at,"
+                    " last_used_at) VALUES ($1, $2, $3, $3)",
                     hash_token(new_device),
                     worker_id,
+                    self.clock(),
                 )
             token = new_token()
             await conn.execute(
                 "INSERT INTO sessions (token_hash, worker_id, history_access, consent_version,"
-                " expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+                " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 hash_token(token),
                 worker_id,
                 history,
                 consent_version,
-                float(ttl_s),
+                *self._lifetime(ttl_s),
             )
         principal = Principal(
             id=str(worker_id),
@@ -182,6 +189,11 @@ class SessionStore:
             history_access=history,
         )
         return WorkerSignIn(token, new_device, principal, row["pin_hash"] is not None)
+
+    def _lifetime(self, ttl_s: int) -> tuple[dt.datetime, dt.datetime]:
+        """(created_at, expires_at) of a session that starts now."""
+        now = self.clock()
+        return now, now + dt.timedelta(seconds=ttl_s)
 
     async def set_pin(self, worker_id: str, pin: str) -> None:
         check_pin(pin)
@@ -231,11 +243,11 @@ class SessionStore:
             )
         token = new_token()
         await self.pool.execute(
-            "INSERT INTO sessions (token_hash, staff_id, expires_at)"
-            " VALUES ($1, $2, now() + make_interval(secs => $3))",
+            "INSERT INTO sessions (token_hash, staff_id, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4)",
             hash_token(token),
             row["id"],
-            float(ttl_s),
+            *self._lifetime(ttl_s),
         )
         principal = await self.lookup(token)
         assert principal is not None
@@ -246,13 +258,14 @@ class SessionStore:
     ) -> str:
         check_password_policy(password, username=username)
         staff_id = await self.pool.fetchval(
-            "INSERT INTO staff (username, display_name, role, password_hash, capacity)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO staff (username, display_name, role, password_hash, capacity,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             username,
             display_name,
             str(role),
             await _hash(password),
             capacity,
+            self.clock(),
         )
         return str(staff_id)
 
@@ -267,8 +280,8 @@ class SessionStore:
             if staff_id is None:
                 return False
             await conn.execute(
-                "UPDATE sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id,
+                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
+                staff_id, self.clock(),
             )
         return True
 
@@ -276,15 +289,15 @@ class SessionStore:
         """Disable an account and revoke its sessions; returns its id (for closing sockets)."""
         async with self.pool.acquire() as conn, conn.transaction():
             staff_id = await conn.fetchval(
-                "UPDATE staff SET disabled_at = COALESCE(disabled_at, now()) WHERE username = $1"
+                "UPDATE staff SET disabled_at = COALESCE(disabled_at, $2) WHERE username = $1"
                 " RETURNING id",
-                username,
+                username, self.clock(),
             )
             if staff_id is None:
                 return None
             await conn.execute(
-                "UPDATE sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id,
+                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
+                staff_id, self.clock(),
             )
         return str(staff_id)
 
@@ -301,9 +314,9 @@ class SessionStore:
             " st.display_name, st.role, st.capacity, st.username"
             " FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id"
             " LEFT JOIN staff st ON st.id = s.staff_id"
-            " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"
+            " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
             " AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
-            token_hash,
+            token_hash, self.clock(),
         )
         if row is None:
             return None
@@ -326,8 +339,8 @@ class SessionStore:
 
     async def revoke(self, token_hash: bytes) -> None:
         await self.pool.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
-            token_hash,
+            "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+            token_hash, self.clock(),
         )
 
     async def forget_device(self, device_token: str) -> None:

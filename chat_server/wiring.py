@@ -11,6 +11,7 @@ from starlette.routing import WebSocketRoute
 from chat_queue.store import QueueStore
 from chat_server import api, board, crisis_feature, shifts_feature
 from chat_server.app import create_app
+from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.conversations import ConversationStore
 from chat_server.dispatch import Dispatcher
@@ -36,14 +37,16 @@ def build_app(settings: Settings) -> Starlette:
     async def chat(services: Services) -> AsyncIterator[None]:
         vault = Vault(ring)
         hub = Hub(services.redis)
+        clock = NodeClock()
         node = Node(
             services=services,
             vault=vault,
-            sessions=SessionStore(services.pool, ring, card_rule),
-            conversations=ConversationStore(services.pool, vault),
+            sessions=SessionStore(services.pool, ring, card_rule, clock),
+            conversations=ConversationStore(services.pool, vault, clock),
             queue=QueueStore(services.redis),
             hub=hub,
             hours=hours,
+            time=clock,
         )
         node.dispatcher = Dispatcher(node)
         app.state.node = node
