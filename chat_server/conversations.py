@@ -624,6 +624,14 @@ class ConversationStore:
             present,
         )
 
+    async def silent_since(self, before: dt.datetime) -> list[str]:
+        """Active conversations matched before `before` with no message since then."""
+        rows = await self.pool.fetch(
+            "SELECT c.id::text AS id FROM conversations c WHERE c.status = 'active'"
+            " AND c.matched_at < $1 AND NOT EXISTS (SELECT 1 FROM messages m"
+            " WHERE m.conversation_id = c.id AND m.created_at >= $1)", before)
+        return [r["id"] for r in rows]
+
     async def waiting(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(
             "SELECT id, band, queued_at FROM conversations WHERE status = 'waiting'"

@@ -129,7 +129,7 @@ class Dispatcher:
                 steps += [self.reconcile, self.follow_missed]
             if tick % SWEEP_EVERY_TICKS == 0:
                 steps += [self.ensure_queue, self.sweep_counselors, self.sweep_closing,
-                          self.sweep_wrapups]
+                          self.sweep_wrapups, self.sweep_silent]
             for step in steps:
                 try:
                     await step()
@@ -796,6 +796,20 @@ class Dispatcher:
                 "frame": {"type": "handed_over", "conversation_id": conv.id}}),
         ])
         self.kick()
+
+    async def sweep_silent(self) -> None:
+        """End conversations in which nobody has written for `silent_end_s`.
+
+        This is how the open conversation of a worker who lost the phone (and never set a
+        PIN) ends: no other sign-in may read or end it (docs/SECURITY.md), so it ends on
+        its own once silent; the counselor can end it sooner on seeing `worker_away`.
+        """
+        node = self.node
+        if node.settings.silent_end_s <= 0:
+            return
+        before = node.now() - dt.timedelta(seconds=node.settings.silent_end_s)
+        for conv_id in await node.conversations.silent_since(before):
+            await self.end(conv_id, "timeout", recorded_as="silent")
 
     async def sweep_closing(self) -> None:
         """At closing time nobody new is matched: tell waiting workers and close their wait."""

@@ -402,3 +402,29 @@ async def test_pin_guessing_is_slowed_per_number_across_addresses(node) -> None:
     assert codes.count("pin_incorrect") <= 6 and "rate_limited" in codes
     for c in (victim, counselor):
         await c.close()
+
+
+# ---- the worker who lost the phone and never set a PIN --------------------------------------
+
+
+async def test_a_lost_phone_means_a_fresh_start_and_the_old_chat_ends_when_silent(node) -> None:
+    import datetime as dt
+
+    lost, lws, counselor, cws, conv = await matched_pair(node)
+    await lws.send({"type": "send", "conversation_id": conv, "client_id": "l1", "text": "旧"})
+    await lws.expect("ack")
+    await lws.close()  # the phone is gone
+    new_phone = Worker(node.base, number=lost.number)
+    r = await new_phone.sign_in()
+    assert r.json()["history_access"] is False
+    nws = await new_phone.connect()
+    assert nws.frames[0]["conversation"] is None  # a fresh start
+    # After an hour with nobody writing, the old conversation ends by itself.
+    later = node.node.now() + dt.timedelta(seconds=node.settings.silent_end_s + 60)
+    node.node.clock = lambda: later
+    await node.node.dispatcher.sweep_silent()
+    ended = await cws.expect("ended", conversation_id=conv)
+    assert ended["by"] == "timeout"
+    assert all(f.get("conversation_id") != conv for f in await drain(nws, 0.3))
+    for c in (lost, new_phone, counselor):
+        await c.close()
