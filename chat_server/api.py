@@ -35,6 +35,7 @@ from chat_server.sessions import (
     PinSlowed,
     Principal,
     WeakPin,
+    check_pin,
 )
 from chat_server.throttle import Throttle, scope_key
 from chat_server.vault import open_text, seal_text
@@ -133,7 +134,7 @@ async def worker_sign_in(request: Request) -> Response:
     # PIN guesses are slowed per number (from any address) and per address (across
     # numbers); never a lockout: the wait grows to minutes at most, and a phone holding
     # the device credential signs in at once (the PIN is then not tried).
-    slow_keys = [scope_key("pin", pseudonym(node.sessions.ring, identity).hex()),
+    slow_keys = [scope_key("pin", pseudonym(node.sessions.ring, identity).hex()[:32]),
                  scope_key("pin-source", client_ip(request))]
     wait = await throttle_of(node).wait_s(slow_keys, node.now_ms()) if pin is not None else 0
     try:
@@ -180,14 +181,22 @@ async def worker_pin(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
     data = await json_body(request)
-    pin = field_str(data, "pin", max_len=16)
+    pin = field_str(data, "pin", max_len=16) or ""
     try:
-        await node.sessions.set_pin(p, pin or "")
+        check_pin(pin)
+        number = await node.sessions.pin_scope(p)
     except WeakPin as exc:
         raise Problem(400, "weak_pin", str(exc)) from None
     except NoPossession:
         raise Problem(403, "history_locked",
                       "a PIN can be set once this device has had a conversation") from None
+    # A PIN set on a device of one's own is worth one guess at the number's PINs (if the
+    # worker later picks the same, signing in with it opens both), so it is slowed and
+    # counted with the guesses. Asked only after possession, so it tells nothing more.
+    keys = [scope_key("pin", number)]
+    await slowed(node, keys)
+    await node.sessions.set_pin(p, pin)
+    await throttle_of(node).failed(keys, node.now_ms())
     return Response(status_code=204)
 
 

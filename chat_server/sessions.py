@@ -236,6 +236,20 @@ class SessionStore:
                 uuid.UUID(p.id), list(p.devices),
                 self.pin_digest(p.id, row["pepper_version"], pin))
 
+    async def pin_scope(self, p: Principal) -> str:
+        """The number's slow-down scope (its pseudonym) if this session may set a PIN.
+
+        Raises NoPossession when the session can read no conversation of this worker.
+        """
+        digest = await self.pool.fetchval(
+            "SELECT w.pseudonym FROM workers w WHERE w.id = $1 AND EXISTS (SELECT 1"
+            " FROM conversations c WHERE c.worker_id = w.id AND (c.opened_by_session = $2"
+            " OR c.opened_by_device = ANY($3::bytea[])))",
+            uuid.UUID(p.id), p.token_hash, list(p.devices))
+        if digest is None:
+            raise NoPossession()
+        return bytes(digest).hex()[:32]
+
     def pin_digest(self, worker_id: str, pepper_version: int, pin: str) -> bytes:
         """The PIN keyed with the pepper: what worker_devices.pin_digest holds.
 

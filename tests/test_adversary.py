@@ -428,3 +428,17 @@ async def test_a_lost_phone_means_a_fresh_start_and_the_old_chat_ends_when_silen
     assert all(f.get("conversation_id") != conv for f in await drain(nws, 0.3))
     for c in (lost, new_phone, counselor):
         await c.close()
+
+
+async def test_pins_chosen_on_own_devices_count_as_guesses(node) -> None:
+    """Someone who knows the number may chat and set a PIN on their own phone; if the
+    worker later chose the same PIN, signing in with it would open both. So every PIN set
+    is slowed and counted with the number's guesses."""
+    knows, _kws, counselor, _cws, _conv = await matched_pair(node)
+    codes = []
+    for pin in ("135792", "246813", "975310", "864202", "192837", "918273", "283746"):
+        r = await knows.http.post("/api/worker/pin", json={"pin": pin})
+        codes.append(r.status_code)
+    assert codes[:5] == [204] * 5 and codes[5:] == [429, 429]
+    for c in (knows, counselor):
+        await c.close()
