@@ -42,6 +42,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (no such route, method not allowed) as problem+json under
     /api/, so a client reads one error format; the static pages keep their plain text."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # as Starlette's own handler: no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
     if not request.url.path.startswith("/api/"):
         return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
