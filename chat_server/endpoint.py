@@ -153,8 +153,11 @@ class Connection:
                 for frame in frames:
                     await send({"type": "websocket.send",
                                 "text": frame if isinstance(frame, str) else wire.dumps(frame)})
-        except Exception:
-            pass
+        except Exception as exc:
+            # The socket is closed below; say why, by the error's type only (a frame's
+            # contents must never reach a log).
+            log.warning("socket writer failed; closing",
+                        extra={"fields": {"error": type(exc).__name__}})
         finally:
             self.closed.set()
             if self.ws.application_state == WebSocketState.CONNECTED:
