@@ -166,3 +166,21 @@ async def test_fuzz_every_route_and_frame(node_factory, caplog: pytest.LogCaptur
     await anonymous.aclose()
     for c in (worker, counselor, supervisor, admin):
         await c.close()
+
+
+@settings(max_examples=600, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted(FRAMES)), st.dictionaries(st.sampled_from(FIELDS), values,
+                                                        max_size=5))
+def test_every_frame_parser_refuses_garbage_with_a_protocol_error(kind: str,
+                                                                 fields: dict) -> None:
+    """The frame parsers alone (no socket): anything but a ProtocolError would be a crash."""
+    from chat_server import wiring  # noqa: F401  (features register their frames on import)
+    from chat_server.protocol import Limits, ProtocolError, Role, decode, parse
+
+    raw = json.dumps({**fields, "type": kind}, ensure_ascii=True, allow_nan=False)
+    for role in Role:
+        try:
+            parse(decode(raw), role, Limits(max_text_chars=2000))
+        except ProtocolError:
+            pass
