@@ -153,9 +153,11 @@ class Connection:
                 for frame in frames:
                     await send({"type": "websocket.send",
                                 "text": frame if isinstance(frame, str) else wire.dumps(frame)})
+        except (OSError, WebSocketDisconnect):
+            pass  # the peer is gone (uvicorn's ClientDisconnected is an OSError)
         except Exception as exc:
-            # The socket is closed below; say why, by the error's type only (a frame's
-            # contents must never reach a log).
+            # Anything else is a frame that cannot be sent; the socket is closed below.
+            # Said by the error's type only: a frame's contents must never reach a log.
             log.warning("socket writer failed; closing",
                         extra={"fields": {"error": type(exc).__name__}})
         finally:
