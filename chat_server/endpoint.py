@@ -17,8 +17,21 @@ from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server import metrics, wire
-from chat_server.conversations import Conversation, NewMessage, NotActive, StoredMessage
-from chat_server.hub import conversation_channel, role_channel, user_channel
+from chat_server.access import SOCKETS
+from chat_server.conversations import (
+    Conversation,
+    NewMessage,
+    NotActive,
+    StoredMessage,
+    may_read,
+)
+from chat_server.hub import (
+    conversation_channel,
+    device_channel,
+    role_channel,
+    session_channel,
+    user_channel,
+)
 from chat_server.node import Node
 from chat_server.outbox import Frame, Outbox, OutboxFull
 from chat_server.protocol import (
@@ -140,8 +153,13 @@ class Connection:
                 for frame in frames:
                     await send({"type": "websocket.send",
                                 "text": frame if isinstance(frame, str) else wire.dumps(frame)})
-        except Exception:
-            pass
+        except (OSError, WebSocketDisconnect):
+            pass  # the peer is gone (uvicorn's ClientDisconnected is an OSError)
+        except Exception as exc:
+            # Anything else is a frame that cannot be sent; the socket is closed below.
+            # Said by the error's type only: a frame's contents must never reach a log.
+            log.warning("socket writer failed; closing",
+                        extra={"fields": {"error": type(exc).__name__}})
         finally:
             self.closed.set()
             if self.ws.application_state == WebSocketState.CONNECTED:
@@ -300,7 +318,9 @@ class Connection:
         if frame:
             self.push(frame)
         conv = await self.node.conversations.get(conversation_id)
-        if conv is None:
+        if conv is None or (self.role is Role.WORKER and not may_read(self.principal, conv)):
+            # (Matches reach only the sockets of sessions that may read them: see
+            # Dispatcher._announce_match. Checked again here, against the record.)
             return
         await self.follow(conv)
         self.request_catch_up(conv.id, conv.last_seq + 1)
@@ -325,9 +345,7 @@ async def conversation_for(conn: Connection, conversation_id: str) -> Conversati
 def may_access(conn: Connection, conv: Conversation) -> bool:
     p = conn.principal
     if p.role is Role.WORKER:
-        return conv.worker_id == p.id and (
-            p.history_access or conv.opened_by_session == p.token_hash
-        )
+        return may_read(p, conv)
     if p.role is Role.COUNSELOR:
         return conv.counselor_id == p.id
     # Supervisors reach conversations through the crisis feature (watch/join), audited.
@@ -497,7 +515,8 @@ async def handle_request_chat(conn: Connection, command: RequestChat) -> None:
 
 async def handle_leave(conn: Connection, command: LeaveQueue) -> None:
     node = conn.node
-    conv = await node.conversations.open_for_worker(conn.principal.id)
+    p = conn.principal
+    conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
     if conv is None or conv.status != "waiting" or not may_access(conn, conv):
         raise ProtocolError(ErrorCode.NOT_FOUND, "you are not waiting")
     assert node.dispatcher is not None
@@ -541,9 +560,15 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
     writer = asyncio.create_task(conn.writer())
     remove_resync = node.hub.on_resync(conn.resync_all)
     try:
-        await conn.listen(user_channel(principal.id))
         if principal.is_staff:
+            await conn.listen(user_channel(principal.id))
             await conn.listen(role_channel(str(principal.role)))
+        else:
+            # Never "every socket of this worker": a worker socket hears its own session
+            # and the devices it holds, so a match reaches only sessions that may read it.
+            await conn.listen(session_channel(principal.token_hash))
+            for device in principal.devices:
+                await conn.listen(device_channel(device))
         assert node.dispatcher is not None
         conn.push(await node.dispatcher.welcome(conn))
         await read_loop(conn)
@@ -659,6 +684,5 @@ class SocketEndpoint:
         await serve(WebSocket(scope, receive, send), send, self.cookie, self.roles)
 
 
-worker_endpoint = SocketEndpoint(WORKER_COOKIE, frozenset({Role.WORKER}))
-staff_endpoint = SocketEndpoint(
-    STAFF_COOKIE, frozenset({Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN}))
+worker_endpoint = SocketEndpoint(WORKER_COOKIE, SOCKETS["/ws/worker"])
+staff_endpoint = SocketEndpoint(STAFF_COOKIE, SOCKETS["/ws/staff"])

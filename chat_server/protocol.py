@@ -279,6 +279,8 @@ def decode(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "frame must be a JSON object")
+    if (why := wire.why_unacceptable(data)) is not None:
+        raise ProtocolError(ErrorCode.BAD_JSON, why)
     return data
 
 

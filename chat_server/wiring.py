@@ -6,10 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, board, crisis_feature, shifts_feature
+from chat_server import access, api, board, crisis_feature, shifts_feature
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -19,7 +20,7 @@ from chat_server.endpoint import staff_endpoint, worker_endpoint
 from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
-from chat_server.problems import Problem, problem_handler
+from chat_server.problems import Problem, http_error_handler, problem_handler
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
@@ -79,4 +80,6 @@ def build_app(settings: Settings) -> Starlette:
                   shifts_feature.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    access.enforce(app.routes)
     return app

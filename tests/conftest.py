@@ -153,6 +153,7 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=False,  # as `yizhan serve`: the app trusts proxies by its settings
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -344,7 +344,7 @@ function renderReady() {
   byTestId('request-chat').disabled = !(S.conn && S.conn.isReady());
 }
 
-function requestChat(replace) {
+function requestChat() {
   const err = $('#ready-error');
   hide(err);
   if (!S.conn || !S.conn.isReady()) {
@@ -354,7 +354,8 @@ function requestChat(replace) {
   }
   S.requesting = true;
   byTestId('request-chat').disabled = true;
-  S.conn.send({ type: 'request_chat', replace: !!replace, ref: 'request_chat' });
+  // A conversation opened on another device is never shown to this one (docs/PROTOCOL.md).
+  S.conn.send({ type: 'request_chat', ref: 'request_chat' });
 }
 
 async function openHistory() {
@@ -1139,10 +1140,6 @@ function onError(f) {
       // We already have one: reconnect to get it in the welcome frame.
       if (S.conn) S.conn.reconnectNow();
       break;
-    case 'open_elsewhere':
-      show($('#ready-elsewhere'));
-      if (S.screen !== 'ready') go('ready');
-      break;
     case 'rate_limited': {
       const err = $('#ready-error');
       setText(err, t('err.rate', { n: f.retry_after || 10 }));
@@ -1305,8 +1302,7 @@ function wire() {
     onSignin(null, { skipPin: true });
   });
 
-  byTestId('request-chat').addEventListener('click', () => requestChat(false));
-  $('#replace-chat').addEventListener('click', () => { hide($('#ready-elsewhere')); requestChat(true); });
+  byTestId('request-chat').addEventListener('click', () => requestChat());
   $('#open-history').addEventListener('click', openHistory);
 
   $('#leave-queue').addEventListener('click', () => openDialog($('#leave-dialog')));
@@ -1345,7 +1341,6 @@ function wire() {
   $('#pin-form').addEventListener('submit', submitPin);
   $('#talk-again').addEventListener('click', () => {
     store.del(KEY.rate);
-    hide($('#ready-elsewhere'));
     renderReady();
     if (S.signedIn) { go('ready'); if (!S.conn) startSocket(); }
     else go('welcome');
