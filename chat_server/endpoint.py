@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server import metrics, wire
 from chat_server.conversations import Conversation, NewMessage, NotActive, StoredMessage
+from chat_server.feed import Action, Emit, Feed, Stream
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
 from chat_server.outbox import Frame, Outbox, OutboxFull
@@ -26,8 +27,6 @@ from chat_server.protocol import (
     Capacity,
     CloseCode,
     Command,
-    Cursor,
-    Delivery,
     Duty,
     End,
     ErrorCode,
@@ -59,6 +58,8 @@ OUTBOX_LIMIT = 2000
 CATCH_UP_PAGE = 200
 # Frames one socket may have in progress at once; past it the socket is read no further.
 MAX_IN_FLIGHT = 64
+# Pauses between tries of a catch-up read before the socket is closed (it resumes).
+READ_RETRY_S = (0.2, 0.5, 1.0, 2.0)
 # Where a pub/sub message event keeps its opened form for the node's other sockets.
 OPENED = "_opened"
 
@@ -92,11 +93,8 @@ class Connection:
         self.node = node
         # Frames to write, in order (a str is a frame already encoded); one writer drains it.
         self.outbox = Outbox(OUTBOX_LIMIT)
-        # Per conversation: the last seq this socket was given.
-        self.cursors: dict[str, Cursor] = {}
-        # Highest seq heard of per conversation while a catch-up was running.
-        self._heard: dict[str, int] = {}
-        self._catching_up: set[str] = set()
+        # What of each followed conversation this socket was sent, and what it still needs.
+        self.feed = Feed(CATCH_UP_PAGE)
         self.channels: set[str] = set()
         self.bucket = TokenBucket(node.settings.messages_per_minute)
         self.limits = Limits(max_text_chars=node.settings.max_text_chars)
@@ -165,68 +163,67 @@ class Connection:
             self.channels.discard(channel)
             await self.node.hub.unlisten(channel, self.on_event)
 
+    @property
+    def cursors(self) -> dict[str, Stream]:
+        """The conversations this socket follows (dispatch reads them as a set)."""
+        return self.feed.streams
+
+    def run(self, actions: list[Action]) -> None:
+        """Carry out what the feed decided: frames in order, reads in the background."""
+        for action in actions:
+            if isinstance(action, Emit):
+                self.push(action.frame)
+            else:
+                self.spawn(self._read(action.conversation_id, action.after_seq))
+
     async def follow(self, conv: Conversation) -> None:
-        """Start receiving a conversation's live events, from its current last seq."""
-        self.cursors.setdefault(conv.id, Cursor(conv.last_seq))
+        """Start receiving a conversation's live events.
+
+        A conversation followed before the welcome is active is held until the client's
+        `sync` names where it stands; one followed later starts at its current last seq.
+        """
+        held = not self.feed.welcomed and conv.status == "active"
+        actions = self.feed.follow(conv.id, conv.last_seq, held=held)
         if conv.status == "active" and may_access(self, conv):
             # Its first send then needs no lookup (see handle_send): at a shift's start
             # every side's first message arrives at once.
             self.known.setdefault(conv.id, conv)
         await self.listen(conversation_channel(conv.id))
+        # Only now that the channel is heard: the read covers what was stored before.
+        self.run(actions)
 
     async def unfollow(self, conversation_id: str) -> None:
-        self.cursors.pop(conversation_id, None)
+        self.feed.unfollow(conversation_id)
         self.known.pop(conversation_id, None)
         await self.unlisten(conversation_channel(conversation_id))
 
     def deliver(self, msg: StoredMessage, encoded: str | None = None) -> None:
-        cursor = self.cursors.get(msg.conversation_id)
-        if cursor is None:
-            return
-        decision = cursor.offer(msg.seq)
-        if decision is Delivery.DELIVER and msg.conversation_id not in self._catching_up:
-            cursor.advance(msg.seq)
-            self.push(encoded if encoded is not None else msg.frame())
-        elif decision is not Delivery.DUPLICATE:
-            self.request_catch_up(msg.conversation_id, msg.seq)
+        self.run(self.feed.live(msg.conversation_id, msg.seq,
+                                encoded if encoded is not None else msg.frame()))
 
-    def request_catch_up(self, conversation_id: str, seq: int) -> None:
-        self._heard[conversation_id] = max(self._heard.get(conversation_id, 0), seq)
-        if conversation_id not in self._catching_up:
-            self._catching_up.add(conversation_id)
-            self.spawn(self.catch_up(conversation_id))
-
-    async def catch_up(self, conversation_id: str) -> None:
-        """Fill a gap from PostgreSQL; repeat while newer seqs were heard meanwhile."""
-        try:
-            while True:
-                cursor = self.cursors.get(conversation_id)
-                if cursor is None:
-                    return
+    async def _read(self, conversation_id: str, after_seq: int) -> None:
+        """One page of stored messages for the feed; retried, then the socket gives up."""
+        # A long history goes out a page at a time, as the socket drains, so a slow phone
+        # is not mistaken for a dead one. (Polled: a queue has no "fell below N" event.)
+        while len(self.outbox) > OUTBOX_LIMIT // 2 and not self.closed.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        for delay in READ_RETRY_S:
+            try:
                 messages = await self.node.conversations.messages_after(
-                    conversation_id, cursor.last_seq, limit=CATCH_UP_PAGE
-                )
-                for msg in messages:
-                    if cursor.offer(msg.seq) is Delivery.DELIVER:
-                        cursor.advance(msg.seq)
-                        self.push(msg.frame())
-                if len(messages) == CATCH_UP_PAGE:
-                    # A long history goes out a page at a time, as the socket drains, so
-                    # a slow phone is not mistaken for a dead one. (Polled: a queue has
-                    # no "fell below N" event.)
-                    while len(self.outbox) > OUTBOX_LIMIT // 2 and not self.closed.is_set():  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
-                    continue
-                if cursor.last_seq >= self._heard.get(conversation_id, 0) or not messages:
-                    return
-        except Exception:
-            log.warning("catch-up failed", exc_info=True)
-        finally:
-            self._catching_up.discard(conversation_id)
+                    conversation_id, after_seq, limit=CATCH_UP_PAGE)
+            except Exception:
+                log.warning("catch-up read failed; retrying", exc_info=True)
+                await asyncio.sleep(delay)
+                continue
+            self.run(self.feed.page(conversation_id, after_seq,
+                                    [(m.seq, m.frame()) for m in messages]))
+            return
+        # Still unreadable: the client resumes elsewhere (or here, later) from what it has.
+        self.feed.failed(conversation_id)
+        self.close(CloseCode.TRY_AGAIN_LATER)
 
     def resync_all(self) -> None:
-        for conversation_id, cursor in list(self.cursors.items()):
-            self.request_catch_up(conversation_id, cursor.last_seq + 1)
+        self.run(self.feed.lost())
 
     # ---- events from the hub --------------------------------------------------------
 
@@ -236,9 +233,7 @@ class Connection:
         if kind == "msg":
             self._on_message(event)
         elif kind == "nudge":
-            cursor = self.cursors.get(conv_id or "")
-            if cursor and event["seq"] > cursor.last_seq:
-                self.request_catch_up(conv_id, event["seq"])
+            self.run(self.feed.nudge(conv_id or "", event["seq"]))
         elif kind in ("typing", "read"):
             if event.get("from") != self._side() and conv_id in self.cursors:
                 frame = {"type": kind, "conversation_id": conv_id, "from": event["from"]}
@@ -303,7 +298,6 @@ class Connection:
         if conv is None:
             return
         await self.follow(conv)
-        self.request_catch_up(conv.id, conv.last_seq + 1)
 
     async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
         if frame:
@@ -345,17 +339,7 @@ async def handle(conn: Connection, command: Command) -> None:
         case Send():
             await handle_send(conn, command)
         case Sync():
-            conv = await conversation_for(conn, command.conversation_id)
-            await conn.follow(conv)
-            cursor = conn.cursors[conv.id]
-            before = cursor.last_seq
-            cursor.last_seq = command.after_seq
-            await conn.catch_up(conv.id)
-            if conn.principal.is_staff and command.after_seq < min(before, cursor.last_seq):
-                # Staff re-reading stored messages is a decryption of the transcript.
-                await audit_read(conn, conv, command.after_seq)
-            conn.push({"type": "synced", "conversation_id": conv.id,
-                       "last_seq": cursor.last_seq, **_ref(command)})
+            await handle_sync(conn, command)
         case Typing():
             conv = await conversation_for(conn, command.conversation_id)
             await node.hub.publish(conversation_channel(conv.id),
@@ -393,6 +377,25 @@ async def audit_read(conn: Connection, conv: Conversation, after_seq: int) -> No
         "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail)"
         " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint))",
         uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq)
+
+
+async def handle_sync(conn: Connection, command: Sync) -> None:
+    """The client's resume point: the feed serves from there, then goes on live."""
+    conv = await conversation_for(conn, command.conversation_id)
+    stream = conn.feed.streams.get(conv.id)
+    if stream is None:
+        # Held from the resume point while subscribing, so nothing live slips in first.
+        conn.feed.follow(conv.id, command.after_seq, held=True)
+        if conv.status == "active":
+            conn.known.setdefault(conv.id, conv)
+        await conn.listen(conversation_channel(conv.id))
+        before = conv.last_seq
+    else:
+        before = stream.cursor
+    if conn.principal.is_staff and command.after_seq < min(before, conv.last_seq):
+        # Staff re-reading stored messages is a decryption of the transcript.
+        await audit_read(conn, conv, command.after_seq)
+    conn.run(conn.feed.sync(conv.id, command.after_seq, command.ref))
 
 
 def _ref(command: Command) -> dict[str, Any]:
@@ -545,6 +548,7 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
             await conn.listen(role_channel(str(principal.role)))
         assert node.dispatcher is not None
         conn.push(await node.dispatcher.welcome(conn))
+        conn.run(conn.feed.welcome())
         await read_loop(conn)
     finally:
         remove_resync()
