@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import time
 import uuid
 from datetime import datetime
@@ -17,7 +18,7 @@ from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server import metrics, wire
-from chat_server.conversations import Conversation, NewMessage, NotActive, StoredMessage
+from chat_server.conversations import Appended, Conversation, NewMessage, NotActive, StoredMessage
 from chat_server.feed import Action, Emit, Feed, Stream
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
@@ -58,6 +59,11 @@ OUTBOX_LIMIT = 2000
 CATCH_UP_PAGE = 200
 # Frames one socket may have in progress at once; past it the socket is read no further.
 MAX_IN_FLIGHT = 64
+# Pauses between tries of a message's append whose outcome is unknown (a PostgreSQL
+# restart takes a few seconds); after the last, the socket is closed and the client resends.
+STORE_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
+# The pause a client is asked to make before resending a refused frame.
+RETRY_AFTER_MS = 1000
 # Pauses between tries of a catch-up read before the socket is closed (it resumes).
 READ_RETRY_S = (0.2, 0.5, 1.0, 2.0)
 # Where a pub/sub message event keeps its opened form for the node's other sockets.
@@ -107,6 +113,9 @@ class Connection:
         # Frames of one conversation are handled in order; different ones concurrently.
         self.lanes: dict[str, asyncio.Lock] = {}
         self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # Per conversation: a send refused as retryable (client_id, code); later sends
+        # wait for its resend so the sender's order is the stored order.
+        self.refused: dict[str, tuple[str, ErrorCode]] = {}
         # Supervisors watching conversations read-only (crisis feature).
         self.watching: set[str] = set()
         # Of those, the ones a supervisor joined and may send into (watching is read-only).
@@ -402,8 +411,56 @@ def _ref(command: Command) -> dict[str, Any]:
     return {"ref": command.ref} if command.ref is not None else {}
 
 
+async def store_surely(conn: Connection, message: NewMessage) -> Appended | None:
+    """Store a message, or find out that it was stored, before anything is answered.
+
+    A failed commit may still have committed (the connection broke during COMMIT), so a
+    failure is never answered `unavailable`: the append is repeated, which is idempotent
+    on the client_id and so either stores it or finds the stored one. If the record stays
+    out of reach, the socket is closed without an answer (1013): the client resends after
+    reconnecting, with the same client_id, and learns the outcome then.
+    """
+    for delay in (*STORE_RETRY_S, None):
+        if conn.close_code is not None:
+            return None  # closing: a later send must not be stored after an unknown one
+        try:
+            return await conn.node.writer.append(message)
+        except NotActive:
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
+                                "the conversation is not active") from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("message not stored yet; trying again", exc_info=True)
+            if delay is not None:
+                await asyncio.sleep(delay)
+    conn.close(CloseCode.TRY_AGAIN_LATER)
+    return None
+
+
+def refuse_out_of_order(conn: Connection, command: Send) -> None:
+    """Keep a sender's order: after a refused send, later ones wait for its resend."""
+    refused = conn.refused.get(command.conversation_id)
+    if refused is None:
+        return
+    if refused[0] == command.client_id:
+        del conn.refused[command.conversation_id]
+        return
+    raise ProtocolError(refused[1], "an earlier send was refused; resend it first",
+                        client_id=refused[0], retry_after=RETRY_AFTER_MS / 1000,
+                        retry_after_ms=RETRY_AFTER_MS)
+
+
 async def handle_send(conn: Connection, command: Send) -> None:
+    try:
+        await _handle_send(conn, command)
+    except ProtocolError as exc:
+        if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
+            conn.refused.setdefault(command.conversation_id, (command.client_id, exc.code))
+        raise
+
+
+async def _handle_send(conn: Connection, command: Send) -> None:
     node = conn.node
+    refuse_out_of_order(conn, command)
     # After the first send, authorization is remembered for this socket; the store
     # re-checks status and participant inside its transaction, so a conversation that
     # ended or changed hands meanwhile still refuses the message.
@@ -422,21 +479,16 @@ async def handle_send(conn: Connection, command: Send) -> None:
     assessment = None
     if p.role is Role.WORKER and node.assessor is not None:
         assessment = node.assessor(command.text)
-    try:
-        result = await node.writer.append(NewMessage(
-            conv.id, side, command.client_id, command.text,
-            staff_id=p.id if p.is_staff else None,
-            worker_id=p.id if p.role is Role.WORKER else None,
-            risk=(int(assessment.level), tuple(assessment.reasons))
-            if assessment is not None else None,
-        ))
-    except NotActive:
-        raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
-                            "the conversation is not active") from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        log.exception("message not stored")
-        raise ProtocolError(ErrorCode.UNAVAILABLE,
-                            "not stored; retry with the same client_id") from None
+    message = NewMessage(
+        conv.id, side, command.client_id, command.text,
+        staff_id=p.id if p.is_staff else None,
+        worker_id=p.id if p.role is Role.WORKER else None,
+        risk=(int(assessment.level), tuple(assessment.reasons))
+        if assessment is not None else None,
+    )
+    result = await store_surely(conn, message)
+    if result is None:
+        return  # the socket is closing; the client resends with the same client_id
     metrics.messages_stored(side).inc()
     at = result.at.isoformat()
     conn.push({
@@ -606,7 +658,7 @@ def charge(conn: Connection, cost: float) -> None:
         if conn.bucket.strikes >= FLOOD_STRIKES:
             conn.close(CloseCode.FLOOD)
         raise ProtocolError(ErrorCode.RATE_LIMITED, "too many frames; slow down",
-                            retry_after=round(wait, 1))
+                            retry_after=round(wait, 1), retry_after_ms=math.ceil(wait * 1000))
 
 
 def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | None] | None:
@@ -621,7 +673,13 @@ def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | Non
             # Malformed frames cost as much as a send, so garbage cannot flood for free.
             charge(conn, 1.0)
             raise
-        charge(conn, spec.cost)
+        try:
+            charge(conn, spec.cost)
+        except ProtocolError:
+            if isinstance(command, Send):
+                conn.refused.setdefault(command.conversation_id,
+                                        (command.client_id, ErrorCode.RATE_LIMITED))
+            raise
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
         conn.push(exc.frame(ref))
@@ -642,8 +700,11 @@ async def run_in_lane(conn: Connection, command: Command, ref: str | None) -> No
                 conn.push(exc.frame(ref))
             except Exception:
                 log.exception("frame handling failed")
-                conn.push(ProtocolError(ErrorCode.UNAVAILABLE,
-                                        "something went wrong; retry").frame(ref))
+                conn.push(ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry",
+                                        retry_after_ms=RETRY_AFTER_MS).frame(ref))
+                if isinstance(command, Send):
+                    conn.refused.setdefault(command.conversation_id,
+                                            (command.client_id, ErrorCode.UNAVAILABLE))
     finally:
         conn.in_flight.release()
 
