@@ -133,11 +133,12 @@ def run_server(settings: Settings) -> None:
     import uvicorn
 
     from chat_server import gc_policy
-    from chat_server.websocket_server import websocket_options
+    from chat_server.websocket_server import DrainingServer, websocket_options
     from chat_server.wiring import build_app
 
+    app = build_app(settings)
     config = uvicorn.Config(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -150,7 +151,7 @@ def run_server(settings: Settings) -> None:
         server_header=False,
         proxy_headers=not settings.dev,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, lambda: app.state.node.drain())
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest
     server.run()
 

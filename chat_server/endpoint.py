@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope
 from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -113,6 +114,10 @@ class Connection:
         # Frames of one conversation are handled in order; different ones concurrently.
         self.lanes: dict[str, asyncio.Lock] = {}
         self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # The task reading frames, and whether the node is draining this socket (then no
+        # new frame is read; those in flight are answered before the close).
+        self.reader: asyncio.Task[None] | None = None
+        self.draining = False
         # Per conversation: a send refused as retryable (client_id, code); later sends
         # wait for its resend so the sender's order is the stored order.
         self.refused: dict[str, tuple[str, ErrorCode]] = {}
@@ -154,6 +159,21 @@ class Connection:
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close(self.close_code or 1000)
+
+    async def drain(self, code: int, timeout_s: float) -> None:
+        """Stop reading, let the frames in flight finish, then close with `code`."""
+        self.draining = True
+        if self.reader is not None:
+            self.reader.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                # Every permit back means no frame is being handled any more.
+                for _ in range(MAX_IN_FLIGHT):
+                    await self.in_flight.acquire()
+        self.close(code)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.closed.wait()
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -585,6 +605,11 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
         # Refused before accepting: the client sees HTTP 403 on the upgrade.
         await ws.close(code=1008)
         return
+    if node.draining:
+        # Stopping: the client should go to another node. (HTTP 503 on the upgrade.)
+        await ws.send_denial_response(PlainTextResponse(
+            "node stopping", status_code=503, headers={"Retry-After": "1"}))
+        return
     principal = await node.sessions.lookup(ws.cookies.get(cookie))
     await ws.accept()
     if principal is None or principal.role not in roles:
@@ -623,14 +648,18 @@ async def read_loop(conn: Connection) -> None:
     """Read frames until the client leaves or the connection is closed from our side."""
     # One reader task per socket, not one per frame: a task and a wait() per frame were
     # a visible share of a node's CPU at thousands of frames a second.
-    reader = asyncio.create_task(_read_frames(conn))
+    reader = conn.reader = asyncio.create_task(_read_frames(conn))
     closed = asyncio.create_task(conn.closed.wait())
     try:
         await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if conn.draining:
+            # The drain stopped the reader; it closes the socket once the frames in
+            # flight are answered (leaving now would cancel them).
+            await closed
     finally:
         reader.cancel()
         closed.cancel()
-    if reader.done() and not reader.cancelled():
+    if reader.done() and not reader.cancelled() and not conn.draining:
         reader.result()  # an unexpected failure is raised here, as before
 
 
