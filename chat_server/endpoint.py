@@ -100,6 +100,8 @@ class Connection:
         self.node = node
         # Frames to write, in order (a str is a frame already encoded); one writer drains it.
         self.outbox = Outbox(OUTBOX_LIMIT)
+        # Frames pushed before the welcome, sent right after it; None once it is out.
+        self.early: list[Frame] | None = []
         # What of each followed conversation this socket was sent, and what it still needs.
         self.feed = Feed(CATCH_UP_PAGE)
         self.channels: set[str] = set()
@@ -133,11 +135,23 @@ class Connection:
     # ---- output ---------------------------------------------------------------------
 
     def push(self, frame: Frame) -> None:
+        if self.early is not None:
+            self.early.append(frame)  # the welcome goes first (see welcome)
+            return
         try:
             self.outbox.put(frame)
         except OutboxFull:
             log.warning("socket too slow; closing", extra={"fields": {"role": str(self.role)}})
             self.close(CloseCode.GOING_AWAY)
+
+    def welcome(self, frame: dict[str, Any]) -> None:
+        """Send the welcome, then what was pushed while it was made (the feed holds the
+        conversations' messages itself; these are other frames: duty, queue figures)."""
+        early, self.early = self.early or [], None
+        self.push(frame)
+        for queued in early:
+            self.push(queued)
+        self.run(self.feed.welcome())
 
     def close(self, code: int) -> None:
         """Close after the frames already queued are written."""
@@ -624,8 +638,7 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
         if principal.is_staff:
             await conn.listen(role_channel(str(principal.role)))
         assert node.dispatcher is not None
-        conn.push(await node.dispatcher.welcome(conn))
-        conn.run(conn.feed.welcome())
+        conn.welcome(await node.dispatcher.welcome(conn))
         await read_loop(conn)
     finally:
         remove_resync()
