@@ -63,6 +63,12 @@ class EmbeddedPostgres:
         server = self._server
         if server is None:
             return self.start()
+        if not self.alive():
+            # pgserver counts a zombie postmaster (not yet reaped: common in containers
+            # whose init does not reap) as running and would not start it. PostgreSQL's
+            # own interlock on shared memory still refuses to start beside live backends.
+            with contextlib.suppress(OSError):
+                (self.pgdata / "postmaster.pid").unlink()
         with server._lock:  # type: ignore[attr-defined]
             server.ensure_postgres_running()  # type: ignore[attr-defined]
         return server.get_uri()  # type: ignore[attr-defined]

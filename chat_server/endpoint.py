@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope
 from starlette.types import Send as AsgiSend
@@ -462,7 +461,10 @@ async def store_surely(conn: Connection, message: NewMessage) -> Appended | None
         except NotActive:
             raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
                                 "the conversation is not active") from None
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:
+            # Whatever broke (a cut connection, a server restarting, asyncpg's
+            # InternalClientError on a connection left mid-operation), the outcome is
+            # unknown until the idempotent append succeeds.
             log.warning("message not stored yet; trying again", exc_info=True)
             if delay is not None:
                 await asyncio.sleep(delay)

@@ -51,6 +51,7 @@ class Side:
         self.resend_at = 0.0  # loop time before which a refused send is not resent
         self.refused = False
         self.connections = 0
+        self.refusals: list[str] = []  # error codes of refused sends, for the caller
 
     # ---- sending ------------------------------------------------------------------
 
@@ -135,6 +136,7 @@ class Side:
                 elif kind == "error":
                     code = frame.get("code")
                     assert code in ("unavailable", "rate_limited"), f"{self.name}: {code}"
+                    self.refusals.append(code)
                     # Nothing stored: resend the unacknowledged ones, in order, later.
                     self.refused = True
                     delay = frame.get("retry_after_ms", 1000) / 1000
