@@ -607,7 +607,7 @@ class Dispatcher:
             (user_channel(conv.worker_id), {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "matched", "conversation_id": conv.id,
-                          "counselor": counselor}}),
+                          "counselor": counselor, "last_seq": conv.last_seq}}),
             (user_channel(staff_id), {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "assigned",

@@ -218,14 +218,16 @@ class Connection:
             else:
                 self.spawn(self._read(action.conversation_id, action.after_seq))
 
-    async def follow(self, conv: Conversation) -> None:
+    async def follow(self, conv: Conversation, from_seq: int | None = None) -> None:
         """Start receiving a conversation's live events.
 
         A conversation followed before the welcome is active is held until the client's
-        `sync` names where it stands; one followed later starts at its current last seq.
+        `sync` names where it stands; one followed later starts at `from_seq` (what its
+        announcement said), else at its last seq as read.
         """
         held = not self.feed.welcomed and conv.status == "active"
-        actions = self.feed.follow(conv.id, conv.last_seq, held=held)
+        start = conv.last_seq if from_seq is None else min(from_seq, conv.last_seq)
+        actions = self.feed.follow(conv.id, start, held=held)
         if conv.status == "active" and may_access(self, conv):
             # Its first send then needs no lookup (see handle_send): at a shift's start
             # every side's first message arrives at once.
@@ -339,7 +341,10 @@ class Connection:
         conv = await self.node.conversations.get(conversation_id)
         if conv is None:
             return
-        await self.follow(conv)
+        # From where the announcement stood: a message stored between the match and
+        # this read is then served too, not skipped as already known.
+        announced = (frame or {}).get("conversation", frame or {}).get("last_seq")
+        await self.follow(conv, announced if isinstance(announced, int) else None)
 
     async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
         if frame:
