@@ -80,7 +80,8 @@ class Dev:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"yizhan dev exited with {self.proc.returncode}")
+                raise AssertionError(f"yizhan dev exited with {self.proc.returncode}:\n"
+                                     f"{self.output()[-3000:]}")
             try:
                 if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
                     return
