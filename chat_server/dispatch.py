@@ -128,8 +128,8 @@ class Dispatcher:
             if tick % RECONCILE_EVERY_TICKS == 0:
                 steps += [self.reconcile, self.follow_missed]
             if tick % SWEEP_EVERY_TICKS == 0:
-                steps += [self.ensure_queue, self.sweep_counselors, self.sweep_closing,
-                          self.sweep_wrapups, self.sweep_silent]
+                steps += [self.ensure_queue, self.sweep_counselors, self.sweep_workers,
+                          self.sweep_closing, self.sweep_wrapups, self.sweep_silent]
             for step in steps:
                 try:
                     await step()
@@ -233,7 +233,9 @@ class Dispatcher:
             if conv.status == "waiting":
                 await node.queue.touch_worker(conv.id, node.settings.worker_grace_s)
                 waiting = True
-            else:
+            elif await node.queue.worker_returned(conv.id, self._link_until()):
+                # Only after a `worker_away`: a node that died told none, and a worker
+                # back before its link lapsed was never reported away.
                 await node.hub.publish(conversation_channel(conv.id), {
                     "t": "frame", "roles": ["counselor", "supervisor"],
                     "frame": {"type": "worker_back", "conversation_id": conv.id}})
@@ -549,6 +551,8 @@ class Dispatcher:
         node = self.node
         if conn.role is Role.WORKER and not node.local(conn.principal.id):
             for conv_id in list(conn.cursors):
+                if not await node.queue.worker_left(conv_id):
+                    continue  # told already (by the sweep, or another of its sockets)
                 await node.hub.publish(conversation_channel(conv_id), {
                     "t": "frame", "roles": ["counselor", "supervisor"],
                     "frame": {"type": "worker_away", "conversation_id": conv_id}})
@@ -612,7 +616,7 @@ class Dispatcher:
             (worker, {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "matched", "conversation_id": conv.id,
-                          "counselor": counselor}}),
+                          "counselor": counselor, "last_seq": conv.last_seq}}),
             (user_channel(staff_id), {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "assigned",
@@ -714,6 +718,22 @@ class Dispatcher:
                     node.settings.presence_ttl_s)
         await node.queue.touch_workers(list(self._local_worker_conversations()),
                                        node.settings.worker_grace_s)
+        await node.queue.link_workers(
+            list({conv_id for conns in node.connections.values() for conn in conns
+                  if conn.role is Role.WORKER for conv_id in conn.known}),
+            self._link_until())
+
+    def _link_until(self) -> int:
+        # As long as a counselor's presence: a dead node's workers are reported as soon.
+        return self.node.now_ms() + self.node.settings.presence_ttl_s * 1000
+
+    async def sweep_workers(self) -> None:
+        """Tell counselors of workers whose node died (no socket closed to say so)."""
+        node = self.node
+        for conv_id in await node.queue.lapsed_workers(node.now_ms()):
+            await node.hub.publish(conversation_channel(conv_id), {
+                "t": "frame", "roles": ["counselor", "supervisor"],
+                "frame": {"type": "worker_away", "conversation_id": conv_id}})
 
     async def revalidate_sessions(self) -> None:
         """Close sockets whose session expired or was revoked since they connected.

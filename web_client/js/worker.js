@@ -41,6 +41,7 @@ const S = {
   pinSet: false,
   conv: null,           // {id, status: 'waiting'|'active', counselor, lastSeq}
   outbox: store.get(KEY.outbox, []),
+  resendTimer: null,    // a resend of the outbox after a refused send (see onError)
   seen: new Set(),      // seqs displayed for conv.id
   counselorName: '',
   rateId: store.get(KEY.rate, null),
@@ -740,6 +741,11 @@ function transmit(item) {
   }
 }
 
+function scheduleResend(delayMs) {
+  if (S.resendTimer) return; // one resend for all the refusals of a burst
+  S.resendTimer = setTimeout(() => { S.resendTimer = null; resendOutbox(); }, delayMs);
+}
+
 function resendOutbox() {
   if (!S.conv) return;
   // Drop what belongs to another (ended) conversation; resend the rest in order.
@@ -1121,6 +1127,12 @@ function onError(f) {
   if (clientId) {
     delete S.refToClient[f.ref];
     clearTimeout(S.ackTimers[clientId]);
+    if (f.code === 'unavailable' || f.code === 'rate_limited') {
+      // Nothing was stored, and later sends wait for this one (docs/PROTOCOL.md, "A
+      // sender's order"): resend the whole outbox, in order, after the pause asked for.
+      scheduleResend(f.retry_after_ms || 1000);
+      return;
+    }
     if (f.code === 'conversation_closed' || f.code === 'not_found') {
       if (S.conv) finishConversation(S.conv.id, 'counselor');
       return;
