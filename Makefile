@@ -18,6 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	scripts/ensure-chromium
+	scripts/ensure-deploy-tools
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the browser and multi-process tests, for a quick loop while coding.
