@@ -101,7 +101,10 @@ async def refresh_cluster_gauges(
         COUNSELORS_ON_DUTY.set(int(present))
 
 
-def serve(host: str, port: int) -> None:
-    """/metrics on its own listener (a thread), so the app port never exposes it."""
-    start_http_server(port, addr=host)
-    log.info("metrics listening", extra={"fields": {"host": host, "port": port}})
+def serve(host: str, port: int) -> object:
+    """/metrics on its own listener (a thread), so the app port never exposes it.
+
+    Returns the server (its `server_port` is the port when 0 was asked for)."""
+    server, _thread = start_http_server(port, addr=host)
+    log.info("metrics listening", extra={"fields": {"host": host, "port": server.server_port}})
+    return server
