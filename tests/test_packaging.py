@@ -104,8 +104,13 @@ def _install_and_serve(dist: Path, tmp_path: Path, database_url: str, redis_url:
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)
     wheel = next(dist.glob("yizhan-*.whl"))
-    _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet",
-         "-c", ROOT / "constraints.txt", wheel)
+    # As OPERATIONS.md has production do it: every download checked against the
+    # production lock's hashes, then the wheel itself, then proof nothing is missing.
+    pip = (venv / "bin" / "python", "-m", "pip")
+    _run(*pip, "install", "--quiet", "--require-hashes", "--no-deps",
+         "-r", ROOT / "requirements.lock")
+    _run(*pip, "install", "--quiet", "--no-deps", wheel)
+    _run(*pip, "check")
     yizhan = venv / "bin" / "yizhan"
     # Run from elsewhere: nothing may come from the checkout.
     base_env = {k: v for k, v in os.environ.items()
