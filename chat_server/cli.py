@@ -135,6 +135,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations with the owner role (YIZHAN_MIGRATE_DATABASE_URL)."""
     logs.configure(json_lines=settings.log_json, level=settings.log_level)
+    import asyncpg
+
     from chat_server import db, startup
     from chat_server.clock import system_clock
 
@@ -158,8 +160,6 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         if args.grant_to:
             print(f"granted data rights on every table to {args.grant_to}")
         return 0
-
-    import asyncpg
 
     try:
         if owner:

@@ -24,17 +24,21 @@ from chat_server.config import Settings
 ORIGIN = "http://127.0.0.1"
 
 
+def refuse_unless_a_test_database(url: str) -> None:
+    """The tests empty every table and flush Redis: never let them near real data."""
+    name = db.database_name(url)
+    if "test" not in name:
+        pytest.exit(f"YIZHAN_TEST_DATABASE_URL names database {name!r}; the tests empty it, "
+                    "so its name must contain 'test'", returncode=2)
+
+
 @pytest.fixture(scope="session")
 def backend_urls() -> Iterator[tuple[str, str]]:
     """(database_url, redis_url) of servers that live for the whole test session."""
     db_url = os.environ.get("YIZHAN_TEST_DATABASE_URL")
     redis_url = os.environ.get("YIZHAN_TEST_REDIS_URL")
     if db_url and redis_url:
-        # The tests empty every table and flush Redis: never point them at real data.
-        name = db.database_name(db_url)
-        if "test" not in name:
-            pytest.exit(f"YIZHAN_TEST_DATABASE_URL names database {name!r}; the tests empty "
-                        "it, so its name must contain 'test'", returncode=2)
+        refuse_unless_a_test_database(db_url)
         yield db_url, redis_url
         return
     from chat_server.embedded import EmbeddedServers

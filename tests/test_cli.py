@@ -81,3 +81,11 @@ def test_without_urls_or_the_dev_extra_the_error_is_one_clear_line(
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+
+
+def test_the_tests_refuse_a_database_not_named_for_tests() -> None:
+    from tests.conftest import refuse_unless_a_test_database
+
+    with pytest.raises(pytest.exit.Exception, match="must contain 'test'"):
+        refuse_unless_a_test_database("postgresql://u:p@db.internal:5432/yizhan")
+    refuse_unless_a_test_database("postgresql://u:p@localhost/yizhan_test?sslmode=disable")
