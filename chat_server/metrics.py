@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from wsgiref.simple_server import WSGIServer
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -76,7 +77,7 @@ def watch_connections(count: Callable[[str], int]) -> None:
 
 
 async def refresh_cluster_gauges(
-    pool: asyncpg.Pool, counselors_present: Callable[[], object], now: dt.datetime,
+    pool: asyncpg.Pool, counselors_present: Callable[[], Awaitable[int]], now: dt.datetime,
     service_open: bool,
 ) -> None:
     """One round of the cluster-wide gauges; a backend that fails is reported down."""
@@ -93,15 +94,15 @@ async def refresh_cluster_gauges(
         ESCALATIONS_OPEN.set(row["open"])
         ESCALATIONS_OVERDUE.set(row["overdue"])
     try:
-        present = await counselors_present()  # type: ignore[misc]
+        present = await counselors_present()
     except Exception:  # any Redis failure: the gauge keeps its last value, the flag drops
         BACKEND_UP.labels(backend="redis").set(0)
     else:
         BACKEND_UP.labels(backend="redis").set(1)
-        COUNSELORS_ON_DUTY.set(int(present))
+        COUNSELORS_ON_DUTY.set(present)
 
 
-def serve(host: str, port: int) -> object:
+def serve(host: str, port: int) -> WSGIServer:
     """/metrics on its own listener (a thread), so the app port never exposes it.
 
     Returns the server (its `server_port` is the port when 0 was asked for)."""

@@ -64,10 +64,10 @@ async def test_a_metrics_port_takes_metrics_off_the_app_port(node_factory) -> No
         assert (await client.get(own.base + "/metrics")).status_code == 404
     server = metrics.serve("127.0.0.1", 0)
     try:
-        port = server.server_port  # type: ignore[attr-defined]
+        port = server.server_port
         async with httpx.AsyncClient() as client:
             r = await client.get(f"http://127.0.0.1:{port}/metrics")
         assert r.status_code == 200 and "yizhan_queue_wait_seconds_bucket" in r.text
     finally:
-        server.shutdown()  # type: ignore[attr-defined]
-        server.server_close()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
