@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast lint bench soak clean-var
 
-$(STAMP): pyproject.toml constraints.txt
+# Every downloaded file, pip included, is checked against requirements-dev.lock's hashes
+# (regenerate with scripts/lock after changing constraints.txt). Our own package is local:
+# no download, built with the locked setuptools, and `pip check` proves the lock complete.
+$(STAMP): pyproject.toml constraints.txt requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -18,6 +22,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	scripts/ensure-chromium
+	scripts/ensure-deploy-tools
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the browser and multi-process tests, for a quick loop while coding.

@@ -21,6 +21,8 @@ from chat_server.services import Services
 
 log = logging.getLogger("yizhan.app")
 
+# Beside the package in a checkout and in an installed wheel alike (pyproject.toml ships
+# web_client/ as a top-level directory of the distribution).
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 # Redis connections per node (the subscriber holds one for good).
 REDIS_CONNECTIONS = 64
@@ -100,7 +102,8 @@ def create_app(
         ))
         try:
             async with pool.acquire() as conn:
-                await db.apply_schema(conn)
+                # Nodes never run DDL (their role may not): `yizhan migrate` does.
+                await db.check_version(conn)
             services = Services(settings=settings, pool=pool, redis=redis)
             app.state.services = services
             async with contextlib.AsyncExitStack() as stack:
@@ -114,7 +117,7 @@ def create_app(
     all_routes: list[BaseRoute] = [
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
-        Route("/metrics", health.metrics),
+        *([Route("/metrics", health.metrics)] if settings.metrics_port is None else []),
         *routes,
         Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),
     ]

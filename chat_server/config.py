@@ -65,6 +65,15 @@ class Settings:
     duty_lead_minutes: int = 15
     # Coverage targets per hour, default 2 counselors + 1 supervisor; e.g. "20-24=3/1".
     coverage_targets: str = ""
+    # ---- operations (docs/OPERATIONS.md) ----
+    # `yizhan migrate` connects with this owner role's URL; nodes use DATABASE_URL.
+    migrate_database_url: str | None = field(default=None, repr=False)
+    # How long start-up retries PostgreSQL and Redis before giving up, in seconds.
+    startup_wait_s: int = 60
+    # /metrics on its own listener (not the app port) when set; else local requests only.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_level: str = "INFO"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -121,6 +130,16 @@ class Settings:
             wrapup_s=r.integer("YIZHAN_WRAPUP", 300, low=0, high=3600),
             duty_lead_minutes=r.integer("YIZHAN_DUTY_LEAD_MINUTES", 15, low=0, high=240),
             coverage_targets=r.targets("YIZHAN_COVERAGE_TARGETS"),
+            migrate_database_url=r.url(
+                "YIZHAN_MIGRATE_DATABASE_URL", ("postgres://", "postgresql://")
+            ),
+            startup_wait_s=r.integer("YIZHAN_STARTUP_WAIT", 60, low=0, high=3600),
+            metrics_port=(
+                r.integer("YIZHAN_METRICS_PORT", 0, low=1, high=65535)
+                if r.optional("YIZHAN_METRICS_PORT") else None
+            ),
+            metrics_host=r.text("YIZHAN_METRICS_HOST", "127.0.0.1"),
+            log_level=r.choice("YIZHAN_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
 
 
@@ -158,6 +177,12 @@ class _Reader:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise SettingsError(name, f"must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(name, default).upper()
+        if raw not in allowed:
+            raise SettingsError(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw
 
     def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
         raw = self.optional(name)

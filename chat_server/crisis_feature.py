@@ -410,6 +410,8 @@ class CrisisFeature:
             current = await self._escalation(cmd.escalation_id)
             raise ProtocolError(ErrorCode.CONFLICT, "already acknowledged or resolved",
                                 owner=current.owner_name, status=str(current.status))
+        metrics.ESCALATION_ACK_SECONDS.observe(
+            max(0.0, (self.node.now() - esc.opened_at).total_seconds()))
         conn.push({"type": "escalation_result", "action": "ack", "escalation": esc.view(),
                    **_ref(cmd)})
         await self.announce(esc, badge=False)

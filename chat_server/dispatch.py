@@ -595,6 +595,8 @@ class Dispatcher:
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
+        if not handover:
+            metrics.QUEUE_WAIT.observe(waited)
         # The record is written: drop the claim, note the wait, and tell both sides,
         # side by side rather than one round trip after another.
         await asyncio.gather(

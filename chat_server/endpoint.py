@@ -556,6 +556,7 @@ async def _handle_send(conn: Connection, command: Send) -> None:
         "type": "ack", "conversation_id": conv.id, "client_id": command.client_id,
         "seq": result.seq, "at": at, "duplicate": result.duplicate, **_ref(command),
     })
+    metrics.ACK_SECONDS.observe(time.perf_counter() - started)
     local = None
     if result.sealed is not None and result.wrapped is not None:
         event = message_event(conv.id, result.seq, side, command.client_id, "text",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import access, api, board, crisis_feature, shifts_feature
+from chat_server import access, api, board, crisis_feature, metrics, shifts_feature
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -20,6 +21,7 @@ from chat_server.endpoint import staff_endpoint, worker_endpoint
 from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
+from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, http_error_handler, problem_handler
 from chat_server.protocol import CloseCode
 from chat_server.services import Services
@@ -27,6 +29,30 @@ from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
 from crypto.envelope import Vault
 from crypto.pseudonym import CardRule
+
+# Often enough for a 2-minute alert; each round is one small query and one Redis read.
+GAUGES_EVERY_S = 15.0
+
+
+@contextlib.asynccontextmanager
+async def cluster_gauges(app: Starlette) -> AsyncIterator[None]:
+    """Refresh the cluster-wide gauges (metrics.py) while the node runs."""
+    node: Node = app.state.node
+
+    async def present() -> int:
+        return sum(1 for seat in await node.queue.on_duty() if seat.present)
+
+    async def refresh() -> None:
+        now = node.now()
+        await metrics.refresh_cluster_gauges(node.services.pool, present, now,
+                                             node.hours.is_open(now))
+
+    await refresh()
+    task = asyncio.create_task(every(GAUGES_EVERY_S, refresh, "cluster gauges"))
+    try:
+        yield
+    finally:
+        await cancel(task)
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -52,6 +78,9 @@ def build_app(settings: Settings) -> Starlette:
         )
         node.dispatcher = Dispatcher(node)
         app.state.node = node
+        metrics.watch_connections(
+            lambda role: sum(1 for conns in node.connections.values() for c in conns
+                             if str(c.role) == role))
         await hub.start()
         await node.writer.start()
         await node.dispatcher.start()
@@ -78,7 +107,7 @@ def build_app(settings: Settings) -> Starlette:
         # The crisis feature needs the node the chat feature made, so it comes after it.
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app)],
+                  shifts_feature.feature(lambda: app), lambda services: cluster_gauges(app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

@@ -1,5 +1,7 @@
--- Yizhan's whole PostgreSQL schema. Applied at every start-up: every statement is idempotent.
--- The schema version lives in schema_meta; start-up refuses a database newer than the code.
+-- Migration 0001: the schema as it stood when numbered migrations began (it was schema.sql,
+-- applied at every start-up). Every statement is idempotent, so a database made by that
+-- start-up step is adopted as it is. Later changes are new files (0002_…), never edits here.
+-- schema_meta is kept only so code from before migrations refuses this database cleanly.
 -- No plaintext of what a worker said and no identity number is ever stored here.
 
 CREATE TABLE IF NOT EXISTS schema_meta (
