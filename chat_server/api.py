@@ -32,6 +32,7 @@ from chat_server.sessions import (
     Principal,
     WeakPin,
 )
+from chat_server.staff_2fa import second_factor
 from chat_server.vault import open_text, seal_text
 from crypto.errors import InvalidIdentity
 from crypto.pseudonym import identify, pseudonym
@@ -274,7 +275,8 @@ async def staff_sign_in(request: Request) -> Response:
                      60)
     try:
         token, p = await node.sessions.staff_sign_in(
-            username or "", password or "", ttl_s=node.settings.session_ttl_s)
+            username or "", password or "", ttl_s=node.settings.session_ttl_s,
+            second_factor=second_factor(request, data))
     except BadCredentials:
         metrics.SIGNINS.labels(kind="staff", outcome="bad_credentials").inc()
         raise Problem(401, "bad_credentials", "wrong name or password") from None

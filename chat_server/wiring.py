@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, board, crisis_feature, shifts_feature
+from chat_server import admin_routes, api, board, crisis_feature, shifts_feature
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -70,6 +70,7 @@ def build_app(settings: Settings) -> Starlette:
             *crisis_feature.routes(),
             *board.routes(),
             *shifts_feature.routes(),
+            *admin_routes.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
