@@ -59,6 +59,9 @@ class Settings:
     duty_lead_minutes: int = 15
     # Coverage targets per hour, default 2 counselors + 1 supervisor; e.g. "20-24=3/1".
     coverage_targets: str = ""
+    # Conversations and notes older than this are crypto-shredded by the daily job
+    # (three years: the NHC hotline guideline's minimum keeping time).
+    retention_days: int = 3 * 365
 
     @property
     def tz(self) -> ZoneInfo:
@@ -112,6 +115,7 @@ class Settings:
             wrapup_s=r.integer("YIZHAN_WRAPUP", 300, low=0, high=3600),
             duty_lead_minutes=r.integer("YIZHAN_DUTY_LEAD_MINUTES", 15, low=0, high=240),
             coverage_targets=r.targets("YIZHAN_COVERAGE_TARGETS"),
+            retention_days=r.integer("YIZHAN_RETENTION_DAYS", 3 * 365, low=30, high=36500),
         )
 
 

@@ -9,7 +9,14 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import admin_routes, api, board, crisis_feature, shifts_feature
+from chat_server import (
+    admin_routes,
+    api,
+    board,
+    crisis_feature,
+    retention,
+    shifts_feature,
+)
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -71,13 +78,14 @@ def build_app(settings: Settings) -> Starlette:
             *board.routes(),
             *shifts_feature.routes(),
             *admin_routes.routes(),
+            *retention.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
         # The crisis feature needs the node the chat feature made, so it comes after it.
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app)],
+                  shifts_feature.feature(lambda: app), retention.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     return app
