@@ -280,8 +280,20 @@ async def audit_list(request: Request) -> Response:
     })
 
 
+async def roster_people(request: Request) -> Response:
+    """Who can be rostered (the roster editor's rows): active counselors and supervisors."""
+    await staff_principal(request, "supervisor", "admin")
+    rows = await request.app.state.node.services.pool.fetch(
+        "SELECT id, username, display_name, role FROM staff WHERE disabled_at IS NULL"
+        " AND role IN ('counselor', 'supervisor') ORDER BY role, display_name, username")
+    return JSONResponse({"people": [{"id": str(r["id"]), "username": r["username"],
+                                     "display_name": r["display_name"], "role": r["role"]}
+                                    for r in rows]})
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route("/api/roster/people", roster_people),
         Route("/api/admin/staff", staff_list, methods=["GET", "POST"]),
         Route("/api/admin/staff/{staff_id}", staff_update, methods=["PATCH"]),
         Route("/api/admin/staff/{staff_id}/disable", staff_disable, methods=["POST"]),

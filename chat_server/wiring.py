@@ -14,6 +14,8 @@ from chat_server import (
     api,
     board,
     crisis_feature,
+    directory,
+    reports,
     retention,
     shifts_feature,
 )
@@ -79,6 +81,8 @@ def build_app(settings: Settings) -> Starlette:
             *shifts_feature.routes(),
             *admin_routes.routes(),
             *retention.routes(),
+            *reports.routes(),
+            *directory.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
