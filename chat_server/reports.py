@@ -146,7 +146,7 @@ async def figures(pool: asyncpg.Pool, first: dt.date, last: dt.date, tz: dt.tzin
         " 'worker_deleted_history') AND at >= $1 AND at < $2", start, end))
     events = await pool.fetch(
         "SELECT actor_staff_id, action, at FROM audit_log WHERE action IN ('duty_on',"
-        " 'duty_off') AND at < $2 AND at >= $1 - interval '1 day' ORDER BY at, id",
+        " 'duty_off') AND at < $2 AND at >= $1::timestamptz - interval '1 day' ORDER BY at, id",
         start, end)
     intervals = on_duty_intervals(events, min(now, end))
 
