@@ -19,8 +19,14 @@ STAFF_ROUTES = [
     ("POST", "/api/admin/staff/00000000-0000-0000-0000-000000000000/enable"),
     ("POST", "/api/admin/staff/00000000-0000-0000-0000-000000000000/reset"),
     ("GET", "/api/admin/audit"), ("GET", "/api/reports"), ("GET", "/api/reports.csv"),
-    ("GET", "/api/reports.xlsx"), ("GET", "/api/directory"), ("GET", "/api/retention"),
+    ("GET", "/api/reports.xlsx"), ("GET", "/api/directory"), ("POST", "/api/directory"),
+    ("PATCH", "/api/directory/00000000-0000-0000-0000-000000000000"),
+    ("POST", "/api/directory/00000000-0000-0000-0000-000000000000/verified"),
+    ("GET", "/api/retention"), ("POST", "/api/retention/run"), ("GET", "/api/roster/people"),
 ]
+# Routes counselors may not use but supervisors may (the rest are admin-only).
+SUPERVISOR_ROUTES = {"/api/reports", "/api/reports.csv", "/api/reports.xlsx", "/api/directory",
+                     "/api/roster/people"}
 
 
 def secret_of(info: dict) -> bytes:
@@ -137,8 +143,20 @@ async def test_every_staff_route_refuses_workers_and_other_roles(node) -> None:
     for method, path in STAFF_ROUTES:
         r = await worker.http.request(method, path, json={})
         assert r.status_code == 401, (method, path, r.status_code)
+        bearer = {"Authorization": f"Bearer {worker.http.cookies.get('yz_w')}"}
+        r = await worker.http.request(method, path, json={}, headers=bearer)
+        assert r.status_code == 401, (method, path, "bearer", r.status_code)
         r = await counselor.http.request(method, path, json={})
         assert r.status_code == 403, (method, path, r.status_code)
-    await worker.close()
-    await counselor.close()
+    supervisor = await make_staff(node, "supervisor")
+    for method, path in STAFF_ROUTES:
+        if path in SUPERVISOR_ROUTES or path.startswith("/api/directory"):
+            continue
+        r = await supervisor.http.request(method, path, json={})
+        assert r.status_code == 403, (method, path, r.status_code)
+    # The set-up routes need a live link and nothing else.
+    r = await worker.http.post("/api/staff/setup/info", json={"token": "x" * 43})
+    assert r.status_code == 404 and r.json()["code"] == "link_invalid"
+    for c in (worker, counselor, supervisor):
+        await c.close()
     assert PASSWORD

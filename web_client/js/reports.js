@@ -32,7 +32,7 @@ function fill(id, items) {
 function render() {
   const r = S.report;
   if (!r) return;
-  setText($('#report-range'), r.from + ' – ' + r.to);
+  setText($('#h-range'), r.from + ' – ' + r.to);
   const c = r.conversations;
   fill('#fig-conversations', [
     ['conversations.total', t('p.conv.total'), num(c.total)],
