@@ -87,7 +87,8 @@ function render() {
 
 // ---- charts: "<5" is drawn as 0 with the exact label in the figures above ----
 
-function plain(v) { return typeof v === 'number' ? v : 0; }
+// A withheld count ("<5") is left out of the bar (null), never drawn as a guess.
+function plain(v) { return typeof v === 'number' ? v : null; }
 
 function barChart(el, xs, ys, label, xValues) {
   const width = Math.max(280, el.clientWidth || 400);
@@ -108,7 +109,8 @@ function drawCharts() {
   const daily = r.conversations.daily;
   const dx = daily.map((_, i) => i + 1);
   const dl = {};
-  daily.forEach((d, i) => { dl[i + 1] = Number(d.date.slice(8)); });
+  // Every fifth day labelled: thirty labels would run into each other.
+  daily.forEach((d, i) => { if (i % 5 === 0 || i === daily.length - 1) dl[i + 1] = Number(d.date.slice(8)); });
   S.charts.push(barChart(clear($('#chart-daily')), dx, daily.map((d) => plain(d.count)), t('p.daily'), dl));
   const rx = [1, 2, 3, 4, 5];
   const rl = { 1: '1★', 2: '2★', 3: '3★', 4: '4★', 5: '5★' };
