@@ -160,3 +160,22 @@ async def test_every_staff_route_refuses_workers_and_other_roles(node) -> None:
     for c in (worker, counselor, supervisor):
         await c.close()
     assert PASSWORD
+
+
+async def test_kek_rotation_rewraps_totp_secrets(node) -> None:
+    from chat_server import keyops
+
+    admin = await make_staff(node, "admin")
+    secret, _ = await set_up(node, admin, "rotsup", "supervisor")
+    ring = node.node.sessions.ring.with_new_kek()
+    async with node.node.services.pool.acquire() as conn:
+        old = ring.kek_versions[0]
+        assert await keyops.live_keys_under(conn, old) >= 1
+        await keyops.rewrap_all(conn, ring)
+        assert await keyops.live_keys_under(conn, old) == 0
+        row = await conn.fetchrow("SELECT totp_kek_version, totp_secret FROM staff"
+                                  " WHERE username = 'rotsup'")
+    assert row["totp_kek_version"] == ring.active_kek_version
+    assert totp.open_secret(ring, totp.SealedSecret(row["totp_kek_version"],
+                                                    row["totp_secret"])) == secret
+    await admin.close()
