@@ -74,6 +74,18 @@ async def test_edit_a_shift_and_see_coverage_change(browser, node_factory) -> No
         path = await (await info.value).path()
         exported = await asyncio.to_thread(Path(path).read_text, encoding="utf-8-sig")
         assert "lin" in exported and "2026-12-01" in exported
+        # CSV import: the same file plus a Wednesday morning replaces the week.
+        wednesday_10 = page.locator('[data-testid="heat-cell"][data-date="2026-12-02"]'
+                                    '[data-hour="10:00"]')
+        await expect(wednesday_10).to_have_attribute("data-counselors", "0")
+        lines = exported.strip().splitlines()
+        row = next(line for line in lines if "2026-12-01" in line).split(",")
+        row[0], row[3], row[4] = "2026-12-02", "10:00", "14:00"
+        text = "\n".join([*lines, ",".join(row)]) + "\n"
+        await tid(page, "csv-file").set_input_files(files=[{
+            "name": "roster.csv", "mimeType": "text/csv", "buffer": text.encode()}])
+        await expect(tid(page, "csv-status")).to_contain_text(f"已导入 {len(lines)} 个班次")
+        await expect(wednesday_10).to_have_attribute("data-counselors", "1")
 
         # The counselor with no shift now is told so, with the next shift.
         ctx2 = await desktop(browser, web)  # its own cookies: not the supervisor's
