@@ -101,6 +101,17 @@ async def test_create_a_counselor_who_signs_in_with_totp(browser, web) -> None:
         await tid(page, "audit-filter").click()
         await expect(tid(page, "audit-row")).to_have_count(1)
         await expect(tid(page, "audit-row")).to_have_attribute("data-action", "staff_disabled")
+        # Retention: the period, and the last run once the daily job has run.
+        await expect(tid(page, "retention-body")).to_contain_text("1095 天")
+        await expect(tid(page, "retention-last")).to_have_text("还没有执行过。")
+        assert (await admin.http.post("/api/retention/run")).status_code == 200
+        await page.reload()
+        await expect(tid(page, "retention-last")).to_contain_text("销毁 0 段对话")
+        # English on the toggle, as on the other pages.
+        await tid(page, "lang-toggle").click()
+        await expect(tid(page, "manage-nav")).to_contain_text("Accounts & audit")
+        await expect(tid(page, "retention-body")).to_contain_text("kept 1095 days")
+        await tid(page, "lang-toggle").click()
         capacity = await web.node.services.pool.fetchval(
             "SELECT capacity FROM staff WHERE username = 'newlin'")
         assert capacity == 3
