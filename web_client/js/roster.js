@@ -154,7 +154,9 @@ async function removeChange(c) {
 function renderCoverage() {
   const cov = S.coverage;
   if (!cov) return;
-  const gaps = cov.hours.filter((x) => x.gap);
+  // The worst gaps first (most people missing), then by time.
+  const short = (x) => x.missing.counselors + x.missing.supervisors;
+  const gaps = cov.hours.filter((x) => x.gap).sort((a, b) => short(b) - short(a) || (a.date + a.hour < b.date + b.hour ? -1 : 1));
   const badge = $('#gap-count');
   badge.setAttribute('data-gaps', String(cov.gaps));
   badge.className = cov.gaps ? 'pill pill-open' : 'pill pill-acked';
