@@ -191,7 +191,8 @@ async def worker_history(request: Request) -> Response:
     rows = await node.services.pool.fetch(
         "SELECT c.id, c.status, c.created_at, c.ended_at, s.display_name FROM conversations c"
         " LEFT JOIN staff s ON s.id = c.counselor_id WHERE c.worker_id = $1"
-        " ORDER BY c.created_at DESC LIMIT 20",
+        # Shredded (deleted by the worker, or past retention): nothing left to show.
+        " AND c.shredded_at IS NULL ORDER BY c.created_at DESC LIMIT 20",
         uuid.UUID(p.id),
     )
     conversations = []

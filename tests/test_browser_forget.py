@@ -72,6 +72,10 @@ async def test_delete_my_history_leaves_nothing_readable(
         await expect(tid(page, "forget-result")).to_contain_text(
             "已删除：1 段对话、1 条消息、1 份咨询记录")
         await expect(tid(page, "history-item")).to_have_count(0)
+        # Opened again, the history is empty.
+        await tid(page, "history-back").click()
+        await tid(page, "open-history").click()
+        await expect(tid(page, "history-empty")).to_be_visible()
         errors.assert_clean()
     finally:
         await ctx.close()
