@@ -331,6 +331,22 @@ BEGIN
 END
 $$;
 
+-- Possession (issue 16, docs/SECURITY.md): an ID number opens nothing. A conversation is
+-- read by the session that opened it, by a session holding the device credential that
+-- opened it, or by a session that proved a PIN set on that device. So a number may have
+-- several open conversations, one per device, none of which can see the others.
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS opened_by_device bytea;
+DROP INDEX IF EXISTS conversations_one_open;
+CREATE UNIQUE INDEX IF NOT EXISTS conversations_one_open_per_device
+    ON conversations (worker_id, opened_by_device) WHERE status IN ('waiting', 'active');
+CREATE INDEX IF NOT EXISTS conversations_worker ON conversations (worker_id, status);
+-- The device hashes a worker session holds: its own first, then any a PIN opened.
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS devices bytea[] NOT NULL DEFAULT '{}';
+-- HMAC-SHA256(pepper, worker id and PIN): a PIN belongs to the devices it was set on.
+ALTER TABLE worker_devices ADD COLUMN IF NOT EXISTS pin_digest bytea;
+CREATE INDEX IF NOT EXISTS worker_devices_pin ON worker_devices (worker_id, pin_digest)
+    WHERE pin_digest IS NOT NULL;
+
 -- One clock: every time is written by the node (passed as a parameter), never by
 -- PostgreSQL's now(), so no column has a time default (see docs/DECISIONS.md).
 ALTER TABLE workers ALTER COLUMN created_at DROP DEFAULT;

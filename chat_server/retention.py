@@ -211,15 +211,18 @@ async def worker_delete_history(request: Request) -> Response:
     data = await json_body(request)
     if data.get("confirm") is not True:
         raise Problem(400, "bad_field", "confirm must be true", field="confirm")
-    wid = uuid.UUID(p.id)
-    if await node.conversations.open_for_worker(p.id) is not None:
+    if await node.conversations.open_for_session(p.id, p.token_hash, p.devices) is not None:
         raise Problem(409, "conversation_open", "end the open conversation first")
     now = node.now()
     total = Removed()
     async with node.services.pool.acquire() as conn:
+        # Only what this session may read (conversations.may_read): the ID number alone
+        # opens nothing, so it deletes nothing either.
         ids = await conn.fetch(
             "SELECT id FROM conversations WHERE worker_id = $1 AND shredded_at IS NULL"
-            " AND status IN ('ended', 'abandoned')", wid)
+            " AND status IN ('ended', 'abandoned')"
+            " AND (opened_by_session = $2 OR opened_by_device = ANY($3::bytea[]))",
+            uuid.UUID(p.id), p.token_hash, list(p.devices))
         for r in ids:
             total += await shred(conn, r["id"], now, "worker_deleted_history")
     return JSONResponse({"removed": asdict(total)})

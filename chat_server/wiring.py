@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
 from chat_server import (
+    access,
     admin_routes,
     api,
     board,
@@ -28,7 +30,8 @@ from chat_server.endpoint import staff_endpoint, worker_endpoint
 from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
-from chat_server.problems import Problem, problem_handler
+from chat_server.problems import Problem, http_error_handler, problem_handler
+from chat_server.protocol import CloseCode
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
@@ -69,7 +72,7 @@ def build_app(settings: Settings) -> Starlette:
             await node.writer.stop()
             for conns in list(node.connections.values()):
                 for conn in list(conns):
-                    conn.close(1001)
+                    conn.close(CloseCode.SERVICE_RESTART)
             await hub.stop()
 
     app = create_app(
@@ -92,4 +95,6 @@ def build_app(settings: Settings) -> Starlette:
                   shifts_feature.feature(lambda: app), retention.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    access.enforce(app.routes)
     return app

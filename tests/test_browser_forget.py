@@ -11,8 +11,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests import browser as _browser
-from tests.browser import PageErrors, phone, tid, worker_signs_in
-from tests.clients import Worker, make_staff, resident_id
+from tests.browser import PageErrors, phone, send_text, tid, worker_signs_in
+from tests.clients import make_staff, resident_id
 from tests.test_privacy_dump import pg_dump
 
 browser, web = _browser.browser, _browser.web  # fixtures
@@ -29,35 +29,35 @@ async def test_delete_my_history_leaves_nothing_readable(
     caplog.set_level(logging.DEBUG, logger="yizhan")
     number = resident_id()
     counselor = await make_staff(web)
-    await counselor.connect()
+    cws = await counselor.connect()
     await counselor.on_duty()
-    worker = Worker(web.base, number)
-    assert (await worker.sign_in()).status_code == 201
-    wws = await worker.connect()
-    conv = (await worker.request_chat())["conversation_id"]
-    await wws.expect("matched")
-    await wws.send({"type": "send", "conversation_id": conv, "client_id": "f1", "text": PHRASE})
-    await wws.expect("ack", client_id="f1")
-    await wws.send({"type": "end", "conversation_id": conv})
-    await wws.expect("ended")
-    r = await counselor.http.put(f"/api/staff/conversations/{conv}/note",
-                                 json={"topics": [], "risk_level": "none", "text": NOTE})
-    assert r.status_code == 200
-    pool = web.node.services.pool
-    sealed = [bytes(x["ciphertext"]) for x in await pool.fetch(
-        "SELECT ciphertext FROM messages WHERE conversation_id = $1::uuid", conv)]
-    sealed.append(bytes(await pool.fetchval(
-        "SELECT note_ciphertext FROM case_notes WHERE conversation_id = $1::uuid", conv)))
-    wrapped = bytes(await pool.fetchval(
-        "SELECT k.wrapped FROM data_keys k JOIN conversations c ON c.data_key_id = k.id"
-        " WHERE c.id = $1::uuid", conv))
-
     ctx = await phone(browser, web)
     try:
         page = await ctx.new_page()
         errors = PageErrors(page)
-        # Signing in twice on this phone: the second time the device proves possession.
+        # The phone starts the conversation: it is bound to this device (issue 16's model).
         await worker_signs_in(page, number)
+        await tid(page, "request-chat").click()
+        conv = (await cws.expect("assigned"))["conversation"]["id"]
+        await expect(tid(page, "screen-chat")).to_be_visible()
+        await send_text(page, PHRASE)
+        await cws.expect("message", seq=1)
+        await tid(page, "end-chat").click()
+        await tid(page, "confirm-end").click()
+        await expect(tid(page, "screen-after")).to_be_visible()
+        r = await counselor.http.put(f"/api/staff/conversations/{conv}/note",
+                                     json={"topics": [], "risk_level": "none", "text": NOTE})
+        assert r.status_code == 200
+        pool = web.node.services.pool
+        sealed = [bytes(x["ciphertext"]) for x in await pool.fetch(
+            "SELECT ciphertext FROM messages WHERE conversation_id = $1::uuid", conv)]
+        sealed.append(bytes(await pool.fetchval(
+            "SELECT note_ciphertext FROM case_notes WHERE conversation_id = $1::uuid", conv)))
+        wrapped = bytes(await pool.fetchval(
+            "SELECT k.wrapped FROM data_keys k JOIN conversations c ON c.data_key_id = k.id"
+            " WHERE c.id = $1::uuid", conv))
+
+        # Signing in again on this phone: the device proves possession.
         await ctx.clear_cookies(name="yz_w")
         await page.goto("/")
         await tid(page, "welcome-start").click()
@@ -79,8 +79,7 @@ async def test_delete_my_history_leaves_nothing_readable(
         errors.assert_clean()
     finally:
         await ctx.close()
-        for c in (worker, counselor):
-            await c.close()
+        await counselor.close()
 
     dump = await asyncio.to_thread(pg_dump, backend_urls[0])
     assert b"COPY public.messages" in dump  # positive control: a real dump

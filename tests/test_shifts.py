@@ -121,8 +121,9 @@ async def test_shift_end_drains_without_cutting_anyone_off(node_factory, when: s
         d = day + dt.timedelta(days=days)
         return dt.datetime(d.year, d.month, d.day, h, mi, s, tzinfo=TZ)
 
-    # Pinned before anyone signs in: sessions expire by the same clock.
-    rnode.node.clock = lambda: at(12)
+    # Pinned before anyone signs in: sessions expire by the same clock (12 h for staff,
+    # so signed in at 17:00 they last past the midnight the holiday case crosses).
+    rnode.node.clock = lambda: at(17)
     sup = await make_staff(rnode, "supervisor")
     c = await make_staff(rnode, capacity=3)
     await pattern(sup, c, "mon-sun", "18:00", "20:00")
