@@ -66,6 +66,25 @@ ROUTES: dict[str, Audience] = {
     "/api/roster/today": Audience.STAFF,
     "/api/roster/approvals": Audience.STAFF,
     "/api/roster/records": Audience.STAFF,
+    # Running the service from the browser (issue 20); each route narrows the role.
+    "/api/roster/people": Audience.STAFF,
+    "/api/admin/staff": Audience.STAFF,
+    "/api/admin/staff/{staff_id}": Audience.STAFF,
+    "/api/admin/staff/{staff_id}/disable": Audience.STAFF,
+    "/api/admin/staff/{staff_id}/enable": Audience.STAFF,
+    "/api/admin/staff/{staff_id}/reset": Audience.STAFF,
+    "/api/admin/audit": Audience.STAFF,
+    "/api/staff/setup/info": Audience.PUBLIC,  # the one-time link token is the credential
+    "/api/staff/setup/complete": Audience.PUBLIC,
+    "/api/directory": Audience.STAFF,
+    "/api/directory/{resource_id}": Audience.STAFF,
+    "/api/directory/{resource_id}/verified": Audience.STAFF,
+    "/api/reports": Audience.STAFF,
+    "/api/reports.csv": Audience.STAFF,
+    "/api/reports.xlsx": Audience.STAFF,
+    "/api/retention": Audience.STAFF,
+    "/api/retention/run": Audience.STAFF,
+    "/api/worker/history/delete": Audience.WORKER,
 }
 
 # The WebSocket endpoints and the roles each admits (chat_server/endpoint.py checks them).

@@ -37,6 +37,7 @@ from chat_server.sessions import (
     WeakPin,
     check_pin,
 )
+from chat_server.staff_2fa import second_factor
 from chat_server.throttle import Throttle, scope_key
 from chat_server.vault import open_text, seal_text
 from crypto.errors import InvalidIdentity
@@ -301,7 +302,8 @@ async def staff_sign_in(request: Request) -> Response:
     await slowed(node, slow_keys)
     try:
         token, p = await node.sessions.staff_sign_in(
-            username or "", password or "", ttl_s=node.settings.session_ttl_s)
+            username or "", password or "", ttl_s=node.settings.session_ttl_s,
+            second_factor=second_factor(request, data))
     except BadCredentials:
         metrics.SIGNINS.labels(kind="staff", outcome="bad_credentials").inc()
         await throttle_of(node).failed(slow_keys, node.now_ms())

@@ -74,6 +74,9 @@ class Settings:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
+    # Conversations and notes older than this are crypto-shredded by the daily job
+    # (three years: the NHC hotline guideline's minimum keeping time).
+    retention_days: int = 3 * 365
 
     @property
     def tz(self) -> ZoneInfo:
@@ -140,6 +143,7 @@ class Settings:
             ),
             metrics_host=r.text("YIZHAN_METRICS_HOST", "127.0.0.1"),
             log_level=r.choice("YIZHAN_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            retention_days=r.integer("YIZHAN_RETENTION_DAYS", 3 * 365, low=30, high=36500),
         )
 
 

@@ -272,6 +272,8 @@ class ConversationStore:
             " FROM conversations c LEFT JOIN staff s ON s.id = c.counselor_id"
             " WHERE c.worker_id = $1"
             " AND (c.opened_by_session = $2 OR c.opened_by_device = ANY($3::bytea[]))"
+            # Shredded (deleted by the worker, or past retention): nothing left to read.
+            " AND c.shredded_at IS NULL"
             " ORDER BY c.created_at DESC LIMIT $4",
             uuid.UUID(worker_id), session_hash, list(devices), limit,
         )

@@ -53,7 +53,7 @@ async def rewrap_all(
                 batch,
             )
             if not rows:
-                return done
+                return done + await _rewrap_totp_secrets(conn, ring, target)
             updates = []
             for r in rows:
                 new = rewrap(ring, WrappedKey(r["kek_version"], r["wrapped"]), target)
@@ -67,6 +67,21 @@ async def rewrap_all(
             on_batch(len(rows), done)
 
 
+async def _rewrap_totp_secrets(conn: asyncpg.Connection, ring: KeyRing, target: int) -> int:
+    """Staff TOTP secrets are wrapped like data keys (chat_server/totp.py): rewrapped too,
+    or retiring a KEK would lock every supervisor out of two-step sign-in."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT id, totp_kek_version, totp_secret FROM staff WHERE totp_secret IS NOT NULL"
+            " AND totp_kek_version <> $1 FOR UPDATE", target)
+        await conn.executemany(
+            "UPDATE staff SET totp_kek_version = $2, totp_secret = $3 WHERE id = $1",
+            [(r["id"], target, rewrap(ring, WrappedKey(r["totp_kek_version"],
+                                                       r["totp_secret"]), target).wrapped)
+             for r in rows])
+    return len(rows)
+
+
 async def usage(conn: asyncpg.Connection) -> list[KekUsage]:
     rows = await conn.fetch(
         "SELECT kek_version, count(*) FILTER (WHERE wrapped IS NOT NULL) AS live,"
@@ -78,7 +93,8 @@ async def usage(conn: asyncpg.Connection) -> list[KekUsage]:
 
 async def live_keys_under(conn: asyncpg.Connection, kek_version: int) -> int:
     return await conn.fetchval(
-        "SELECT count(*) FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL",
+        "SELECT (SELECT count(*) FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL)"
+        " + (SELECT count(*) FROM staff WHERE totp_kek_version = $1 AND totp_secret IS NOT NULL)",
         kek_version,
     )
 

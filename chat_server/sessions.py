@@ -12,6 +12,7 @@ import hmac
 import itertools
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -281,14 +282,19 @@ class SessionStore:
     # ---- staff --------------------------------------------------------------------
 
     async def staff_sign_in(
-        self, username: str, password: str, *, ttl_s: int
+        self, username: str, password: str, *, ttl_s: int,
+        second_factor: Callable[[str], Awaitable[None]] | None = None,
     ) -> tuple[str, Principal]:
+        """`second_factor(staff_id)` runs once the password matched, before any session
+        exists; it raises to refuse (chat_server/admin_routes.py asks for TOTP there)."""
         row = await self.pool.fetchrow(
             "SELECT id, password_hash, disabled_at FROM staff WHERE username = $1", username
         )
         ok = await _verify(password, row["password_hash"] if row else None)
         if not ok or row is None or row["disabled_at"] is not None:
             raise BadCredentials()
+        if second_factor is not None:
+            await second_factor(str(row["id"]))
         if needs_rehash(row["password_hash"]):
             await self.pool.execute(
                 "UPDATE staff SET password_hash = $2 WHERE id = $1",

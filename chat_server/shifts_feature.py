@@ -29,6 +29,7 @@ from chat_server.hub import user_channel
 from chat_server.node import Node
 from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
+from chat_server.protocol import ErrorCode, ProtocolError
 from chat_server.roster import (
     Change,
     ChangeKind,
@@ -63,6 +64,7 @@ SWEEP_S = 2.0
 CACHE_S = 10.0  # how stale the wait hint may be (it runs every second per waiting worker)
 MAX_CSV_BYTES = 1 << 20
 EDITORS = ("supervisor", "admin")
+NEXT_SHIFT_DAYS = 14  # how far ahead a refused counselor is told their next shift
 
 
 class Shifts:
@@ -100,12 +102,23 @@ class Shifts:
             return None
         lead = int(self.lead.total_seconds() // 60)
         upcoming = next_shift([s for s in shifts if s.staff_id == staff_id], now, self.tz)
+        if upcoming is None:  # not in the next day or so: look two weeks ahead
+            today = now.astimezone(self.tz).date()
+            later = await self.store.shifts(today, today + dt.timedelta(days=NEXT_SHIFT_DAYS))
+            upcoming = next_shift([s for s in later if s.staff_id == staff_id], now, self.tz)
         when = ""
+        extra: dict[str, Any] = {"reason": "not_scheduled", "next_shift": None,
+                                 "lead_minutes": lead}
         if upcoming is not None:
             when = (f" Your next shift starts {upcoming.day} {hhmm(upcoming.start)};"
                     f" duty opens {lead} minutes before.")
-        return (f"you are not scheduled now.{when} To go on duty anyway, ask a supervisor"
-                " for approval.")
+            extra["next_shift"] = {"start": upcoming.start_at(self.tz).isoformat(),
+                                   "end": upcoming.end_at(self.tz).isoformat()}
+        # Raised here rather than returned, so the page gets the next shift as data and
+        # can say it in the counselor's language.
+        raise ProtocolError(ErrorCode.FORBIDDEN,
+                            f"you are not scheduled now.{when} To go on duty anyway, ask a"
+                            " supervisor for approval.", **extra)
 
     async def sweep(self) -> None:
         """Drain counselors whose shift has ended; off duty once their last chat ends."""

@@ -11,7 +11,18 @@ from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import access, api, board, crisis_feature, metrics, shifts_feature
+from chat_server import (
+    access,
+    admin_routes,
+    api,
+    board,
+    crisis_feature,
+    directory,
+    metrics,
+    reports,
+    retention,
+    shifts_feature,
+)
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -101,13 +112,18 @@ def build_app(settings: Settings) -> Starlette:
             *crisis_feature.routes(),
             *board.routes(),
             *shifts_feature.routes(),
+            *admin_routes.routes(),
+            *retention.routes(),
+            *reports.routes(),
+            *directory.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
         # The crisis feature needs the node the chat feature made, so it comes after it.
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app), lambda services: cluster_gauges(app)],
+                  shifts_feature.feature(lambda: app), lambda services: cluster_gauges(app),
+                  retention.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

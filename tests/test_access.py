@@ -100,7 +100,8 @@ async def test_every_route_refuses_the_wrong_kind_of_session(node) -> None:
             if not isinstance(route, Route) or route.app.audience is Audience.PUBLIC:
                 continue
             path = route.path.format(conversation_id="00000000-0000-0000-0000-000000000000",
-                                     escalation_id="1", referral_id="1", followup_id="1", id="1")
+                                     escalation_id="1", referral_id="1", followup_id="1", id="1",
+                                     staff_id="1", resource_id="1")
             for method in sorted(route.methods or {"GET"}):
                 if method == "HEAD":
                     continue

@@ -44,10 +44,10 @@ def shots(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def snap(page: Page, folder: Path, name: str) -> None:
+async def snap(page: Page, folder: Path, name: str, full_page: bool = False) -> None:
     await page.wait_for_timeout(150)  # let transitions and focus rings settle
     await page.screenshot(path=str(folder / f"{name}.png"), animations="disabled",
-                          caret="hide", scale="css")
+                          caret="hide", scale="css", full_page=full_page)
     assert (folder / f"{name}.png").stat().st_size > 5_000
 
 
@@ -204,3 +204,124 @@ async def current_conversation(page: Page) -> str:
     conv = await page.evaluate("() => JSON.parse(sessionStorage.getItem('yz.w.conv')).id")
     assert conv
     return conv
+
+
+async def test_screenshots_of_the_management_pages(browser, node_factory, shots) -> None:
+    """Admin, set-up link, roster, directory and reports (seeded month), and the worker's
+    "delete my history" result."""
+    import base64
+
+    from chat_server import totp
+    from tests.report_seed import seed
+    from tests.test_browser_admin import manager_signs_in
+
+    now = dt.datetime(2026, 12, 3, 15, 0, tzinfo=SH)
+    node = await start_web_node(node_factory, open_time=dt.time(10, 0),
+                                duty_requires_roster=True)
+    node.node.clock = lambda: now
+    admin = await named_staff(node, "zhou", "周主任", "admin")
+    wang = await named_staff(node, "wang", "王老师", "supervisor")
+    lin = await named_staff(node, "lin", "小林", "counselor")
+    chen = await named_staff(node, "chen", "陈老师", "counselor")
+    await seed(node.node.services.pool, lin.id, chen.id, wang.id)
+    pool = node.node.services.pool
+    # A roster with gaps: patterns for two counselors and the supervisor.
+    for who, days, start, end in ((lin, "mon-fri", "10:00", "18:00"),
+                                  (chen, "mon,wed,fri,sat", "16:00", "24:00"),
+                                  (wang, "mon-fri", "10:00", "19:00")):
+        r = await wang.http.post("/api/roster/patterns", json={
+            "staff_id": who.id, "weekdays": days, "start": start, "end": end})
+        assert r.status_code == 201, r.text
+    await pool.execute("UPDATE referral_resources SET last_verified_at = $1,"
+                       " verify_before_launch = false", now - dt.timedelta(days=20))
+    await pool.execute("UPDATE referral_resources SET last_verified_at = NULL WHERE id IN"
+                       " (SELECT id FROM referral_resources ORDER BY name LIMIT 2)")
+    contexts = [await desktop(browser, node), await desktop(browser, node),
+                await phone(browser, node)]
+    others: list[Worker] = []
+    try:
+        page, newcomer, w = [await c.new_page() for c in contexts]
+        watch = [PageErrors(p) for p in (page, newcomer, w)]
+        await manager_signs_in(page, "/admin.html", admin)
+        await tid(page, "new-staff").locator("summary").click()
+        await tid(page, "new-username").fill("zhao")
+        await tid(page, "new-display").fill("赵老师")
+        await tid(page, "new-role").select_option("supervisor")
+        await tid(page, "new-create").click()
+        await expect(tid(page, "setup-link")).to_be_visible()
+        await expect(tid(page, "audit-row").first).to_be_visible()
+        await snap(page, shots, "admin", full_page=True)
+        url = await tid(page, "setup-link-url").input_value()
+
+        await newcomer.goto(url.replace(node.base, ""))
+        await expect(tid(newcomer, "view-setup")).to_be_visible()
+        await snap(newcomer, shots, "setup")
+        raw = (await tid(newcomer, "totp-secret").inner_text()).replace(" ", "")
+        secret = base64.b32decode(raw + "=" * (-len(raw) % 8))
+        await tid(newcomer, "setup-password").fill("quiet river lantern 42")
+        await tid(newcomer, "setup-password2").fill("quiet river lantern 42")
+        await tid(newcomer, "setup-totp").fill(totp.code_at(secret, now))
+        await tid(newcomer, "setup-submit").click()
+        await expect(tid(newcomer, "recovery-codes").locator("li")).to_have_count(10)
+        await snap(newcomer, shots, "setup-done")
+
+        await page.goto("/roster.html?week=2026-11-30")
+        await expect(tid(page, "heat-cell").first).to_be_visible()
+        await page.locator('[data-testid="grid-cell"][data-username="lin"]'
+                           '[data-date="2026-12-05"]').click()
+        await expect(tid(page, "cell-editor")).to_be_visible()
+        await snap(page, shots, "roster", full_page=True)
+
+        await page.goto("/directory.html")
+        await expect(tid(page, "stale-flag").first).to_be_visible()
+        await snap(page, shots, "directory", full_page=True)
+
+        await page.goto("/reports.html?month=2026-11")
+        await expect(tid(page, "chart-daily").locator("canvas")).to_have_count(1)
+        await snap(page, shots, "reports", full_page=True)
+
+        # The worker who deletes their history.
+        number = resident_id()
+        talker = Worker(node.base, number)
+        others.append(talker)
+        await lin.connect()
+        await lin.on_duty()
+        assert (await talker.sign_in()).status_code == 201
+        tws = await talker.connect()
+        await talker.request_chat()
+        await tws.expect("matched")
+        await say(talker, "最近总是睡不好", 1)
+        await tws.send({"type": "end", "conversation_id": talker.conversation_id})
+        await tws.expect("ended")
+        # The phone holds the device credential the conversation is bound to.
+        await contexts[2].add_cookies([{
+            "name": "yz_d", "value": talker.http.cookies.get("yz_d"), "domain": "127.0.0.1",
+            "path": "/api/worker", "httpOnly": True, "sameSite": "Strict"}])
+        await sign_in_on(w, number, first=True)
+        await tid(w, "open-history").click()
+        await expect(tid(w, "history-item")).to_have_count(1)
+        await tid(w, "forget-start").click()
+        await expect(tid(w, "forget-confirm")).to_be_visible()
+        await snap(w, shots, "worker-forget-confirm")
+        await tid(w, "forget-confirm").click()
+        await expect(tid(w, "forget-result")).to_be_visible()
+        await snap(w, shots, "worker-forget-done")
+        for p in watch:
+            p.assert_clean()
+    finally:
+        for c in contexts:
+            await c.close()
+        for who in (*others, admin, wang, lin, chen):
+            await who.close()
+
+
+async def sign_in_on(page: Page, number: str, *, first: bool) -> None:
+    await page.goto("/")
+    await tid(page, "welcome-start").click()
+    if first:
+        await tid(page, "consent-check").check()
+        await tid(page, "consent-accept").click()
+    await tid(page, "number-input").fill(number)
+    await tid(page, "signin-submit").click()
+    await expect(tid(page, "screen-ready")).to_be_visible()
+    await expect(tid(page, "request-chat")).to_be_enabled()

@@ -124,7 +124,7 @@ async def test_fuzz_every_route_and_frame(node_factory, caplog: pytest.LogCaptur
     for (method, template), who, ident, query, body in http_cases:
         ident = conv if ident == "conv" else ident
         path = template.format(conversation_id=ident, escalation_id=ident, referral_id=ident,
-                               followup_id=ident, id=ident)
+                               followup_id=ident, id=ident, staff_id=ident, resource_id=ident)
         client = clients[who] if who else anonymous
         if query:
             # Encoded by hand: lone surrogates go out as the bytes a hostile client sends.

@@ -7,8 +7,9 @@ passed a date a test had pinned; this keeps any such mix from coming back.
 
 from __future__ import annotations
 
-import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import asyncpg
@@ -22,17 +23,24 @@ DB_CLOCK = re.compile(
 
 
 def _string_literals(source: str) -> list[tuple[int, str]]:
-    """Every string constant that is not a docstring, with its line."""
-    tree = ast.parse(source)
-    docstrings = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                docstrings.add(id(body[0].value))
-    return [(n.lineno, n.value) for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str)
-            and id(n) not in docstrings]
+    """Every string token that is not a docstring (a statement of a lone string), with its
+    line. tokenize, not ast: CPython 3.11's ast.parse shares a recursion counter between
+    threads and can fail with "AST constructor recursion depth mismatch" in a busy test run.
+    """
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+              if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    found = []
+    for i, tok in enumerate(tokens):
+        if tok.type != tokenize.STRING:
+            continue
+        before = tokens[i - 1].type if i else tokenize.NEWLINE
+        after = tokens[i + 1].type if i + 1 < len(tokens) else tokenize.NEWLINE
+        lone = before in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                          tokenize.ENCODING) and after in (tokenize.NEWLINE,
+                                                           tokenize.ENDMARKER)
+        if not lone:
+            found.append((tok.start[0], tok.string))
+    return found
 
 
 def test_no_sql_in_the_app_reads_the_database_clock() -> None:

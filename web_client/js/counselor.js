@@ -4,7 +4,7 @@
 import { $, $$, byTestId, h, clear, setText, show, hide, openDialog, closeDialog, newClientId, telHref } from './dom.js';
 import { api, ApiError } from './api.js';
 import { Connection } from './connection.js';
-import { t, applyI18n, onLangChange, fmtClock, fmtDuration } from './i18n.js';
+import { t, applyI18n, onLangChange, fmtClock, fmtDuration, fmtWhen } from './i18n.js';
 import { getHotlines } from './hotlines.js';
 import './strings-crisis.js';
 import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut, connLabel } from './staff.js';
@@ -775,6 +775,12 @@ function onError(f) {
   }
   if (f.code === 'service_closed') toast(t('c.err.service_closed'));
   else if (f.code === 'not_on_duty') toast(t('c.err.not_on_duty'));
+  else if (f.code === 'forbidden' && f.reason === 'not_scheduled') {
+    // Say so, with the next shift, instead of the generic error (issue 20).
+    const next = f.next_shift;
+    toast(next ? t('c.err.not_scheduled_next', { when: fmtWhen(next.start), n: f.lead_minutes || 0 }) : t('c.err.not_scheduled'), 12000);
+    renderTop();
+  }
   else if (f.code === 'rate_limited') toast(t('err.rate', { n: f.retry_after || 10 }));
   else toast(t('err.generic'));
 }

@@ -3,6 +3,7 @@
 import { $, $$, setText, show, hide } from './dom.js';
 import { api, ApiError } from './api.js';
 import { t, toggleLang } from './i18n.js';
+import './strings-admin.js';
 
 export function showView(name) {
   for (const v of $$('body > .view[data-view]')) show(v, v.getAttribute('data-view') === name);
@@ -45,17 +46,30 @@ export function wireSignin(onSignedIn) {
     if (!user.value.trim()) { user.focus(); return; }
     if (!pass.value) { pass.focus(); return; }
     const btn = $('[data-testid="staff-signin"]');
+    // Two-factor: the code field appears once the server asks for it (totp_required).
+    const code = $('#totp');
+    const body = { username: user.value.trim(), password: pass.value };
+    if (code && code.value.trim()) body.totp = code.value.trim();
     btn.disabled = true;
     try {
-      const staff = await api('/api/staff/session', { method: 'POST', body: { username: user.value.trim(), password: pass.value } });
+      const staff = await api('/api/staff/session', { method: 'POST', body: body });
       pass.value = '';
+      if (code) { code.value = ''; hide($('#totp-field')); }
       hide($('#signin-notice'));
       onSignedIn(staff);
     } catch (e) {
-      const code = e instanceof ApiError ? e.code : '';
-      setText(err, code === 'bad_credentials' ? t('s.signin.err')
-        : code === 'rate_limited' ? t('err.rate', { n: e.retryAfter || 30 })
-        : code === 'network' ? t('err.network') : t('err.generic'));
+      const why = e instanceof ApiError ? e.code : '';
+      if ((why === 'totp_required' || why === 'totp_incorrect') && code) {
+        show($('#totp-field'));
+        code.value = '';
+        code.focus();
+        setText(err, t(why === 'totp_required' ? 's.signin.totp_needed' : 's.signin.totp_wrong'));
+        show(err);
+        return;
+      }
+      setText(err, why === 'bad_credentials' ? t('s.signin.err')
+        : why === 'rate_limited' ? t('err.rate', { n: e.retryAfter || 30 })
+        : why === 'network' ? t('err.network') : t('err.generic'));
       show(err);
       pass.select();
     } finally {

@@ -8,6 +8,7 @@ import { t, applyI18n, toggleLang, onLangChange, getLang, fmtClock, fmtWhen, fmt
 import { checkNumber, normalizeNumber } from './idcheck.js';
 import { getHotlines, setServerHotlines } from './hotlines.js';
 import './strings-crisis.js';
+import { resetForget } from './forget.js';
 
 // ---------------------------------------------------------------- session storage
 // Only what is needed to survive a reload or a screen lock: the unacknowledged outbox,
@@ -360,6 +361,7 @@ function requestChat() {
 }
 
 async function openHistory() {
+  resetForget();
   const body = $('#history-body');
   clear(body);
   body.appendChild(h('p', { class: 'muted', text: t('loading') }));
