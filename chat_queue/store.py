@@ -352,6 +352,26 @@ class QueueStore:
         match = MatchResult(conversation_id, staff_id) if conversation_id else None
         return MatchOutcome(match, tuple(abandoned))
 
+    async def match_booked(self, conversation_id: str, staff_id: str, now_ms: int) -> int:
+        """Match a queued conversation with a named counselor (see lua/match_booked.lua):
+        1 matched, 0 not queued, -1 that counselor cannot take it now."""
+        return int(await self._scripts.match_booked(
+            keys=[
+                keys.QUEUE,
+                keys.AVAILABLE,
+                keys.CAPACITY,
+                keys.LOAD,
+                keys.IDLE_SINCE,
+                keys.DRAINING,
+                keys.SEAT_CHANGES,
+                keys.claim(conversation_id),
+                keys.claims_of(staff_id),
+                keys.counselor_presence(staff_id),
+                keys.worker_presence(conversation_id),
+            ],
+            args=[conversation_id, staff_id, now_ms, self.claim_ttl_s, LOAD_WEIGHT],
+        ))
+
     async def match_all(self, now_ms: int, limit: int = 100,
                         on_match: Callable[[MatchResult], object] | None = None) -> MatchBatch:
         """Match until no pair is left or `limit` matches were made. `on_match` hears of

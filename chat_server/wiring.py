@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, board, crisis_feature, shifts_feature
+from chat_server import api, board, crisis_feature, selfservice, shifts_feature
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -70,13 +70,14 @@ def build_app(settings: Settings) -> Starlette:
             *crisis_feature.routes(),
             *board.routes(),
             *shifts_feature.routes(),
+            *selfservice.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
         # The crisis feature needs the node the chat feature made, so it comes after it.
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app)],
+                  shifts_feature.feature(lambda: app), selfservice.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     return app
