@@ -203,6 +203,14 @@ class QueueStore:
         )
         return True
 
+    async def move_ahead(self, conversation_id: str, band: Band, enqueued_ms: int) -> bool:
+        """Give a queued conversation an earlier place (never a later one); True if queued.
+        A booked chat whose counselor is busy waits at the front this way."""
+        changed = await self.redis.zadd(
+            keys.QUEUE, {conversation_id: queue_score(band, enqueued_ms)}, xx=True, lt=True,
+            ch=True)
+        return bool(changed) or await self.redis.zscore(keys.QUEUE, conversation_id) is not None
+
     async def positions(self, conversation_ids: Sequence[str]) -> dict[str, int | None]:
         """1-based places in the queue (None if not queued), in one command."""
         if not conversation_ids:

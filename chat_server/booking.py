@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chat_queue.matching import Band
 from chat_server.clock import Clock
 from chat_server.conversations import Conversation
 from chat_server.possession import may_read
@@ -307,6 +308,14 @@ class BookingStore:
                     "updated_at": iso(r["updated_at"])})
         return list(out.values())
 
+    async def settle(self) -> None:
+        """A booked chat that a counselor took (the queue's matcher, if theirs was busy)
+        was attended."""
+        await self.pool.execute(
+            "UPDATE bookings b SET status = 'attended', updated_at = $1 FROM conversations c"
+            " WHERE b.status = 'booked' AND c.id = b.conversation_id"
+            " AND c.status IN ('active', 'ended')", self.clock())
+
     async def staff_booking(self, booking_id: uuid.UUID) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
             "SELECT b.status, sl.counselor_id, sl.starts_at FROM bookings b"
@@ -337,11 +346,19 @@ async def on_chat_requested(rt: SelfService, conn: Connection, conv: Conversatio
     if due is None:
         return
     await rt.booking.attach(due["id"], conv.id)
-    await start_booked(rt, due["id"], conv.id, str(due["counselor_id"]))
+    if await start_booked(rt, due["id"], conv.id, str(due["counselor_id"])):
+        return
+    # Their counselor is busy or away: never behind the queue. The worker waits at its
+    # front (as a hand-over does) while the sweeper keeps offering them to that counselor.
+    node = rt.node
+    oldest = await node.queue.oldest_enqueued_ms()
+    front = node.now_ms() if oldest is None else min(node.now_ms(), oldest - 1)
+    await node.queue.move_ahead(conv.id, Band(min(conv.band, 1)), front)
 
 
 async def sweep(rt: SelfService) -> None:
     """Booked chats whose counselor was busy or away: try again."""
+    await rt.booking.settle()
     for r in await rt.booking.waiting_booked():
         await start_booked(rt, r["id"], str(r["conversation_id"]), str(r["counselor_id"]))
 
