@@ -373,7 +373,9 @@ CREATE TABLE IF NOT EXISTS assessments (
     ciphertext bytea NOT NULL,
     -- The worker chose to show this result to the counselor of their next chat.
     share_next boolean NOT NULL DEFAULT false,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    -- Insertion order, for results stored within the same clock reading.
+    n bigint GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX IF NOT EXISTS assessments_worker ON assessments (worker_id, created_at DESC);
 

@@ -120,7 +120,8 @@ class AssessmentStore:
 
     async def _rows(self, worker_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch(
-            "SELECT * FROM assessments WHERE worker_id = $1 ORDER BY created_at DESC LIMIT $2",
+            "SELECT * FROM assessments WHERE worker_id = $1"
+            " ORDER BY created_at DESC, n DESC LIMIT $2",
             uuid.UUID(worker_id), HISTORY_LIMIT)
 
     async def readable(self, p: Principal) -> list[Stored]:
