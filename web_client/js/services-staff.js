@@ -207,6 +207,10 @@ function opendays(panel) {
 
 // ---- report --------------------------------------------------------------------------
 
+function avgText(avg, n) {
+  return typeof avg === 'number' ? t('st.report.avg', { avg, n }) : t('st.report.few');
+}
+
 async function report(panel) {
   const to = input('date', { value: localDate(new Date()), testid: 'report-to' });
   const from = input('date', { value: localDate(new Date(Date.now() - 29 * 86400000)), testid: 'report-from' });
@@ -236,10 +240,10 @@ async function report(panel) {
     out.appendChild(h('section', null, h('h2', { text: t('st.report.opendays') }), h('table', { class: 'svc-table' }, h('tbody', null,
       r.open_days.map((e) => h('tr', null, h('td', { text: fmt(e.starts_at) }), h('td', { text: e.theme }), h('td', { text: e.teacher }),
         h('td', { text: t('st.report.fill', { rate: typeof e.fill_rate === 'number' ? Math.round(e.fill_rate * 100) + '%' : e.fill_rate }) }),
-        h('td', { text: t('st.report.avg', { avg: e.average, n: e.ratings }) }))))))));
+        h('td', { text: avgText(e.average, e.ratings) })))))));
     out.appendChild(h('section', null, h('h2', { text: t('st.report.teachers') }), h('table', { class: 'svc-table', testid: 'report-teachers' }, h('tbody', null,
       r.teachers.flatMap((x) => x.months.map((m) => h('tr', null, h('td', { text: x.teacher }), h('td', { text: m.month }),
-        h('td', { text: t('st.report.avg', { avg: m.average, n: m.ratings }) }), h('td', { text: t('st.report.low', { n: m.low }) }))))))));
+        h('td', { text: avgText(m.average, m.ratings) }), h('td', { text: t('st.report.low', { n: m.low }) }))))))));
   };
   form.addEventListener('submit', (ev) => { ev.preventDefault(); run(); });
   panel.appendChild(form);

@@ -206,6 +206,7 @@ const zh = {
   'st.report.fill': '满员率 {rate}',
   'st.report.avg': '平均 {avg} 分（{n} 人评）',
   'st.report.low': '低分（≤2）{n}',
+  'st.report.few': '评分不足 5 人，不显示平均分',
   'st.forbidden': '你的角色不能使用这一页。',
 };
 
@@ -401,6 +402,7 @@ const en = {
   'st.report.fill': 'Fill rate {rate}',
   'st.report.avg': 'Average {avg} ({n} ratings)',
   'st.report.low': 'Low (≤2) {n}',
+  'st.report.few': 'Fewer than 5 ratings: no average shown',
   'st.forbidden': 'Your role cannot use this page.',
 };
 
