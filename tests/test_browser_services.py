@@ -229,3 +229,47 @@ async def test_a_booked_session_starts_with_the_right_counselor(browser, web) ->
             await c.close()
         await other.close()
         await booked.close()
+
+
+async def test_a_shared_result_reaches_the_console_and_the_counselor_recommends(
+        browser, web) -> None:
+    pin(web)
+    counselor = await make_staff(web, name="counselorshare")
+    ctx, page, errors = await signed_in_phone(browser, web)
+    cctx = await desktop(browser, web)
+    try:
+        c = await cctx.new_page()
+        cerrors = PageErrors(c)
+        await staff_signs_in(c, "/counselor.html", counselor)
+        await counselor_on_duty(c)
+        await page.goto("/assess.html?scale=phq9")
+        for value in answers_for(11):
+            await tid(page, f"opt-{value}").click()
+        await expect(tid(page, "report-band")).to_have_attribute("data-band", "moderate")
+        await tid(page, "share-toggle").check()
+        await expect(tid(page, "share-saved")).to_be_visible()
+        await page.goto("/")
+        await tid(page, "request-chat").click()
+        await expect(tid(page, "screen-chat")).to_be_visible()
+        shared = tid(c, "shared-assessment")
+        await expect(shared).to_have_count(1)
+        await expect(shared).to_have_attribute("data-band", "moderate")
+        await expect(shared).to_contain_text("11")
+
+        await tid(page, "end-chat").click()
+        await tid(page, "confirm-end").click()
+        await expect(tid(c, "note-form")).to_be_visible()
+        rec = tid(c, "recommend")
+        await expect(rec).to_be_visible()
+        await rec.locator("label", has_text="5-4-3-2-1").click()
+        await tid(c, "recommend-send").click()
+        await expect(rec).to_contain_text("已推荐 1 项")
+        await page.goto("/selfhelp.html")
+        await expect(tid(page, "for-you")).to_contain_text("5-4-3-2-1")
+        await expect(tid(page, "for-you")).to_contain_text("推荐")
+        errors.assert_clean()
+        cerrors.assert_clean()
+    finally:
+        await ctx.close()
+        await cctx.close()
+        await counselor.close()
