@@ -32,6 +32,7 @@ from chat_server.protocol import Role
 from chat_server.scales import SCALES, Result, ScaleError, score, suitability_tags
 from chat_server.selfservice import (
     SelfService,
+    limit_writes,
     parse_id,
     runtime,
     staff_of,
@@ -228,6 +229,7 @@ async def assessments_route(request: Request) -> Response:
         items = await rt.assessments.readable(p)
         return JSONResponse({"assessments": [s.view() for s in items]})
     check_origin(request)
+    await limit_writes(request, p, "assessment")
     data = await json_body(request)
     scale = SCALES.get(str(data.get("scale")))
     if scale is None:

@@ -30,6 +30,7 @@ from chat_server.protocol import Role
 from chat_server.selfservice import (
     SelfService,
     iso,
+    limit_writes,
     parse_id,
     runtime,
     staff_of,
@@ -481,6 +482,7 @@ async def staff_attendance_route(request: Request) -> Response:
     rt = runtime(request)
     p = await staff_of(request, "counselor", "supervisor")
     check_origin(request)
+    await limit_writes(request, p, "booking")
     bid = parse_id(request.path_params["booking_id"], "booking")
     row = await rt.booking.staff_booking(bid)
     if row is None or (p.role is Role.COUNSELOR and str(row["counselor_id"]) != p.id):
@@ -537,6 +539,7 @@ async def worker_bookings_route(request: Request) -> Response:
     if request.method == "GET":
         return JSONResponse({"bookings": await rt.booking.readable(p)})
     check_origin(request)
+    await limit_writes(request, p, "booking")
     bid = await _book(rt, p, _slot_id(await json_body(request)), None)
     return JSONResponse(await _booking_body(rt, p, bid), status_code=201)
 

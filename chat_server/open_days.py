@@ -23,7 +23,7 @@ from chat_server.booking import parse_time
 from chat_server.clock import Clock
 from chat_server.possession import may_read
 from chat_server.problems import Problem, check_origin, field_int, field_str, json_body
-from chat_server.selfservice import iso, parse_id, runtime, staff_of, worker_of
+from chat_server.selfservice import iso, limit_writes, parse_id, runtime, staff_of, worker_of
 from chat_server.sessions import Principal
 
 
@@ -183,6 +183,7 @@ async def signup_route(request: Request) -> Response:
     rt = runtime(request)
     p = await worker_of(request)
     check_origin(request)
+    await limit_writes(request, p, "signup")
     sid = await rt.open_days.sign_up(p, parse_id(request.path_params["event_id"], "open day"))
     mine = [s for s in await rt.open_days.readable(p) if s["id"] == str(sid)]
     return JSONResponse(mine[0] if mine else {"id": str(sid)}, status_code=201)

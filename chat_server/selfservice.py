@@ -67,6 +67,17 @@ async def staff_of(request: Request, *roles: str) -> Principal:
     return require_role(await principal(request, STAFF_COOKIE), *roles)
 
 
+# Writes one worker may make per hour, per kind (a typing-error loop or a script cannot
+# fill the tables; a person never comes near these).
+WRITES_PER_HOUR = 30
+
+
+async def limit_writes(request: Request, p: Principal, kind: str) -> None:
+    from chat_server.api import rate_limit
+
+    await rate_limit(runtime(request).node, f"ss:{kind}:{p.id}", WRITES_PER_HOUR, 3600)
+
+
 def parse_id(text: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
