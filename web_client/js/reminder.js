@@ -38,6 +38,7 @@ function render() {
 }
 
 async function refresh() {
+  if (document.visibilityState === 'hidden') return; // asked again when seen
   try {
     bookings = (await api('/api/worker/bookings', { timeout: 8000 })).bookings || [];
   } catch (e) {
@@ -50,5 +51,6 @@ export function startReminder() {
   if (timer) return;
   refresh();
   timer = setInterval(refresh, 60 * 1000);
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') refresh(); });
   onLangChange(render);
 }
