@@ -537,7 +537,9 @@ async def worker_bookings_route(request: Request) -> Response:
     rt = runtime(request)
     p = await worker_of(request)
     if request.method == "GET":
-        return JSONResponse({"bookings": await rt.booking.readable(p)})
+        # The server's time too: a phone's clock may be wrong, the reminder uses this one.
+        return JSONResponse({"bookings": await rt.booking.readable(p),
+                             "now": rt.node.now().isoformat()})
     check_origin(request)
     await limit_writes(request, p, "booking")
     bid = await _book(rt, p, _slot_id(await json_body(request)), None)

@@ -198,7 +198,14 @@ async def test_a_booked_session_starts_with_the_right_counselor(browser, web) ->
         await page.goto("/booking.html")
         await page.locator(f'[data-slot="{slot["id"]}"]').get_by_test_id("slot-book").click()
         await expect(tid(page, "booking")).to_have_attribute("data-status", "booked")
+        # Reminded in the page, by the server's clock (the phone's may be wrong).
+        clock.at = T0 + dt.timedelta(minutes=35)
+        await page.reload()
+        await expect(tid(page, "booking-reminder")).to_contain_text("今天 15:00 开始")
         clock.at = T0 + dt.timedelta(minutes=58)
+        await page.reload()
+        await expect(tid(page, "booking-reminder")).to_contain_text("现在可以开始了")
+        await expect(tid(page, "reminder-start")).to_have_attribute("href", "/")
         # Both counselors on duty; `other` first, so the queue alone would choose them.
         for staff in (other, booked):
             cctx = await desktop(browser, web)

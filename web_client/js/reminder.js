@@ -10,12 +10,13 @@ import './strings-services.js';
 const SOON_MS = 30 * 60 * 1000;
 const EARLY_MS = 10 * 60 * 1000; // an online session may start this early (server: EARLY)
 let bookings = [];
+let skew = 0; // server time minus this phone's time (a phone's clock may be wrong)
 let timer = null;
 
 function render() {
   const el = document.querySelector('[data-testid="booking-reminder"]');
   if (!el) return;
-  const now = Date.now();
+  const now = Date.now() + skew;
   const next = bookings
     .filter((b) => b.status === 'booked' && Date.parse(b.slot.ends_at) > now
       && Date.parse(b.slot.starts_at) - now < SOON_MS)
@@ -29,7 +30,7 @@ function render() {
       el.appendChild(h('a', { href: '/', testid: 'reminder-start', text: t('ss.reminder.start') }));
     }
   } else {
-    el.appendChild(h('span', { text: t('ss.reminder.soon', { when: fmtWhen(next.slot.starts_at, new Date()) }) }));
+    el.appendChild(h('span', { text: t('ss.reminder.soon', { when: fmtWhen(next.slot.starts_at, new Date(now)) }) }));
     if (next.slot.station) {
       el.appendChild(h('span', { text: ' ' + t('ss.reminder.place', { place: next.slot.station.name }) }));
     }
@@ -40,7 +41,10 @@ function render() {
 async function refresh() {
   if (document.visibilityState === 'hidden') return; // asked again when seen
   try {
-    bookings = (await api('/api/worker/bookings', { timeout: 8000 })).bookings || [];
+    const r = await api('/api/worker/bookings', { timeout: 8000 });
+    bookings = r.bookings || [];
+    const server = Date.parse(r.now);
+    skew = isNaN(server) ? 0 : server - Date.now();
   } catch (e) {
     bookings = [];
   }
