@@ -90,7 +90,8 @@ async function today(panel, day) {
         h('td', null, h('div', { class: 'svc-row-actions' }, actions))));
     }
   }
-  panel.appendChild(h('table', { class: 'svc-table' }, body));
+  const head = h('thead', null, h('tr', null, ['time', 'counselor', 'place', 'worker', 'status'].map((c) => h('th', { text: t('st.col.' + c) })), h('th')));
+  panel.appendChild(h('table', { class: 'svc-table' }, head, body));
 }
 
 // ---- slots -------------------------------------------------------------------------
