@@ -203,10 +203,11 @@ async def on_chat_requested(rt: SelfService, conn: Connection, conv: Conversatio
         await give_priority(rt, conv)
 
 
-async def _now_waiting(rt: SelfService, p: Principal) -> None:
-    """Item 9 while already waiting for a chat this session may access: raise it now."""
+async def _now_open(rt: SelfService, p: Principal) -> None:
+    """Item 9 while waiting for, or in, a chat this session may access: act now (an active
+    chat's counselor and the supervisors hear of it through the escalation)."""
     conv = await rt.node.conversations.open_for_worker(p.id)
-    if conv is None or conv.status != "waiting":
+    if conv is None or conv.status not in ("waiting", "active"):
         return
     if not may_read(p, conv.opened_by_session or b""):
         return
@@ -242,7 +243,7 @@ async def assessments_route(request: Request) -> Response:
     stored = await rt.assessments.add(p, result)
     if result.self_harm:
         log.warning("assessment item 9 positive", extra={"fields": {"assessment_id": stored.id}})
-        await _now_waiting(rt, p)
+        await _now_open(rt, p)
     recommended = await rt.library.recommended(suitability_tags(result))
     body = {**stored.view(), "self_harm": result.self_harm,
             "hotlines": HOTLINES if result.self_harm else [],

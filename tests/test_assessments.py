@@ -161,3 +161,17 @@ async def test_item9_of_a_number_only_session_does_not_raise_anothers_chat(node)
     assert await pool.fetchval("SELECT count(*) FROM escalations") == 0
     for who in (owner, stranger):
         await who.close()
+
+
+async def test_item9_during_a_chat_escalates_that_chat(node) -> None:
+    from tests.clients import matched_pair
+
+    sup, sws = await supervisor(node)
+    worker, wws, counselor, cws, conv = await matched_pair(node)
+    assert (await submit(worker, "phq9", PHQ9_ITEM9)).status_code == 201
+    await wws.expect("hotlines")
+    alert = (await sws.expect("escalation"))["escalation"]
+    assert alert["conversation_id"] == conv and alert["reasons"] == ["assessment_phq9_item9"]
+    await cws.expect("risk", conversation_id=conv)
+    for who in (worker, counselor, sup):
+        await who.close()
