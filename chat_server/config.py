@@ -49,6 +49,12 @@ class Settings:
     ack_deadline_s: int = 60
     ack_deadline_imminent_s: int = 15
     signin_per_minute_per_ip: int = 20
+    # An active conversation in which nobody wrote for this long is ended (0: never).
+    silent_end_s: int = 3600
+    # Behind TLS: every cookie Secure even if the proxy does not say https (docs/OPERATIONS.md).
+    secure_cookies: bool = False
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     log_json: bool = False
     dev: bool = False
     # Roster: going on duty needs a scheduled shift (or a supervisor's approval).
@@ -59,6 +65,15 @@ class Settings:
     duty_lead_minutes: int = 15
     # Coverage targets per hour, default 2 counselors + 1 supervisor; e.g. "20-24=3/1".
     coverage_targets: str = ""
+    # ---- operations (docs/OPERATIONS.md) ----
+    # `yizhan migrate` connects with this owner role's URL; nodes use DATABASE_URL.
+    migrate_database_url: str | None = field(default=None, repr=False)
+    # How long start-up retries PostgreSQL and Redis before giving up, in seconds.
+    startup_wait_s: int = 60
+    # /metrics on its own listener (not the app port) when set; else local requests only.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_level: str = "INFO"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -107,11 +122,24 @@ class Settings:
             ack_deadline_s=r.integer("YIZHAN_ACK_DEADLINE", 60, low=1, high=3600),
             ack_deadline_imminent_s=r.integer("YIZHAN_ACK_DEADLINE_IMMINENT", 15, low=1, high=3600),
             signin_per_minute_per_ip=r.integer("YIZHAN_SIGNIN_PER_MINUTE", 20, low=1, high=100000),
+            silent_end_s=r.integer("YIZHAN_SILENT_END", 3600, low=0, high=7 * 86400),
+            secure_cookies=r.boolean("YIZHAN_SECURE_COOKIES", False),
+            trusted_proxies=r.proxies("YIZHAN_TRUSTED_PROXIES", ("127.0.0.1",)),
             log_json=r.boolean("YIZHAN_LOG_JSON", False),
             duty_requires_roster=r.boolean("YIZHAN_DUTY_REQUIRES_ROSTER", True),
             wrapup_s=r.integer("YIZHAN_WRAPUP", 300, low=0, high=3600),
             duty_lead_minutes=r.integer("YIZHAN_DUTY_LEAD_MINUTES", 15, low=0, high=240),
             coverage_targets=r.targets("YIZHAN_COVERAGE_TARGETS"),
+            migrate_database_url=r.url(
+                "YIZHAN_MIGRATE_DATABASE_URL", ("postgres://", "postgresql://")
+            ),
+            startup_wait_s=r.integer("YIZHAN_STARTUP_WAIT", 60, low=0, high=3600),
+            metrics_port=(
+                r.integer("YIZHAN_METRICS_PORT", 0, low=1, high=65535)
+                if r.optional("YIZHAN_METRICS_PORT") else None
+            ),
+            metrics_host=r.text("YIZHAN_METRICS_HOST", "127.0.0.1"),
+            log_level=r.choice("YIZHAN_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
 
 
@@ -149,6 +177,12 @@ class _Reader:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise SettingsError(name, f"must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(name, default).upper()
+        if raw not in allowed:
+            raise SettingsError(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw
 
     def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
         raw = self.optional(name)
@@ -195,6 +229,23 @@ class _Reader:
         except ValueError as exc:
             raise SettingsError(name, str(exc)) from None
         return raw
+
+    def proxies(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """Addresses or networks, comma-separated; "none" trusts no proxy."""
+        import ipaddress
+
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() == "none":
+            return ()
+        values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise SettingsError(name, f"not an address or network: {value!r}") from None
+        return values
 
     def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self.optional(name)

@@ -7,15 +7,19 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from chat_server.clock import Clock, system_clock
+from chat_server.protocol import Role
 from chat_server.vault import open_text, seal_text
 from chat_server.write_cache import Row, WriteCache
 from crypto.envelope import Sealed, Vault, check_budget
 from crypto.keyring import WrappedKey
+
+if TYPE_CHECKING:
+    from chat_server.sessions import Principal
 
 OPEN_STATUSES = ("waiting", "active")
 
@@ -32,6 +36,8 @@ class Conversation:
     queued_at: dt.datetime
     matched_at: dt.datetime | None
     opened_by_session: bytes | None
+    # The device credential (its hash) of the session that opened it: see may_read.
+    opened_by_device: bytes | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Conversation:
@@ -46,6 +52,7 @@ class Conversation:
             queued_at=row["queued_at"],
             matched_at=row["matched_at"],
             opened_by_session=row["opened_by_session"],
+            opened_by_device=row["opened_by_device"],
         )
 
 
@@ -103,7 +110,7 @@ def _accepts(row: Row, m: NewMessage) -> bool:
 
 _CONVERSATION_COLUMNS = (
     "id, worker_id, status, band, counselor_id, risk_level, last_seq, queued_at, matched_at,"
-    " opened_by_session"
+    " opened_by_session, opened_by_device"
 )
 
 
@@ -206,8 +213,10 @@ class ConversationStore:
         self.clock = clock  # the node's clock: every time this store writes comes from it
         self.written = WriteCache()
 
-    async def open(self, worker_id: str, session_hash: bytes, band: int = 1) -> Conversation:
-        """A new waiting conversation with its own data key; raises UniqueViolation if open."""
+    async def open(self, worker_id: str, session_hash: bytes, device_hash: bytes | None,
+                   band: int = 1) -> Conversation:
+        """A new waiting conversation with its own data key; raises UniqueViolation if this
+        device has one open already."""
         wrapped = self.vault.new_conversation_key()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -220,13 +229,14 @@ class ConversationStore:
             )
             row = await conn.fetchrow(
                 "INSERT INTO conversations (worker_id, data_key_id, status, band,"
-                " opened_by_session, queued_at, created_at)"
-                " VALUES ($1, $2, 'waiting', $3, $4, $5, $5)"
+                " opened_by_session, opened_by_device, queued_at, created_at)"
+                " VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $6)"
                 f" RETURNING {_CONVERSATION_COLUMNS}",
                 uuid.UUID(worker_id),
                 key_id,
                 band,
                 session_hash,
+                device_hash,
                 now,
             )
         return Conversation.from_row(row)
@@ -238,13 +248,33 @@ class ConversationStore:
         )
         return Conversation.from_row(row) if row else None
 
-    async def open_for_worker(self, worker_id: str) -> Conversation | None:
+    async def open_for_session(self, worker_id: str, session_hash: bytes,
+                               devices: Sequence[bytes]) -> Conversation | None:
+        """The open conversation this worker session may read (see may_read), if any.
+
+        Conversations of the same number opened from other devices are never returned:
+        a session must not even learn that they exist.
+        """
         row = await self.pool.fetchrow(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
-            " WHERE worker_id = $1 AND status IN ('waiting', 'active')",
-            uuid.UUID(worker_id),
+            " WHERE worker_id = $1 AND status IN ('waiting', 'active')"
+            " AND (opened_by_session = $2 OR opened_by_device = ANY($3::bytea[]))"
+            " ORDER BY created_at DESC LIMIT 1",
+            uuid.UUID(worker_id), session_hash, list(devices),
         )
         return Conversation.from_row(row) if row else None
+
+    async def readable_by(self, worker_id: str, session_hash: bytes, devices: Sequence[bytes],
+                          limit: int) -> list[asyncpg.Record]:
+        """The newest conversations this worker session may read, with counselor names."""
+        return await self.pool.fetch(
+            "SELECT c.id, c.status, c.created_at, c.ended_at, s.display_name"
+            " FROM conversations c LEFT JOIN staff s ON s.id = c.counselor_id"
+            " WHERE c.worker_id = $1"
+            " AND (c.opened_by_session = $2 OR c.opened_by_device = ANY($3::bytea[]))"
+            " ORDER BY c.created_at DESC LIMIT $4",
+            uuid.UUID(worker_id), session_hash, list(devices), limit,
+        )
 
     async def active_for_counselor(self, staff_id: str) -> list[Conversation]:
         rows = await self.pool.fetch(
@@ -608,6 +638,14 @@ class ConversationStore:
             present,
         )
 
+    async def silent_since(self, before: dt.datetime) -> list[str]:
+        """Active conversations matched before `before` with no message since then."""
+        rows = await self.pool.fetch(
+            "SELECT c.id::text AS id FROM conversations c WHERE c.status = 'active'"
+            " AND c.matched_at < $1 AND NOT EXISTS (SELECT 1 FROM messages m"
+            " WHERE m.conversation_id = c.id AND m.created_at >= $1)", before)
+        return [r["id"] for r in rows]
+
     async def waiting(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(
             "SELECT id, band, queued_at FROM conversations WHERE status = 'waiting'"
@@ -630,3 +668,16 @@ class ConversationStore:
         if row is None or row["wrapped"] is None:
             return None
         return WrappedKey(row["kek_version"], row["wrapped"])
+
+
+def may_read(p: Principal, conv: Conversation) -> bool:
+    """Whether a worker session may read (and act in) a conversation: the one place that says.
+
+    The ID number proves nothing (HR, landlords and leaked lists have it): only a
+    possession factor bound to the conversation opens it — the session that opened it,
+    or a device credential the session holds (its own, or one a PIN opened).
+    """
+    if p.role is not Role.WORKER or conv.worker_id != p.id:
+        return False
+    return conv.opened_by_session == p.token_hash or (
+        conv.opened_by_device is not None and conv.opened_by_device in p.devices)

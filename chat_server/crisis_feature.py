@@ -43,7 +43,14 @@ from chat_server.hotlines import HOTLINES
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
 from chat_server.periodic import cancel, every
-from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
+from chat_server.problems import (
+    Problem,
+    check_origin,
+    field_str,
+    json_body,
+    path_int,
+    require_role,
+)
 from chat_server.protocol import (
     Command,
     ErrorCode,
@@ -256,10 +263,12 @@ class CrisisFeature:
             await self.node.hub.publish(user_channel(conv.counselor_id), {"t": "frame", "frame": {
                 "type": "risk", "conversation_id": conv.id, "level": level.name}})
 
-    async def hotlines(self, worker_id: str) -> None:
-        await self.node.hub.publish(user_channel(worker_id), {"t": "frame", "roles": ["worker"],
-                                                              "frame": {"type": "hotlines",
-                                                                        "hotlines": HOTLINES}})
+    async def hotlines(self, conv: Conversation) -> None:
+        # To the sockets following this conversation (sessions that may read it), not to
+        # every socket of the worker: that a chat raised an alarm is its content too.
+        await self.node.hub.publish(conversation_channel(conv.id), {
+            "t": "frame", "roles": ["worker"],
+            "frame": {"type": "hotlines", "hotlines": HOTLINES}})
 
     async def escalate(self, conv: Conversation, level: RiskLevel, source: Source,
                        rule_ids: tuple[str, ...], *, actor: str | None = None,
@@ -273,7 +282,7 @@ class CrisisFeature:
             await self.announce(sig.escalation, opened=sig.opened)
             if sig.escalation.level >= RiskLevel.imminent:
                 # Safety first: the worker sees the 24-hour lines at once.
-                await self.hotlines(conv.worker_id)
+                await self.hotlines(conv)
             log.warning("escalation", extra={"fields": {
                 "escalation_id": sig.escalation.id, "level": sig.escalation.level.name,
                 "opened": sig.opened, "source": str(source)}})
@@ -364,7 +373,8 @@ class CrisisFeature:
     async def screen(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, ScreenAnswers)
         node = self.node
-        conv = await node.conversations.open_for_worker(conn.principal.id)
+        p = conn.principal
+        conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
         from chat_server.endpoint import may_access
 
         if conv is None or conv.status != "waiting" or not may_access(conn, conv):
@@ -379,7 +389,7 @@ class CrisisFeature:
             await node.services.pool.execute(
                 "UPDATE conversations SET band = 0 WHERE id = $1", uuid.UUID(conv.id))
             await self.escalate(conv, RiskLevel.high, Source.SCREEN, ("screen_phq9_item9",))
-            await self.hotlines(conv.worker_id)
+            await self.hotlines(conv)
             if node.dispatcher is not None:
                 node.dispatcher.kick()
 
@@ -400,6 +410,8 @@ class CrisisFeature:
             current = await self._escalation(cmd.escalation_id)
             raise ProtocolError(ErrorCode.CONFLICT, "already acknowledged or resolved",
                                 owner=current.owner_name, status=str(current.status))
+        metrics.ESCALATION_ACK_SECONDS.observe(
+            max(0.0, (self.node.now() - esc.opened_at).total_seconds()))
         conn.push({"type": "escalation_result", "action": "ack", "escalation": esc.view(),
                    **_ref(cmd)})
         await self.announce(esc, badge=False)
@@ -485,7 +497,7 @@ class CrisisFeature:
         await self.announce(esc)
         if esc.level >= RiskLevel.imminent > current.level:
             conv = await self._conversation(esc.conversation_id)
-            await self.hotlines(conv.worker_id)
+            await self.hotlines(conv)
 
     async def resolve(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, Resolve)
@@ -663,10 +675,7 @@ async def followup_done(request: Request) -> Response:
     check_origin(request)
     p = await _staff(request, "supervisor")
     feature = feature_of(request)
-    try:
-        followup_id = int(request.path_params["followup_id"])
-    except ValueError:
-        raise Problem(404, "not_found", "no such follow-up") from None
+    followup_id = path_int(request, "followup_id", "follow-up")
     if not await mark_followup_done(feature.node.services.pool, followup_id, p.id,
                                     feature.node.now()):
         raise Problem(404, "not_found", "no such open follow-up")

@@ -1,4 +1,4 @@
-"""First-run set-up for `yizhan dev`: schema, development keys, demo accounts."""
+"""First-run set-up for `yizhan dev`: migrations, development keys, demo accounts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from chat_server import db
+from chat_server.clock import system_clock
 from chat_server.config import Settings
 from chat_server.protocol import Role
 from chat_server.sessions import SessionStore
@@ -40,11 +41,11 @@ def prepare(settings: Settings) -> None:
 
 
 async def _prepare(settings: Settings, ring: KeyRing) -> bool:
-    """Apply the schema; create the demo accounts on the first run. True if created."""
+    """Migrate the development database; make the demo accounts on the first run (True)."""
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await db.apply_schema(conn)
+        await db.migrate(conn, system_clock())
         existing = await conn.fetchval(
             "SELECT count(*) FROM staff WHERE username = ANY($1::text[])",
             [name for name, _, _ in DEMO_ACCOUNTS],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -17,6 +18,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services = request.app.state.services
+    node = getattr(request.app.state, "node", None)
+    if node is not None and node.draining:
+        # Stopping on purpose: the balancer should send nobody new here.
+        return JSONResponse({"status": "draining"}, status_code=503)
     failed: list[str] = []
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT_S):
@@ -33,5 +38,23 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+def is_local(request: Request) -> bool:
+    """Asked on this host, not through the proxy: loopback peer, no forwarding header.
+
+    Behind a proxy uvicorn replaces the peer with the forwarded client address, so a
+    request relayed by nginx for a local client still carries X-Forwarded-For.
+    """
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+    return loopback and "x-forwarded-for" not in request.headers
+
+
 async def metrics(request: Request) -> Response:
+    # Refused from outside: figures like queue length help an attacker time an attack.
+    # With YIZHAN_METRICS_PORT set this route is not mounted at all.
+    if not is_local(request):
+        return JSONResponse({"status": "forbidden"}, status_code=403)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -113,14 +113,16 @@ class LibraryStore:
     async def recommended_to(self, p: Any) -> list[dict[str, Any]]:
         """Items counselors recommended in chats this session may read, newest first."""
         rows = await self.pool.fetch(
-            "SELECT i.*, c.opened_by_session, r.at AS recommended_at, s.display_name"
+            "SELECT i.*, c.opened_by_session, c.opened_by_device, r.at AS recommended_at,"
+            " s.display_name"
             " FROM library_recommendations r JOIN conversations c ON c.id = r.conversation_id"
             " JOIN library_items i ON i.id = r.item_id JOIN staff s ON s.id = r.staff_id"
             " WHERE c.worker_id = $1 AND NOT i.disabled ORDER BY r.at DESC LIMIT 50",
             uuid.UUID(p.id))
         out = []
         for r in rows:
-            if may_read(p, r["opened_by_session"] or b""):
+            # The conversation's own possession factors (conversations.may_read's rule).
+            if may_read(p, r["opened_by_session"], r["opened_by_device"]):
                 out.append({**_view(r), "recommended_at": iso(r["recommended_at"]),
                             "counselor": r["display_name"]})
         return out

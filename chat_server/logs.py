@@ -1,7 +1,9 @@
 """Structured logging: JSON lines under `yizhan serve`, readable lines under `yizhan dev`.
 
 Callers pass ids and counts in `extra={"fields": {...}}`; never message text, identity
-numbers, tokens or keys. The formatter drops any field whose name suggests a secret.
+numbers, tokens or keys. The formatter drops any field whose name says it may hold one.
+Tracebacks keep every frame (file, line, function, source line) but never an exception's
+message, which can quote user input, and never local variables.
 """
 
 from __future__ import annotations
@@ -10,8 +12,20 @@ import json
 import logging
 import sys
 import time
+import traceback
+from types import TracebackType
 
-_FORBIDDEN = ("text", "token", "password", "pin", "number", "key", "secret", "id_card")
+# A field is dropped when one of its name's `_`-separated words is one of these. Whole
+# words, not substrings: `keys_rewrapped` (a count) and `ping_ms` are harmless.
+_FORBIDDEN_WORDS = frozenset({
+    "text", "texts", "token", "tokens", "password", "passwords", "pin", "pins", "number",
+    "numbers", "key", "secret", "secrets", "card", "cookie", "cookies", "body", "comment",
+    "note", "url", "dsn",
+})
+# ...unless the name ends in one of these: ids, sizes and versions say nothing secret.
+_HARMLESS_SUFFIXES = ("_id", "_ids", "_count", "_len", "_chars", "_bytes", "_version")
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,8 +39,8 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(safe_fields(getattr(record, "fields", None)))
         if record.exc_info and record.exc_info[0] is not None:
-            # The type only: exception messages can quote user input.
             entry["exc_type"] = record.exc_info[0].__name__
+            entry["traceback"] = safe_traceback(record.exc_info)  # type: ignore[arg-type]
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -38,21 +52,51 @@ class ReadableFormatter(logging.Formatter):
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if record.exc_info and record.exc_info[0] is not None:
             line += f" [{record.exc_info[0].__name__}]"
-        return f"{line} {tail}".rstrip()
+        line = f"{line} {tail}".rstrip()
+        if record.exc_info and record.exc_info[0] is not None:
+            line += "\n" + safe_traceback(record.exc_info).rstrip()  # type: ignore[arg-type]
+        return line
 
 
 def safe_fields(fields: object) -> dict[str, object]:
     if not isinstance(fields, dict):
         return {}
-    return {
-        k: v
-        for k, v in fields.items()
-        if isinstance(k, str)
-        and (k.endswith("_id") or not any(bad in k.lower() for bad in _FORBIDDEN))
-    }
+    return {k: v for k, v in fields.items() if isinstance(k, str) and harmless_name(k)}
 
 
-def configure(*, json_lines: bool, level: int = logging.INFO) -> None:
+def harmless_name(name: str) -> bool:
+    lowered = name.lower()
+    if lowered.endswith(_HARMLESS_SUFFIXES):
+        return True
+    return not any(word in _FORBIDDEN_WORDS for word in lowered.split("_"))
+
+
+def safe_traceback(exc_info: ExcInfo) -> str:
+    """The frames of an exception and of its causes, with each message withheld."""
+    exc_type, exc, tb = exc_info
+    # capture_locals=False: a frame's variables may hold a message or a token.
+    return "".join(_render(traceback.TracebackException(exc_type, exc, tb, compact=True)))
+
+
+def _render(te: traceback.TracebackException) -> list[str]:
+    lines: list[str] = []
+    if te.__cause__ is not None:
+        lines += _render(te.__cause__)
+        lines.append("\nThe above exception was the direct cause of the following:\n\n")
+    elif te.__context__ is not None and not te.__suppress_context__:
+        lines += _render(te.__context__)
+        lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    lines.append("Traceback (most recent call last):\n")
+    lines.extend(te.stack.format())
+    exc_type = te.exc_type
+    name = f"{exc_type.__module__}.{exc_type.__qualname__}" if exc_type else "exception"
+    lines.append(f"{name} (message withheld)\n")
+    for inner in te.exceptions or ():  # an ExceptionGroup's members, types and frames only
+        lines += ["  + member:\n", *("    " + line for line in _render(inner))]
+    return lines
+
+
+def configure(*, json_lines: bool, level: int | str = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else ReadableFormatter())
     root = logging.getLogger()

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat_server.booking import parse_time
 from chat_server.clock import Clock
-from chat_server.possession import may_read
+from chat_server.possession import may_read, own_device
 from chat_server.problems import Problem, check_origin, field_int, field_str, json_body
 from chat_server.selfservice import iso, limit_writes, parse_id, runtime, staff_of, worker_of
 from chat_server.sessions import Principal
@@ -84,18 +84,19 @@ class OpenDayStore:
             await conn.execute("UPDATE open_days SET next_number = next_number + 1"
                                " WHERE id = $1", event_id)
             return await conn.fetchval(
-                "INSERT INTO open_day_signups (event_id, worker_id, owner_session, number,"
-                " status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
-                " RETURNING id", event_id, uuid.UUID(p.id), p.token_hash, ev["next_number"],
-                status, now)
+                "INSERT INTO open_day_signups (event_id, worker_id, owner_session, owner_device,"
+                " number, status, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $7, $4, $5, $6, $6) RETURNING id",
+                event_id, uuid.UUID(p.id), p.token_hash, ev["next_number"], status, now,
+                own_device(p))
 
     async def cancel(self, p: Principal, signup_id: uuid.UUID) -> bool:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT event_id, owner_session FROM open_day_signups WHERE id = $1"
+                "SELECT event_id, owner_session, owner_device FROM open_day_signups WHERE id = $1"
                 " AND worker_id = $2", signup_id, uuid.UUID(p.id))
-            if row is None or not may_read(p, row["owner_session"]):
+            if row is None or not may_read(p, row["owner_session"], row["owner_device"]):
                 return False
             ev = await conn.fetchrow("SELECT starts_at FROM open_days WHERE id = $1 FOR UPDATE",
                                      row["event_id"])
@@ -118,7 +119,8 @@ class OpenDayStore:
     async def readable(self, p: Principal) -> list[dict[str, Any]]:
         now = self.clock()
         rows = await self.pool.fetch(
-            "SELECT s.id AS signup_id, s.owner_session, s.status, s.number, s.rating,"
+            "SELECT s.id AS signup_id, s.owner_session, s.owner_device, s.status, s.number,"
+            " s.rating,"
             " (SELECT count(*) FROM open_day_signups o WHERE o.event_id = s.event_id"
             "  AND o.status = 'waiting' AND o.number <= s.number) AS position,"
             " e.*, (SELECT count(*) FROM open_day_signups o WHERE o.event_id = e.id"
@@ -133,15 +135,16 @@ class OpenDayStore:
                  "may_rate": r["status"] == "confirmed" and r["rating"] is None
                  and r["ends_at"] <= now,
                  "event": event_view(r, now)}
-                for r in rows if may_read(p, r["owner_session"])]
+                for r in rows if may_read(p, r["owner_session"], r["owner_device"])]
 
     async def rate(self, p: Principal, signup_id: uuid.UUID, score: int) -> str:
         """'ok', 'missing' or 'not_now' (not a confirmed place, not over, or rated)."""
         now = self.clock()
         row = await self.pool.fetchrow(
-            "SELECT s.owner_session FROM open_day_signups s WHERE s.id = $1 AND s.worker_id = $2",
+            "SELECT s.owner_session, s.owner_device FROM open_day_signups s"
+            " WHERE s.id = $1 AND s.worker_id = $2",
             signup_id, uuid.UUID(p.id))
-        if row is None or not may_read(p, row["owner_session"]):
+        if row is None or not may_read(p, row["owner_session"], row["owner_device"]):
             return "missing"
         done = await self.pool.fetchval(
             "UPDATE open_day_signups s SET rating = $2, rated_at = $3 FROM open_days e"

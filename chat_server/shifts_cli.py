@@ -87,8 +87,12 @@ def add_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 async def _store(settings: Settings) -> RosterStore:
     assert settings.database_url
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
-    async with pool.acquire() as conn:
-        await db.apply_schema(conn)
+    try:
+        async with pool.acquire() as conn:
+            await db.check_version(conn)
+    except db.SchemaError as exc:
+        await pool.close()
+        raise AdminError(str(exc)) from None
     window = Window.of(settings.open_time, settings.close_time, settings.closed_days)
     return RosterStore(pool, settings.tz, window)
 

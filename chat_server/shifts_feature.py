@@ -215,11 +215,19 @@ async def _staff(request: Request, *roles: str) -> Principal:
     return require_role(await principal(request, STAFF_COOKIE), *roles)
 
 
-def _date(text: str | None, name: str) -> dt.date:
+# Dates a roster may name; far ones would overflow date arithmetic (a week on from 9999).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
+
+
+def _date(text: object, name: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text or "")
+        day = dt.date.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
-        raise Problem(400, "bad_field", f"{name} must be a date YYYY-MM-DD", field=name) from None
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise Problem(400, "bad_field", f"{name} must be a date YYYY-MM-DD from"
+                      f" {FIRST_DAY} to {LAST_DAY}", field=name)
+    return day
 
 
 def _range(request: Request) -> tuple[dt.date, dt.date]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, board, crisis_feature, selfservice, shifts_feature
+from chat_server import access, api, board, crisis_feature, metrics, selfservice, shifts_feature
 from chat_server.app import create_app
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
@@ -19,12 +21,38 @@ from chat_server.endpoint import staff_endpoint, worker_endpoint
 from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
-from chat_server.problems import Problem, problem_handler
+from chat_server.periodic import cancel, every
+from chat_server.problems import Problem, http_error_handler, problem_handler
+from chat_server.protocol import CloseCode
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
 from crypto.envelope import Vault
 from crypto.pseudonym import CardRule
+
+# Often enough for a 2-minute alert; each round is one small query and one Redis read.
+GAUGES_EVERY_S = 15.0
+
+
+@contextlib.asynccontextmanager
+async def cluster_gauges(app: Starlette) -> AsyncIterator[None]:
+    """Refresh the cluster-wide gauges (metrics.py) while the node runs."""
+    node: Node = app.state.node
+
+    async def present() -> int:
+        return sum(1 for seat in await node.queue.on_duty() if seat.present)
+
+    async def refresh() -> None:
+        now = node.now()
+        await metrics.refresh_cluster_gauges(node.services.pool, present, now,
+                                             node.hours.is_open(now))
+
+    await refresh()
+    task = asyncio.create_task(every(GAUGES_EVERY_S, refresh, "cluster gauges"))
+    try:
+        yield
+    finally:
+        await cancel(task)
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -50,6 +78,9 @@ def build_app(settings: Settings) -> Starlette:
         )
         node.dispatcher = Dispatcher(node)
         app.state.node = node
+        metrics.watch_connections(
+            lambda role: sum(1 for conns in node.connections.values() for c in conns
+                             if str(c.role) == role))
         await hub.start()
         await node.writer.start()
         await node.dispatcher.start()
@@ -60,7 +91,7 @@ def build_app(settings: Settings) -> Starlette:
             await node.writer.stop()
             for conns in list(node.connections.values()):
                 for conn in list(conns):
-                    conn.close(1001)
+                    conn.close(CloseCode.SERVICE_RESTART)
             await hub.stop()
 
     app = create_app(
@@ -77,7 +108,10 @@ def build_app(settings: Settings) -> Starlette:
         # The crisis feature needs the node the chat feature made, so it comes after it.
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app), selfservice.feature(lambda: app)],
+                  shifts_feature.feature(lambda: app), selfservice.feature(lambda: app),
+                  lambda services: cluster_gauges(app)],
     )
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    access.enforce(app.routes)
     return app

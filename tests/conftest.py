@@ -18,9 +18,18 @@ import redis.asyncio as aioredis
 import uvicorn
 
 from chat_server import db
+from chat_server.clock import system_clock
 from chat_server.config import Settings
 
 ORIGIN = "http://127.0.0.1"
+
+
+def refuse_unless_a_test_database(url: str) -> None:
+    """The tests empty every table and flush Redis: never let them near real data."""
+    name = db.database_name(url)
+    if "test" not in name:
+        pytest.exit(f"YIZHAN_TEST_DATABASE_URL names database {name!r}; the tests empty it, "
+                    "so its name must contain 'test'", returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +38,7 @@ def backend_urls() -> Iterator[tuple[str, str]]:
     db_url = os.environ.get("YIZHAN_TEST_DATABASE_URL")
     redis_url = os.environ.get("YIZHAN_TEST_REDIS_URL")
     if db_url and redis_url:
+        refuse_unless_a_test_database(db_url)
         yield db_url, redis_url
         return
     from chat_server.embedded import EmbeddedServers
@@ -80,16 +90,16 @@ _schema_ready = False
 
 @pytest.fixture
 async def pg(backend_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to a clean database: schema applied, every table emptied."""
+    """A connection to a clean database: migrated, every table emptied."""
     global _schema_ready
     conn = await asyncpg.connect(backend_urls[0])
     try:
         if not _schema_ready:
-            await db.apply_schema(conn)
+            await db.migrate(conn, system_clock())
             _schema_ready = True
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'schema_meta'"
+            "AND tablename NOT IN ('schema_meta', 'schema_migrations')"
         )
         if tables:
             names = ", ".join(f'"{t["tablename"]}"' for t in tables)
@@ -141,7 +151,7 @@ class RunningNode:
 
 async def start_node(settings: Settings, port: int = 0) -> RunningNode:
     """Serve `settings` on 127.0.0.1:`port` (0: any free port, read it from `.port`)."""
-    from chat_server.websocket_server import websocket_options
+    from chat_server.websocket_server import DrainingServer, websocket_options
     from chat_server.wiring import build_app
 
     app = build_app(settings)
@@ -153,8 +163,9 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=False,  # as `yizhan serve`: the app trusts proxies by its settings
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, lambda: app.state.node.drain())
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

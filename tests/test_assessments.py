@@ -61,14 +61,16 @@ async def test_number_only_session_sees_none_of_anothers_assessments(node) -> No
             f"/api/worker/assessments/{aid}",
             **({"json": {"share_next": False}} if method == "put" else {}))
         assert r.status_code == 404 and r.json()["code"] == "not_found"
-    # The stranger's own result is theirs; the owner's device session sees both, a PIN
-    # session too (possession), but the stranger still sees only their own.
-    await submit(stranger, "gad7", [0] * 7)
-    assert len((await stranger.http.get("/api/worker/assessments")).json()["assessments"]) == 1
+    # Each side sees only what its own possession factors made: the stranger their own
+    # result, the owner's phone (a new sign-in with its device) only the owner's.
+    mine = (await submit(stranger, "gad7", [0] * 7)).json()["id"]
+    got = (await stranger.http.get("/api/worker/assessments")).json()["assessments"]
+    assert [a["id"] for a in got] == [mine]
     again = Worker(node.base, number=owner.number)
     again.http.cookies.set("yz_d", owner.http.cookies.get("yz_d"), path="/api/worker")
     assert (await again.sign_in()).json()["history_access"] is True
-    assert len((await again.http.get("/api/worker/assessments")).json()["assessments"]) == 2
+    got = (await again.http.get("/api/worker/assessments")).json()["assessments"]
+    assert [a["id"] for a in got] == [aid]
     # A chat the stranger opens does not carry the owner's shared result to the counselor.
     counselor = await make_staff(node)
     await counselor.connect()

@@ -184,10 +184,13 @@ async def test_shredding_makes_a_transcript_unreadable(
     ids = (await seed(pg, ring))[:3]
     await pg.execute("DELETE FROM conversations WHERE NOT (id = ANY($1::uuid[]))", ids)
     target = ids[0]
-    assert await verb(ring_settings, "conversations", "shred", str(target)) == 0
-    assert await verb(ring_settings, "conversations", "shred", str(target)) == 0  # idempotent
-    assert await verb(ring_settings, "conversations", "shred", "not-a-uuid") == 2
-    assert await verb(ring_settings, "conversations", "shred", str(uuid.uuid4())) == 1
+    # No terminal to confirm on and no --yes: refused, nothing destroyed.
+    assert await verb(ring_settings, "conversations", "shred", str(target)) == 1
+    assert await pg.fetchval("SELECT count(*) FROM data_keys WHERE wrapped IS NULL") == 0
+    assert await verb(ring_settings, "conversations", "shred", str(target), "--yes") == 0
+    assert await verb(ring_settings, "conversations", "shred", str(target), "--yes") == 0
+    assert await verb(ring_settings, "conversations", "shred", "not-a-uuid", "--yes") == 2
+    assert await verb(ring_settings, "conversations", "shred", str(uuid.uuid4()), "--yes") == 1
 
     row = await pg.fetchrow("SELECT k.wrapped, k.shredded_at FROM conversations c"
                             " JOIN data_keys k ON k.id = c.data_key_id WHERE c.id = $1", target)
@@ -223,4 +226,4 @@ async def test_shredding_makes_a_transcript_unreadable(
     assert await decrypt_all(pg, ring, ids) == 2 * PER_CONVERSATION
     # An open conversation is refused: its participants still write with that key.
     await pg.execute("UPDATE conversations SET status = 'active' WHERE id = $1", ids[1])
-    assert await verb(ring_settings, "conversations", "shred", str(ids[1])) == 1
+    assert await verb(ring_settings, "conversations", "shred", str(ids[1]), "--yes") == 1
