@@ -54,6 +54,21 @@ def backend_urls() -> Iterator[tuple[str, str]]:
         shutil.rmtree(private, ignore_errors=True)
 
 
+@pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    """A folder for embedded servers a test starts itself, outside pytest's basetemp.
+
+    As root, the embedded PostgreSQL runs as its own user, who must traverse every folder
+    above its data; any pytest starting on this machine makes /tmp/pytest-of-root 0700
+    again, which cut a running server off its data (initdb failed on pg_control).
+    """
+    path = Path(tempfile.mkdtemp(prefix="yizhan-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedded_servers(backend_urls: tuple[str, str]) -> tuple[str, str]:
     return backend_urls

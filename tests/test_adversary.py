@@ -342,12 +342,12 @@ async def test_an_untrusted_peer_cannot_claim_tls(node_factory) -> None:
 # ---- 9. file modes ---------------------------------------------------------------------------
 
 
-def test_finding_9_data_folders_are_private(tmp_path) -> None:
+def test_finding_9_data_folders_are_private(server_tmp) -> None:
     import redis
 
     from chat_server.embedded import EmbeddedServers
 
-    var = tmp_path / "var"
+    var = server_tmp / "var"
     var.mkdir(mode=0o755)  # as an older version left it
     servers = EmbeddedServers(var).start()
     try:

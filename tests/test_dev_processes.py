@@ -103,8 +103,8 @@ def sign_in(base: str, username: str, password: str) -> int:
     return r.status_code
 
 
-def test_dev_lifecycle(tmp_path: Path) -> None:
-    data_dir = tmp_path / "var"
+def test_dev_lifecycle(server_tmp: Path) -> None:
+    data_dir = server_tmp / "var"
     port = free_port()
     marker = str(data_dir)
 
@@ -160,8 +160,8 @@ def test_dev_lifecycle(tmp_path: Path) -> None:
     assert not alive(pg_pid) and not alive(valkey_pid)
 
 
-def test_dev_restarts_an_embedded_server_that_died(tmp_path: Path) -> None:
-    data_dir = tmp_path / "var"
+def test_dev_restarts_an_embedded_server_that_died(server_tmp: Path) -> None:
+    data_dir = server_tmp / "var"
     dev = Dev(data_dir, free_port(), 1)
     try:
         dev.wait_healthy()

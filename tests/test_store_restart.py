@@ -12,9 +12,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from chat_server import db
+from chat_server.clock import system_clock
 from chat_server.embedded import EmbeddedServers
 from tests.clients import Worker, make_staff
 from tests.conftest import start_node
@@ -42,7 +44,12 @@ async def test_postgres_restart_mid_commit_loses_nothing_and_refuses_nothing(
     servers = EmbeddedServers(private / "servers")
     try:
         await asyncio.to_thread(servers.start)
-        url = await db.ensure_database(servers.database_url, "yizhan_restart")
+        url = await db.ensure_database(servers.database_url, "yizhan_restart_test")
+        conn = await asyncpg.connect(url)
+        try:
+            await db.migrate(conn, system_clock())
+        finally:
+            await conn.close()
         node = await start_node(settings.replace(
             database_url=url, redis_url=servers.redis_url, messages_per_minute=100_000))
         try:
