@@ -26,6 +26,7 @@ SOURCES = {
     for name in (
         "enqueue",
         "match",
+        "match_booked",
         "release",
         "unclaim",
         "on_duty",
@@ -43,6 +44,7 @@ SOURCES = {
 class Scripts:
     enqueue: AsyncScript
     match: AsyncScript
+    match_booked: AsyncScript
     release: AsyncScript
     unclaim: AsyncScript
     on_duty: AsyncScript

@@ -238,6 +238,14 @@ class QueueStore:
         )
         return True
 
+    async def move_ahead(self, conversation_id: str, band: Band, enqueued_ms: int) -> bool:
+        """Give a queued conversation an earlier place (never a later one); True if queued.
+        A booked chat whose counselor is busy waits at the front this way."""
+        changed = await self.redis.zadd(
+            keys.QUEUE, {conversation_id: queue_score(band, enqueued_ms)}, xx=True, lt=True,
+            ch=True)
+        return bool(changed) or await self.redis.zscore(keys.QUEUE, conversation_id) is not None
+
     async def positions(self, conversation_ids: Sequence[str]) -> dict[str, int | None]:
         """1-based places in the queue (None if not queued), in one command."""
         if not conversation_ids:
@@ -386,6 +394,26 @@ class QueueStore:
         conversation_id, staff_id, *abandoned = (_text(v) for v in reply)
         match = MatchResult(conversation_id, staff_id) if conversation_id else None
         return MatchOutcome(match, tuple(abandoned))
+
+    async def match_booked(self, conversation_id: str, staff_id: str, now_ms: int) -> int:
+        """Match a queued conversation with a named counselor (see lua/match_booked.lua):
+        1 matched, 0 not queued, -1 that counselor cannot take it now."""
+        return int(await self._scripts.match_booked(
+            keys=[
+                keys.QUEUE,
+                keys.AVAILABLE,
+                keys.CAPACITY,
+                keys.LOAD,
+                keys.IDLE_SINCE,
+                keys.DRAINING,
+                keys.SEAT_CHANGES,
+                keys.claim(conversation_id),
+                keys.claims_of(staff_id),
+                keys.counselor_presence(staff_id),
+                keys.worker_presence(conversation_id),
+            ],
+            args=[conversation_id, staff_id, now_ms, self.claim_ttl_s, LOAD_WEIGHT],
+        ))
 
     async def match_all(self, now_ms: int, limit: int = 100,
                         on_match: Callable[[MatchResult], object] | None = None) -> MatchBatch:

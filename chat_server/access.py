@@ -85,6 +85,35 @@ ROUTES: dict[str, Audience] = {
     "/api/retention": Audience.STAFF,
     "/api/retention/run": Audience.STAFF,
     "/api/worker/history/delete": Audience.WORKER,
+    # Self-service (issue 23). Public: the questionnaires, the library, the stations and
+    # the open days themselves (nothing about anyone). Rows a worker owns are read only
+    # through possession.may_read.
+    "/api/assessments/scales": Audience.PUBLIC,
+    "/api/library": Audience.PUBLIC,
+    "/api/stations": Audience.PUBLIC,
+    "/api/open-days": Audience.PUBLIC,
+    "/api/worker/assessments": Audience.WORKER,
+    "/api/worker/assessments/{assessment_id}": Audience.WORKER,
+    "/api/worker/recommendations": Audience.WORKER,
+    "/api/worker/slots": Audience.WORKER,
+    "/api/worker/bookings": Audience.WORKER,
+    "/api/worker/bookings/{booking_id}": Audience.WORKER,
+    "/api/worker/open-days/{event_id}/signup": Audience.WORKER,
+    "/api/worker/open-day-signups": Audience.WORKER,
+    "/api/worker/open-day-signups/{signup_id}": Audience.WORKER,
+    "/api/worker/open-day-signups/{signup_id}/rating": Audience.WORKER,
+    "/api/staff/conversations/{conversation_id}/assessments": Audience.STAFF,
+    "/api/staff/conversations/{conversation_id}/recommendations": Audience.STAFF,
+    "/api/staff/slots": Audience.STAFF,
+    "/api/staff/slots/{slot_id}": Audience.STAFF,
+    "/api/staff/bookings": Audience.STAFF,
+    "/api/staff/bookings/{booking_id}/attendance": Audience.STAFF,
+    "/api/admin/library": Audience.STAFF,
+    "/api/admin/library/{item_id}": Audience.STAFF,
+    "/api/admin/stations": Audience.STAFF,
+    "/api/admin/stations/{station_id}": Audience.STAFF,
+    "/api/admin/open-days": Audience.STAFF,
+    "/api/supervisor/services-report": Audience.STAFF,
 }
 
 # The WebSocket endpoints and the roles each admits (chat_server/endpoint.py checks them).

@@ -78,6 +78,9 @@ class Dispatcher:
         # Features add to what a waiting worker is told (the roster: whether anyone is
         # scheduled soon); a hook may also replace `estimated_wait_s`.
         self.wait_hooks: list[Callable[[int | None], Awaitable[dict[str, Any]]]] = []
+        # Features that act on a new chat request once it is queued (self-service: a
+        # positive PHQ-9 item 9 raises the band; a booked slot goes to its counselor).
+        self.chat_hooks: list[Callable[[Connection, Conversation], Awaitable[None]]] = []
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -413,6 +416,8 @@ class Dispatcher:
         await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),
                                  node.settings.worker_grace_s)
         await conn.follow(conv)
+        for hook in self.chat_hooks:
+            await hook(conn, conv)
         position = (await node.queue.positions([conv.id])).get(conv.id)
         estimate = await self.estimate(position)
         reply = {"type": "queued", "conversation_id": conv.id, "position": position,

@@ -21,6 +21,7 @@ from chat_server import (
     metrics,
     reports,
     retention,
+    selfservice,
     shifts_feature,
 )
 from chat_server.app import create_app
@@ -116,6 +117,7 @@ def build_app(settings: Settings) -> Starlette:
             *retention.routes(),
             *reports.routes(),
             *directory.routes(),
+            *selfservice.routes(),
             WebSocketRoute("/ws/worker", worker_endpoint),
             WebSocketRoute("/ws/staff", staff_endpoint),
         ],
@@ -123,7 +125,7 @@ def build_app(settings: Settings) -> Starlette:
         # The shifts feature needs the node the chat feature builds: it comes after it.
         features=[chat, lambda services: crisis_feature.running(app),
                   shifts_feature.feature(lambda: app), lambda services: cluster_gauges(app),
-                  retention.feature(lambda: app)],
+                  retention.feature(lambda: app), selfservice.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import httpx
 from starlette.routing import Mount, Route, WebSocketRoute
 
@@ -99,9 +101,9 @@ async def test_every_route_refuses_the_wrong_kind_of_session(node) -> None:
         for route in node.app.routes:
             if not isinstance(route, Route) or route.app.audience is Audience.PUBLIC:
                 continue
-            path = route.path.format(conversation_id="00000000-0000-0000-0000-000000000000",
-                                     escalation_id="1", referral_id="1", followup_id="1", id="1",
-                                     staff_id="1", resource_id="1")
+            # Every path parameter: a conversation's a zero UUID, any other "1".
+            path = route.path.format_map(collections.defaultdict(
+                lambda: "1", conversation_id="00000000-0000-0000-0000-000000000000"))
             for method in sorted(route.methods or {"GET"}):
                 if method == "HEAD":
                     continue

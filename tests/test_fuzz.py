@@ -9,6 +9,7 @@ FUZZ_HTTP and FUZZ_FRAMES set other counts for a longer run.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -123,8 +124,8 @@ async def test_fuzz_every_route_and_frame(node_factory, caplog: pytest.LogCaptur
                   for i, case in enumerate(draw(http_case(), HTTP_CASES))]
     for (method, template), who, ident, query, body in http_cases:
         ident = conv if ident == "conv" else ident
-        path = template.format(conversation_id=ident, escalation_id=ident, referral_id=ident,
-                               followup_id=ident, id=ident, staff_id=ident, resource_id=ident)
+        # Every path parameter of every route gets the same identifier.
+        path = template.format_map(collections.defaultdict(lambda i=ident: i))
         client = clients[who] if who else anonymous
         if query:
             # Encoded by hand: lone surrogates go out as the bytes a hostile client sends.
