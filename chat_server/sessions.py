@@ -395,8 +395,7 @@ class SessionStore:
 
     async def lookup_hash(self, token_hash: bytes) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT s.worker_id, s.staff_id, s.history_access, s.devices,"
-            " COALESCE(s.alias, w.alias) AS alias,"
+            "SELECT s.worker_id, s.staff_id, s.history_access, s.devices, s.alias,"
             " st.display_name, st.role, st.capacity, st.username"
             " FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id"
             " LEFT JOIN staff st ON st.id = s.staff_id"

@@ -10,7 +10,15 @@ UPDATE worker_devices SET pin_digest = NULL WHERE pin_digest IS NOT NULL;
 -- A random alias per device (a device signed in with a code takes the alias of a device
 -- that code opened), copied to each session and to each conversation when it opens, so a
 -- sign-in with the number alone never shows counselors the worker's alias.
--- workers.alias stays as an internal name for rows from before this migration.
+-- workers.alias is shown only for conversations from before this migration.
 ALTER TABLE worker_devices ADD COLUMN IF NOT EXISTS alias text;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS alias text;
 ALTER TABLE conversations ADD COLUMN IF NOT EXISTS alias text;
+
+-- Worker sessions open during the upgrade get a random alias of their own: falling back to
+-- workers.alias would let a session signed in with the number alone keep the worker's.
+-- (The subquery names the row, so it is drawn again for every session.)
+UPDATE sessions SET alias = '职工·' || (
+    SELECT string_agg(substr('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', 1 + floor(random() * 32)::int, 1), '')
+    FROM generate_series(1, 4) WHERE sessions.token_hash IS NOT NULL)
+WHERE worker_id IS NOT NULL AND alias IS NULL;
