@@ -25,7 +25,7 @@ PRINCIPAL_KEY = "yizhan.principal"
 
 
 class Audience(enum.StrEnum):
-    PUBLIC = "public"  # no session needed (sign-in, sign-out, status, probes)
+    PUBLIC = "public"  # no session needed (sign-in, worker sign-out, status, probes)
     WORKER = "worker"  # a worker session: yz_w cookie or Bearer
     STAFF = "staff"  # any staff session: yz_s cookie or Bearer; routes narrow the role
 
@@ -42,7 +42,9 @@ ROUTES: dict[str, Audience] = {
     "/api/worker/history": Audience.WORKER,
     "/api/worker/conversations/{conversation_id}/rating": Audience.WORKER,
     "/api/staff/session": Audience.PUBLIC,
-    "/api/staff/signout": Audience.PUBLIC,
+    # A staff route like any other: a worker token or none gets 401 (a stale staff
+    # cookie is refused by every route anyway).
+    "/api/staff/signout": Audience.STAFF,
     "/api/staff/me": Audience.STAFF,
     "/api/staff/conversations/{conversation_id}/messages": Audience.STAFF,
     "/api/staff/conversations/{conversation_id}/note": Audience.STAFF,

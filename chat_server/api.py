@@ -30,12 +30,12 @@ from chat_server.sessions import (
     STAFF_COOKIE,
     WORKER_COOKIE,
     BadCredentials,
+    BadPin,
     NoPossession,
     PinIncorrect,
     PinSlowed,
     Principal,
-    WeakPin,
-    check_pin,
+    normalize_pin,
 )
 from chat_server.staff_2fa import second_factor
 from chat_server.throttle import Throttle, scope_key
@@ -125,13 +125,22 @@ async def worker_sign_in(request: Request) -> Response:
     if consent != node.settings.consent_version:
         raise Problem(400, "consent_required", "please read and accept the current consent",
                       consent_version=node.settings.consent_version)
-    await rate_limit(node, f"signin:{client_ip(request)}", node.settings.signin_per_minute_per_ip,
-                     60)
     try:
         identity = identify(number, node.sessions.card_rule)
     except InvalidIdentity as exc:
+        await signin_limit(request)
         metrics.SIGNINS.labels(kind="worker", outcome="invalid").inc()
         raise Problem(400, "invalid_number", "the number is not valid", reason=exc.code) from None
+    device = request.cookies.get(DEVICE_COOKIE)
+    # The per-address limit does not apply to the worker's own browser signing in to its
+    # own number (a shared factory NAT must not keep the worker out): nobody else can show
+    # that device credential.
+    if not await node.sessions.is_device_of(device, number):
+        await signin_limit(request)
+    try:
+        pin = normalize_pin(pin) if pin is not None else None
+    except BadPin as exc:
+        raise Problem(400, "bad_field", str(exc), field="pin") from None
     # PIN guesses are slowed per number (from any address) and per address (across
     # numbers); never a lockout: the wait grows to minutes at most, and a phone holding
     # the device credential signs in at once (the PIN is then not tried).
@@ -141,7 +150,7 @@ async def worker_sign_in(request: Request) -> Response:
     try:
         result = await node.sessions.worker_sign_in(
             number, consent_version=consent or "", ttl_s=node.settings.worker_session_ttl_s,
-            pin=pin, device_token=request.cookies.get(DEVICE_COOKIE), pin_slowed=wait > 0,
+            pin=pin, device_token=device, pin_slowed=wait > 0,
         )
     except PinSlowed:
         raise Problem(429, "rate_limited", "too many attempts; wait a little",
@@ -164,6 +173,12 @@ async def worker_sign_in(request: Request) -> Response:
     return response
 
 
+async def signin_limit(request: Request) -> None:
+    node = node_of(request)
+    await rate_limit(node, f"signin:{client_ip(request)}",
+                     node.settings.signin_per_minute_per_ip, 60)
+
+
 async def worker_me(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
@@ -182,23 +197,16 @@ async def worker_pin(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
     data = await json_body(request)
-    pin = field_str(data, "pin", max_len=16) or ""
+    if "pin" in data:
+        # An older page sending a PIN of its own must not be told it was set.
+        raise Problem(400, "bad_field", "the code is chosen by the server; send {}",
+                      field="pin")
     try:
-        check_pin(pin)
-        number = await node.sessions.pin_scope(p)
-    except WeakPin as exc:
-        raise Problem(400, "weak_pin", str(exc)) from None
+        pin = await node.sessions.new_code(p)
     except NoPossession:
         raise Problem(403, "history_locked",
-                      "a PIN can be set once this device has had a conversation") from None
-    # A PIN set on a device of one's own is worth one guess at the number's PINs (if the
-    # worker later picks the same, signing in with it opens both), so it is slowed and
-    # counted with the guesses. Asked only after possession, so it tells nothing more.
-    keys = [scope_key("pin", number)]
-    await slowed(node, keys)
-    await node.sessions.set_pin(p, pin)
-    await throttle_of(node).failed(keys, node.now_ms())
-    return Response(status_code=204)
+                      "a code can be made once this device has had a conversation") from None
+    return JSONResponse({"pin": pin}, status_code=201)
 
 
 async def all_messages(node: Node, conversation_id: str) -> list[StoredMessage]:
@@ -331,9 +339,8 @@ async def staff_me(request: Request) -> Response:
 async def staff_sign_out(request: Request) -> Response:
     check_origin(request)
     node = node_of(request)
-    p = await principal(request, STAFF_COOKIE)
-    if p is not None:
-        await revoke_and_disconnect(node, p)
+    p = require_role(await principal(request, STAFF_COOKIE))
+    await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
     delete_cookie(request, response, STAFF_COOKIE)
     return response

@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chat_server import db, health
 from chat_server.config import Settings
+from chat_server.forwarded import ForwardedProto
 from chat_server.services import Services
 
 log = logging.getLogger("yizhan.app")
@@ -125,6 +126,7 @@ def create_app(
         routes=all_routes, lifespan=lifespan, middleware=[
             # The client's address and scheme as the trusted proxy saw them (rate limits
             # per source; Secure cookies behind TLS). Nobody else's forwarded headers count.
+            Middleware(ForwardedProto),
             Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
             Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins)),
         ]

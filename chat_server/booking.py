@@ -291,9 +291,13 @@ class BookingStore:
         """Slots of a day with their bookings (alias only), for staff."""
         now = self.clock()
         rows = await self.pool.fetch(
-            f"SELECT {_SLOT_COLUMNS}, b.id AS booking_id, b.status, b.updated_at, w.alias"
+            # The alias of the device that booked (what the counselor sees in the chat too);
+            # the worker's old number-derived alias only for a booking made without one.
+            f"SELECT {_SLOT_COLUMNS}, b.id AS booking_id, b.status, b.updated_at,"
+            " COALESCE(d.alias, w.alias) AS alias"
             f"{_SLOT_FROM} LEFT JOIN bookings b ON b.slot_id = sl.id"
             " LEFT JOIN workers w ON w.id = b.worker_id"
+            " LEFT JOIN worker_devices d ON d.device_hash = b.owner_device"
             " WHERE sl.starts_at >= $1 AND sl.starts_at < $2"
             " AND ($3::uuid IS NULL OR sl.counselor_id = $3)"
             " ORDER BY sl.starts_at, b.created_at",

@@ -214,9 +214,9 @@ class ConversationStore:
         self.written = WriteCache()
 
     async def open(self, worker_id: str, session_hash: bytes, device_hash: bytes | None,
-                   band: int = 1) -> Conversation:
-        """A new waiting conversation with its own data key; raises UniqueViolation if this
-        device has one open already."""
+                   band: int = 1, alias: str | None = None) -> Conversation:
+        """A new waiting conversation with its own data key, shown to staff under the
+        opening session's alias; raises UniqueViolation if this device has one open."""
         wrapped = self.vault.new_conversation_key()
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -229,8 +229,8 @@ class ConversationStore:
             )
             row = await conn.fetchrow(
                 "INSERT INTO conversations (worker_id, data_key_id, status, band,"
-                " opened_by_session, opened_by_device, queued_at, created_at)"
-                " VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $6)"
+                " opened_by_session, opened_by_device, alias, queued_at, created_at)"
+                " VALUES ($1, $2, 'waiting', $3, $4, $5, $7, $6, $6)"
                 f" RETURNING {_CONVERSATION_COLUMNS}",
                 uuid.UUID(worker_id),
                 key_id,
@@ -238,6 +238,7 @@ class ConversationStore:
                 session_hash,
                 device_hash,
                 now,
+                alias,
             )
         return Conversation.from_row(row)
 
@@ -545,8 +546,9 @@ class ConversationStore:
             " matched_at = $3, counselor_away_at = NULL"
             " WHERE id = $1 AND status = 'waiting'"
             f" RETURNING {_CONVERSATION_COLUMNS})"
-            " SELECT c.*, s.display_name, w.alias FROM c JOIN staff s ON s.id = c.counselor_id"
-            " JOIN workers w ON w.id = c.worker_id",
+            " SELECT c.*, s.display_name, COALESCE(cv.alias, w.alias) AS alias"
+            " FROM c JOIN staff s ON s.id = c.counselor_id"
+            " JOIN conversations cv ON cv.id = c.id JOIN workers w ON w.id = c.worker_id",
             uuid.UUID(conversation_id),
             uuid.UUID(counselor_id),
             self.clock(),

@@ -311,7 +311,8 @@ class Dispatcher:
 
     async def staff_view(self, conv: Conversation, handover: bool = False) -> dict[str, Any]:
         alias = await self.node.services.pool.fetchval(
-            "SELECT alias FROM workers WHERE id = $1", uuid.UUID(conv.worker_id))
+            "SELECT COALESCE(c.alias, w.alias) FROM conversations c"
+            " JOIN workers w ON w.id = c.worker_id WHERE c.id = $1", uuid.UUID(conv.id))
         return self.staff_view_of(conv, alias, handover)
 
     @staticmethod
@@ -410,7 +411,7 @@ class Dispatcher:
                                 conversation_id=existing.id)
         try:
             conv = await node.conversations.open(
-                p.id, p.token_hash, p.devices[0] if p.devices else None)
+                p.id, p.token_hash, p.devices[0] if p.devices else None, alias=p.name)
         except asyncpg.UniqueViolationError:
             raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation") from None
         await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),

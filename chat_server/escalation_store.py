@@ -25,7 +25,7 @@ _COLUMNS = (
     "e.id, e.conversation_id, e.level, e.status, e.source, e.reasons, e.opened_at,"
     " e.ack_deadline, e.realerted_at, e.owner_staff_id, e.acked_at, e.resolved_at, e.outcome,"
     " o.display_name AS owner_name, c.counselor_id, cs.display_name AS counselor_name,"
-    " w.alias"
+    " COALESCE(c.alias, w.alias) AS alias"
 )
 _FROM = (
     " FROM escalations e JOIN conversations c ON c.id = e.conversation_id"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import itertools
 import re
+import secrets
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import asyncpg
 
 from chat_server.clock import Clock, system_clock
 from chat_server.protocol import Role
+from crypto.errors import InvalidIdentity
 from crypto.keyring import KeyRing
 from crypto.passwords import (
     check_password_policy,
@@ -71,8 +73,8 @@ class BadCredentials(Exception):
     """Unknown name, wrong password or disabled account: one answer for all three."""
 
 
-class WeakPin(Exception):
-    pass
+class BadPin(Exception):
+    """Not the shape of a code (8 digits): it cannot match anything, so it is no guess."""
 
 
 class PinSlowed(Exception):
@@ -83,16 +85,29 @@ class NoPossession(Exception):
     """The session holds nothing bound to any conversation, so it may not set a PIN."""
 
 
-_PIN = re.compile(r"^\d{6}$")
+# Codes are drawn by the server, never chosen: a chosen PIN was often the birth date or
+# the last digits of the ID number, which whoever knows the number knows too. Eight
+# digits: typed on a phone's number pad, written on paper, read out like a phone number;
+# 10^8 values against a few hundred slowed guesses a day (docs/SECURITY.md §0).
+PIN_DIGITS = 8
+_PIN = re.compile(rf"^\d{{{PIN_DIGITS}}}$")
 
 
-def check_pin(pin: str) -> None:
-    if not isinstance(pin, str) or not _PIN.match(pin):
-        raise WeakPin("PIN must be 6 digits")
-    digits = [int(c) for c in pin]
-    steps = {b - a for a, b in itertools.pairwise(digits)}
-    if len(set(digits)) == 1 or steps in ({1}, {-1}):
-        raise WeakPin("PIN is too easy to guess")
+def new_pin() -> str:
+    return f"{secrets.randbelow(10 ** PIN_DIGITS):0{PIN_DIGITS}d}"
+
+
+def normalize_pin(text: str) -> str:
+    """The code as typed (full-width digits, spaces and hyphens allowed); raises BadPin."""
+    pin = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", text))
+    if not _PIN.match(pin) or not pin.isascii():
+        raise BadPin(f"the code has {PIN_DIGITS} digits")
+    return pin
+
+
+def new_alias() -> str:
+    """A random display name for a device: it says nothing of the number."""
+    return alias(secrets.token_bytes(32))
 
 
 async def _hash(secret: str) -> str:
@@ -161,53 +176,64 @@ class SessionStore:
                 )
             worker_id = row["id"]
             held: list[bytes] = []
+            # The alias counselors will see: the device's, never one derived from the
+            # number, so a sign-in with the number alone does not get the worker's.
+            shown: str | None = None
             if device_token and looks_like_token(device_token):
-                owner = await conn.fetchval(
-                    "UPDATE worker_devices SET last_used_at = $2 WHERE device_hash = $1"
-                    " RETURNING worker_id",
-                    hash_token(device_token), self.clock(),
+                own = await conn.fetchrow(
+                    "UPDATE worker_devices SET last_used_at = $2,"
+                    " alias = COALESCE(alias, $3) WHERE device_hash = $1 AND worker_id = $4"
+                    " RETURNING alias",
+                    hash_token(device_token), self.clock(), new_alias(), worker_id,
                 )
-                if owner == worker_id:
+                if own is not None:
                     held.append(hash_token(device_token))
+                    shown = own["alias"]
             history = bool(held)
             if pin is not None and not (pin_slowed and held):
                 if pin_slowed:
                     raise PinSlowed()
-                # One indexed look-up whether or not this number has a PIN: the same work
+                # One indexed look-up whether or not this number has a code: the same work
                 # and the same answer either way.
                 digest = self.pin_digest(str(worker_id), row["pepper_version"], pin)
                 opened = await conn.fetch(
-                    "SELECT device_hash FROM worker_devices WHERE worker_id = $1"
-                    " AND pin_digest = $2", worker_id, digest)
+                    "SELECT device_hash, alias FROM worker_devices WHERE worker_id = $1"
+                    " AND pin_digest = $2 ORDER BY created_at", worker_id, digest)
                 if not opened:
                     raise PinIncorrect()
                 held.extend(bytes(r["device_hash"]) for r in opened
                             if bytes(r["device_hash"]) not in held)
+                # A new phone that proved the code goes on under the name it had.
+                shown = shown or next((r["alias"] for r in opened if r["alias"]), None)
                 history = True
             new_device = None
             if device_token is None or not held or held[0] != hash_token(device_token):
                 # The session's own device comes first: it is what its conversations bind to.
                 new_device = new_token()
+                shown = shown or new_alias()
                 await conn.execute(
-                    "INSERT INTO worker_devices (device_hash, worker_id, created_at,"
-                    " last_used_at) VALUES ($1, $2, $3, $3)",
+                    "INSERT INTO worker_devices (device_hash, worker_id, alias, created_at,"
+                    " last_used_at) VALUES ($1, $2, $3, $4, $4)",
                     hash_token(new_device),
                     worker_id,
+                    shown,
                     self.clock(),
                 )
                 held.insert(0, hash_token(new_device))
+            assert shown is not None
             pin_set = bool(await conn.fetchval(
                 "SELECT bool_or(pin_digest IS NOT NULL) FROM worker_devices"
                 " WHERE device_hash = ANY($1::bytea[])", held))
             token = new_token()
             await conn.execute(
-                "INSERT INTO sessions (token_hash, worker_id, history_access, devices,"
+                "INSERT INTO sessions (token_hash, worker_id, history_access, devices, alias,"
                 " consent_version, created_at, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 hash_token(token),
                 worker_id,
                 history,
                 held,
+                shown,
                 consent_version,
                 *self._lifetime(ttl_s),
             )
@@ -215,7 +241,7 @@ class SessionStore:
             id=str(worker_id),
             role=Role.WORKER,
             token_hash=hash_token(token),
-            name=row["alias"],
+            name=shown,
             history_access=history,
             devices=tuple(held),
         )
@@ -226,14 +252,16 @@ class SessionStore:
         now = self.clock()
         return now, now + dt.timedelta(seconds=ttl_s)
 
-    async def set_pin(self, p: Principal, pin: str) -> None:
-        """Set the PIN of the devices this session holds. Raises WeakPin or NoPossession.
+    async def new_code(self, p: Principal) -> str:
+        """A fresh random code for the devices this session holds (it replaces their
+        earlier code); shown once, only its keyed digest is kept. Raises NoPossession.
 
-        Only a session that can already read a conversation of this worker may: the PIN
+        Only a session that can already read a conversation of this worker may: the code
         then opens what that session opens, never more. (A number-only session has a
-        brand-new device bound to nothing, so it is refused.)
+        brand-new device bound to nothing, so it is refused.) Never slowed: a code is
+        drawn, not chosen, so making one is no guess at anyone's.
         """
-        check_pin(pin)
+        pin = new_pin()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT w.pepper_version, EXISTS (SELECT 1 FROM conversations c"
@@ -248,23 +276,26 @@ class SessionStore:
                 " AND device_hash = ANY($2::bytea[])",
                 uuid.UUID(p.id), list(p.devices),
                 self.pin_digest(p.id, row["pepper_version"], pin))
+        return pin
 
-    async def pin_scope(self, p: Principal) -> str:
-        """The number's slow-down scope (its pseudonym) if this session may set a PIN.
-
-        Raises NoPossession when the session can read no conversation of this worker.
-        """
-        digest = await self.pool.fetchval(
-            "SELECT w.pseudonym FROM workers w WHERE w.id = $1 AND EXISTS (SELECT 1"
-            " FROM conversations c WHERE c.worker_id = w.id AND (c.opened_by_session = $2"
-            " OR c.opened_by_device = ANY($3::bytea[])))",
-            uuid.UUID(p.id), p.token_hash, list(p.devices))
-        if digest is None:
-            raise NoPossession()
-        return bytes(digest).hex()[:32]
+    async def is_device_of(self, device_token: str | None, number: str) -> bool:
+        """Whether `device_token` is a device credential of this number's worker (which
+        only the worker's own browser can show). False for an invalid number."""
+        if not device_token or not looks_like_token(device_token):
+            return False
+        try:
+            candidates = all_pseudonyms(self.ring, identify(number, self.card_rule))
+        except InvalidIdentity:
+            return False
+        return bool(await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM worker_devices d JOIN workers w ON w.id = d.worker_id"
+            " WHERE d.device_hash = $1 AND (w.pepper_version, w.pseudonym) IN"
+            " (SELECT * FROM unnest($2::int[], $3::bytea[])))",
+            hash_token(device_token), [c.pepper_version for c in candidates],
+            [c.digest for c in candidates]))
 
     def pin_digest(self, worker_id: str, pepper_version: int, pin: str) -> bytes:
-        """The PIN keyed with the pepper: what worker_devices.pin_digest holds.
+        """The code keyed with the pepper: what worker_devices.pin_digest holds.
 
         Keyed, so a dump without the key ring cannot test guesses; not Argon2id, because
         it must be found by an indexed look-up (one number may have PINs on several
@@ -370,7 +401,7 @@ class SessionStore:
 
     async def lookup_hash(self, token_hash: bytes) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT s.worker_id, s.staff_id, s.history_access, s.devices, w.alias,"
+            "SELECT s.worker_id, s.staff_id, s.history_access, s.devices, s.alias,"
             " st.display_name, st.role, st.capacity, st.username"
             " FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id"
             " LEFT JOIN staff st ON st.id = s.staff_id"

@@ -2,7 +2,8 @@
 
 Personas: "knows the number" (signs in with the victim's ID number on their own device),
 "another worker", "a counselor not assigned", "a worker's token used as staff". Each of
-the ten results measured in issue 16 has a test here named `test_finding_<n>_…`.
+the ten results measured in issue 16 has a test here named `test_finding_<n>_…`; each of
+the seven found afterwards by the outside red team, `test_redteam_<n>_…`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from tests.clients import PASSWORD, Worker, WsClient, make_staff, matched_pair
 from tests.conftest import ORIGIN
 
-PIN = "482913"
+WRONG = "13579246"  # a code of the right shape that nobody was given
 
 
 async def drain(ws: WsClient, seconds: float = 0.6) -> list[dict[str, Any]]:
@@ -36,14 +37,14 @@ async def drain(ws: WsClient, seconds: float = 0.6) -> list[dict[str, Any]]:
     return frames
 
 
-async def victim_with_pin(node) -> tuple[Worker, WsClient, Any, WsClient, str]:
-    """A worker matched from their own phone who then set a PIN from that session."""
+async def victim_with_pin(node) -> tuple[Worker, WsClient, Any, WsClient, str, str]:
+    """A worker matched from their own phone who then got a code from that session."""
     worker, wws, counselor, cws, conv = await matched_pair(node)
     await wws.send({"type": "send", "conversation_id": conv, "client_id": "v1", "text": "秘密"})
     await wws.expect("ack", client_id="v1")
-    r = await worker.http.post("/api/worker/pin", json={"pin": PIN})
-    assert r.status_code == 204, r.text
-    return worker, wws, counselor, cws, conv
+    r = await worker.http.post("/api/worker/pin", json={})
+    assert r.status_code == 201, r.text
+    return worker, wws, counselor, cws, conv, r.json()["pin"]
 
 
 # ---- 1. history takeover ---------------------------------------------------------------------
@@ -56,10 +57,10 @@ async def test_finding_1_number_only_session_cannot_set_a_pin_or_read(node) -> N
 
     knows = Worker(node.base, number=victim.number)
     assert (await knows.sign_in()).status_code == 201
-    r = await knows.http.post("/api/worker/pin", json={"pin": PIN})
+    r = await knows.http.post("/api/worker/pin", json={})
     assert r.status_code == 403 and r.json()["code"] == "history_locked"
-    # Nor does the PIN the victim never set open anything.
-    assert (await knows.sign_in(pin=PIN)).status_code == 401
+    # Nor does a code the victim never got open anything.
+    assert (await knows.sign_in(pin=WRONG)).status_code == 401
     # Signing in again from the same browser holds only what that browser started.
     again = await knows.sign_in()
     assert again.status_code == 201
@@ -202,7 +203,7 @@ async def test_a_counselor_not_assigned_reads_nothing(node) -> None:
 
 
 async def test_finding_5_pin_answers_are_identical_whether_or_not_a_pin_exists(node) -> None:
-    with_pin, _wws, counselor, _cws, _ = await victim_with_pin(node)
+    with_pin, _wws, counselor, _cws, _, _code = await victim_with_pin(node)
     without = Worker(node.base)
     await without.sign_in()
     answers = []
@@ -210,10 +211,10 @@ async def test_finding_5_pin_answers_are_identical_whether_or_not_a_pin_exists(n
         knows = Worker(node.base, number=number)
         first = await knows.sign_in()
         seen = [first.status_code, first.json()["history_access"], first.json()["pin_set"]]
-        for pin in ("1", PIN, "135792"):
-            r = await knows.http.post("/api/worker/pin", json={"pin": pin})
+        for body in ({}, {"pin": "1"}, {"pin": WRONG}):
+            r = await knows.http.post("/api/worker/pin", json=body)
             seen.append((r.status_code, r.json().get("code")))
-        wrong = await knows.sign_in(pin="135792")
+        wrong = await knows.sign_in(pin=WRONG)
         seen.append((wrong.status_code, wrong.json().get("code")))
         answers.append(seen)
         await knows.close()
@@ -226,20 +227,20 @@ async def test_finding_5_pin_answers_are_identical_whether_or_not_a_pin_exists(n
 
 
 async def test_finding_6_wrong_pins_never_lock_the_real_worker_out(node) -> None:
-    victim, _vws, counselor, _cws, _conv = await victim_with_pin(node)
+    victim, _vws, counselor, _cws, _conv, code = await victim_with_pin(node)
     for i in range(8):
         guesser = Worker(node.base, number=victim.number)
         guesser.http.headers["X-Forwarded-For"] = f"203.0.113.{i + 1}"
-        await guesser.sign_in(pin=f"{135790 + i:06d}")
+        await guesser.sign_in(pin=f"{13579000 + i:08d}")
         await guesser.close()
-    # The phone that holds the device credential: never slowed, PIN or not.
-    r = await victim.sign_in(pin=PIN)
+    # The phone that holds the device credential: never slowed, code or not.
+    r = await victim.sign_in(pin=code)
     assert r.status_code == 201 and r.json()["history_access"] is True
     r = await victim.sign_in()
     assert r.status_code == 201 and r.json()["history_access"] is True
     # A new phone with the right PIN is slowed by seconds, not locked out for an hour.
     new_phone = Worker(node.base, number=victim.number)
-    r = await new_phone.sign_in(pin=PIN)
+    r = await new_phone.sign_in(pin=code)
     if r.status_code == 429:
         assert int(r.headers["Retry-After"]) <= 60
     else:
@@ -391,12 +392,12 @@ async def test_finding_10_staff_password_guessing_is_slowed_per_account(node) ->
 
 
 async def test_pin_guessing_is_slowed_per_number_across_addresses(node) -> None:
-    victim, _vws, counselor, _cws, _conv = await victim_with_pin(node)
+    victim, _vws, counselor, _cws, _conv, _code = await victim_with_pin(node)
     codes = []
     for i in range(12):
         guesser = Worker(node.base, number=victim.number)
         guesser.http.headers["X-Forwarded-For"] = f"192.0.2.{i + 1}"
-        r = await guesser.sign_in(pin=f"{135790 + i:06d}")
+        r = await guesser.sign_in(pin=f"{13579000 + i:08d}")
         codes.append(json.loads(r.text).get("code"))
         await guesser.close()
     assert codes.count("pin_incorrect") <= 6 and "rate_limited" in codes
@@ -430,15 +431,163 @@ async def test_a_lost_phone_means_a_fresh_start_and_the_old_chat_ends_when_silen
         await c.close()
 
 
-async def test_pins_chosen_on_own_devices_count_as_guesses(node) -> None:
-    """Someone who knows the number may chat and set a PIN on their own phone; if the
-    worker later chose the same PIN, signing in with it would open both. So every PIN set
-    is slowed and counted with the number's guesses."""
-    knows, _kws, counselor, _cws, _conv = await matched_pair(node)
-    codes = []
-    for pin in ("135792", "246813", "975310", "864202", "192837", "918273", "283746"):
-        r = await knows.http.post("/api/worker/pin", json={"pin": pin})
-        codes.append(r.status_code)
-    assert codes[:5] == [204] * 5 and codes[5:] == [429, 429]
-    for c in (knows, counselor):
+# ---- red team, after issue 16 ----------------------------------------------------------------
+
+
+def number_derived(number: str) -> list[str]:
+    """The PINs a worker picks from their own ID number, as the red team tried them."""
+    area, born, tail = number[:6], number[6:14], number[-6:]
+    yy, mm, dd = born[2:4], born[4:6], born[6:8]
+    return [yy + mm + dd, mm + dd + yy, dd + mm + yy, born[:6], tail, area, born,
+            number[-8:], mm + dd + born[:4]]
+
+
+def assigned_alias(cws: WsClient, conv: str) -> str:
+    return [f for f in cws.frames if f.get("type") == "assigned"
+            and f["conversation"]["id"] == conv][-1]["conversation"]["alias"]
+
+
+async def test_redteam_1_codes_are_drawn_by_the_server_never_from_the_number(node) -> None:
+    victim, vws, counselor, _cws, conv = await matched_pair(node)
+    await vws.send({"type": "send", "conversation_id": conv, "client_id": "v1", "text": "秘密"})
+    await vws.expect("ack", client_id="v1")
+    # No worker-chosen PIN is accepted any more, least of all one from the number.
+    for chosen in number_derived(victim.number):
+        r = await victim.http.post("/api/worker/pin", json={"pin": chosen})
+        assert r.status_code == 400 and r.json()["field"] == "pin"
+    first = await victim.http.post("/api/worker/pin", json={})
+    assert first.status_code == 201
+    code = first.json()["pin"]
+    assert len(code) == 8 and code.isdigit() and code not in number_derived(victim.number)
+    # A new code replaces the old one: what is written down last is what works.
+    r = await victim.http.post("/api/worker/pin", json={})
+    assert r.status_code == 201 and r.json()["pin"] != code
+    code = r.json()["pin"]
+    # Whoever knows the number tries what it suggests: nothing opens, no 5xx.
+    for i, guess in enumerate(number_derived(victim.number)[:5]):
+        knows = Worker(node.base, number=victim.number)
+        knows.http.headers["X-Forwarded-For"] = f"198.51.100.{i + 1}"
+        r = await knows.sign_in(pin=guess)
+        assert r.status_code in (400, 401), r.status_code
+        await knows.close()
+    # The worker on a new phone, with the code as written down (spaces allowed).
+    new_phone = Worker(node.base, number=victim.number)
+    r = await new_phone.sign_in(pin=f"{code[:4]} {code[4:]}")
+    assert r.status_code == 201 and r.json()["history_access"] is True
+    for c in (victim, new_phone, counselor):
         await c.close()
+
+
+async def test_redteam_2_a_number_only_session_chats_under_another_alias(node) -> None:
+    victim, _vws, counselor, cws, conv = await matched_pair(node)
+    victim_alias = assigned_alias(cws, conv)
+    assert victim_alias == victim.alias
+    knows = Worker(node.base, number=victim.number)
+    r = await knows.sign_in()
+    assert r.json()["alias"] != victim_alias
+    kws = await knows.connect()
+    assert kws.frames[0]["alias"] != victim_alias
+    mine = (await knows.request_chat())["conversation_id"]
+    await cws.expect("assigned")
+    assert assigned_alias(cws, mine) not in ("", victim_alias)
+    # The worker's own browser keeps its alias; a new phone with the code takes it over.
+    again = await victim.sign_in()
+    assert again.json()["alias"] == victim_alias
+    code = (await victim.http.post("/api/worker/pin", json={})).json()["pin"]
+    new_phone = Worker(node.base, number=victim.number)
+    assert (await new_phone.sign_in(pin=code)).json()["alias"] == victim_alias
+    for c in (victim, knows, new_phone, counselor):
+        await c.close()
+
+
+async def test_redteam_3_guesses_never_slow_the_device_holder_making_a_code(node) -> None:
+    victim, _vws, counselor, _cws, _conv, _code = await victim_with_pin(node)
+    for i in range(8):
+        guesser = Worker(node.base, number=victim.number)
+        guesser.http.headers["X-Forwarded-For"] = f"203.0.113.{i + 1}"
+        await guesser.sign_in(pin=f"{24680000 + i:08d}")
+        await guesser.close()
+    # Making a code is no guess: never slowed, however often, whatever guessers did.
+    made = [await victim.http.post("/api/worker/pin", json={}) for _ in range(8)]
+    assert [r.status_code for r in made] == [201] * 8
+    # ...and it adds nothing to the number's slow-down: a fresh number's new phone is
+    # not slowed after its worker made eight codes.
+    other, ows, c2, _c2ws, conv2 = await matched_pair(node)
+    await ows.send({"type": "end", "conversation_id": conv2})
+    await ows.expect("ended")
+    codes = [(await other.http.post("/api/worker/pin", json={})).json()["pin"]
+             for _ in range(8)]
+    phone = Worker(node.base, number=other.number)
+    r = await phone.sign_in(pin=codes[-1])
+    assert r.status_code == 201 and r.json()["history_access"] is True
+    for c in (victim, counselor, other, c2, phone):
+        await c.close()
+
+
+async def test_redteam_4_the_address_limit_never_keeps_the_workers_own_device_out(
+        node_factory) -> None:
+    node = await node_factory(signin_per_minute_per_ip=3)
+    victim = Worker(node.base)
+    victim.http.headers["X-Forwarded-For"] = "192.0.2.50"  # one factory NAT for all
+    assert (await victim.sign_in()).status_code == 201
+    # Someone behind the same address uses the minute's sign-ins up.
+    codes = []
+    for _ in range(4):
+        knows = Worker(node.base, number=victim.number)
+        knows.http.headers["X-Forwarded-For"] = "192.0.2.50"
+        codes.append((await knows.sign_in()).status_code)
+        await knows.close()
+    assert codes[-1] == 429
+    # The worker's browser, showing its device credential for this number, gets in.
+    r = await victim.sign_in()
+    assert r.status_code == 201 and r.json()["history_access"] is True
+    # Its credential does not exempt a sign-in to another number.
+    victim.number = Worker(node.base).number
+    assert (await victim.sign_in()).status_code == 429
+    await victim.close()
+
+
+async def test_redteam_5_staff_sign_out_refuses_a_workers_token_and_no_token(node) -> None:
+    worker = Worker(node.base)
+    await worker.sign_in()
+    token = worker.http.cookies.get("yz_w")
+    counselor = await make_staff(node)
+    async with httpx.AsyncClient(base_url=node.base, headers={"Origin": ORIGIN}) as h:
+        for headers in ({"Authorization": f"Bearer {token}"}, {"Cookie": f"yz_s={token}"}, {}):
+            r = await h.post("/api/staff/signout", json={}, headers=headers)
+            assert r.status_code == 401 and r.json()["code"] == "unauthenticated", headers
+    # The worker's session was not touched; the staff member signs out as before.
+    assert (await worker.http.get("/api/worker/me")).status_code == 200
+    assert (await counselor.http.post("/api/staff/signout", json={})).status_code == 204
+    assert (await counselor.http.get("/api/staff/me")).status_code == 401
+    for c in (worker, counselor):
+        await c.close()
+
+
+@pytest.mark.parametrize(("proto", "secure"), [
+    ("HTTPS", True), ("http, https", True), ("Http,HTTPS", True), ("https, http", False),
+    ("http", False)])
+async def test_redteam_6_forwarded_proto_is_read_as_proxies_write_it(
+        node, proto: str, secure: bool) -> None:
+    worker = Worker(node.base)
+    worker.http.headers["X-Forwarded-Proto"] = proto
+    r = await worker.sign_in()
+    assert r.status_code == 201
+    cookies = r.headers.get_list("set-cookie")
+    assert cookies and all(("secure" in c.lower()) is secure for c in cookies)
+    await worker.close()
+
+
+async def test_redteam_7_a_header_uvicorn_cannot_parse_gets_its_plain_400(
+        node, caplog: pytest.LogCaptureFixture) -> None:
+    """Documented exception (PROTOCOL.md): refused by uvicorn before the app sees it."""
+    caplog.set_level(logging.ERROR)
+    host, port = node.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /api/status HTTP/1.1\r\nHost: x\r\nX-Bad: a\x7fb\r\n\r\n")
+    await writer.drain()
+    head = (await asyncio.wait_for(reader.read(4096), 5)).decode("latin1")
+    writer.close()
+    await writer.wait_closed()
+    assert head.startswith("HTTP/1.1 400") and "text/plain" in head.lower()
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]

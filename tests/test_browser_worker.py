@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -245,3 +246,51 @@ async def test_a_late_queued_reply_leaves_a_matched_worker_in_the_chat(browser, 
         await send_text(s.w, "谢谢")
         await expect(counselor_log(s.c)).to_contain_text("谢谢")
         errors.assert_clean()
+
+
+# ---------------------------------------------------------------- recovery code
+
+
+async def test_a_recovery_code_is_shown_once_and_opens_history_on_a_new_phone(
+        browser, web) -> None:
+    """The page asks for a code, never lets the worker choose one (red team, finding 1)."""
+    number = resident_id()
+    counselor = await make_staff(web)
+    wctx = await phone(browser, web)
+    cctx = await desktop(browser, web)
+    new_phone = await phone(browser, web)
+    try:
+        w, c = await wctx.new_page(), await cctx.new_page()
+        await staff_signs_in(c, "/counselor.html", counselor)
+        await counselor_on_duty(c)
+        await worker_signs_in(w, number)
+        await tid(w, "request-chat").click()
+        await expect(tid(w, "screen-chat")).to_be_visible()
+        await send_text(w, "旧事")
+        await tid(w, "end-chat").click()
+        await tid(w, "confirm-end").click()
+        await expect(tid(w, "screen-after")).to_be_visible()
+        await expect(tid(w, "pin-form")).to_be_visible()
+        await tid(w, "pin-submit").click()
+        shown = tid(w, "pin-code")
+        await expect(shown).to_have_text(re.compile(r"^\d{4} \d{4}$"))
+        await expect(tid(w, "pin-submit")).to_be_hidden()  # shown once: no second draw
+        code = (await shown.text_content() or "").replace(" ", "")
+
+        n = await new_phone.new_page()
+        await n.goto("/")
+        await tid(n, "welcome-start").click()
+        await tid(n, "consent-check").check()
+        await tid(n, "consent-accept").click()
+        await tid(n, "number-input").fill(number)
+        await tid(n, "history-toggle").click()
+        await tid(n, "pin-input").fill(code)
+        await tid(n, "signin-submit").click()
+        await expect(tid(n, "screen-ready")).to_be_visible()
+        await tid(n, "open-history").click()
+        await expect(tid(n, "screen-history")).to_contain_text("旧事")
+    finally:
+        for ctx in (wctx, cctx, new_phone):
+            await ctx.close()
+        await counselor.close()
+

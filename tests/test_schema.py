@@ -194,3 +194,29 @@ async def _drop_runtime_roles(backend_urls: tuple[str, str]) -> AsyncIterator[No
             await conn.execute(f'DROP ROLE "{r["rolname"]}"')
     finally:
         await conn.close()
+
+
+async def test_0005_gives_open_worker_sessions_an_alias_of_their_own(
+        scratch: asyncpg.Connection) -> None:
+    """A session signed in with the number alone before the upgrade must not keep the
+    worker's alias (red team, finding 2); PINs chosen by workers are cleared (finding 1)."""
+    import re
+
+    for m in db.migrations()[:4]:
+        await scratch.execute(m.sql)
+    now = system_clock()
+    worker = await scratch.fetchval(
+        "INSERT INTO workers (pepper_version, pseudonym, alias, created_at)"
+        " VALUES (1, '\\x01', '职工·ABCD', $1) RETURNING id", now)
+    for i in range(6):
+        await scratch.execute(
+            "INSERT INTO sessions (token_hash, worker_id, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $3)", bytes([i]), worker, now)
+    await scratch.execute(
+        "INSERT INTO worker_devices (device_hash, worker_id, created_at, last_used_at,"
+        " pin_digest) VALUES ('\\x09', $1, $2, $2, '\\x0102')", worker, now)
+    await scratch.execute(db.migrations()[4].sql)
+    aliases = [r["alias"] for r in await scratch.fetch("SELECT alias FROM sessions")]
+    assert all(re.fullmatch(r"职工·[2-9A-HJ-NP-Z]{4}", a) for a in aliases), aliases
+    assert len(set(aliases)) > 1  # drawn per session, not once
+    assert await scratch.fetchval("SELECT pin_digest FROM worker_devices") is None

@@ -1,4 +1,4 @@
-"""An ID number is not a secret: history needs a PIN or the earlier device.
+"""An ID number is not a secret: history needs a code or the earlier device.
 
 (The adversaries themselves are in tests/test_adversary.py.)
 """
@@ -32,16 +32,20 @@ async def test_number_alone_cannot_read_history_pin_and_device_can(node) -> None
     r = await first.sign_in()
     assert r.json()["history_access"] is False  # a brand-new device proves nothing yet
     await chat_once(node, first)
-    assert (await first.http.post("/api/worker/pin", json={"pin": "123456"})).status_code == 400
-    assert (await first.http.post("/api/worker/pin", json={"pin": "482913"})).status_code == 204
+    # The code is drawn by the server and shown once; the worker cannot choose one.
+    assert (await first.http.post("/api/worker/pin", json={"pin": "482913"})).status_code == 400
+    made = await first.http.post("/api/worker/pin", json={})
+    assert made.status_code == 201
+    code = made.json()["pin"]
 
-    # A stolen dump alone cannot test PIN guesses: the digest is keyed with the pepper.
+    # A stolen dump alone cannot test guesses: the digest is keyed with the pepper.
     import hashlib
 
     stored = await node.node.services.pool.fetchval(
         "SELECT pin_digest FROM worker_devices WHERE pin_digest IS NOT NULL")
     assert stored and bytes(stored) not in {
-        hashlib.sha256(b"482913").digest(), hashlib.sha256(b"yizhan:pin:482913").digest()}
+        hashlib.sha256(code.encode()).digest(),
+        hashlib.sha256(f"yizhan:pin:{code}".encode()).digest()}
 
     # Someone else who knows the number, on another device: may chat, may not read.
     stranger = Worker(node.base, number=first.number)
@@ -50,14 +54,17 @@ async def test_number_alone_cannot_read_history_pin_and_device_can(node) -> None
     assert r.json()["pin_set"] is None  # not even whether a PIN exists
     locked = await stranger.http.get("/api/worker/history")
     assert locked.status_code == 403 and locked.json()["code"] == "history_locked"
-    wrong = await stranger.sign_in(pin="000001")
+    wrong = await stranger.sign_in(pin="00000001" if code != "00000001" else "00000002")
     assert wrong.status_code == 401 and wrong.json()["code"] == "pin_incorrect"
-    # Setting a PIN needs something bound to a conversation (this device has had none).
-    assert (await stranger.http.post("/api/worker/pin", json={"pin": "857361"})).status_code == 403
+    # A code of the wrong shape cannot match anything: a 400, and no guess counted.
+    short = await stranger.sign_in(pin="482913")
+    assert short.status_code == 400 and short.json()["field"] == "pin"
+    # Making a code needs something bound to a conversation (this device has had none).
+    assert (await stranger.http.post("/api/worker/pin", json={})).status_code == 403
 
-    # The worker on a new phone, with the PIN.
+    # The worker on a new phone, with the code.
     with_pin = Worker(node.base, number=first.number)
-    r = await with_pin.sign_in(pin="482913")
+    r = await with_pin.sign_in(pin=code)
     assert r.status_code == 201 and r.json()["history_access"] is True
     history = (await with_pin.http.get("/api/worker/history")).json()["conversations"]
     assert [m["text"] for m in history[0]["messages"]] == ["旧事"]
@@ -74,12 +81,12 @@ async def test_pin_guessing_is_limited_per_worker_not_per_sign_in(node) -> None:
     worker = Worker(node.base)
     await worker.sign_in()
     await chat_once(node, worker)
-    assert (await worker.http.post("/api/worker/pin", json={"pin": "482913"})).status_code == 204
+    code = (await worker.http.post("/api/worker/pin", json={})).json()["pin"]
     guesser = Worker(node.base, number=worker.number)
-    codes = [(await guesser.sign_in(pin=f"{i:06d}")).json()["code"] for i in range(1, 8)]
-    # Five tries (setting the PIN counted as one), then a wait that grows (seconds, not an
-    # hour: never a lockout).
-    assert codes[:4] == ["pin_incorrect"] * 4 and codes[4:] == ["rate_limited"] * 3
+    guesses = [f"{i:08d}" for i in range(1, 9) if f"{i:08d}" != code][:7]
+    codes = [(await guesser.sign_in(pin=g)).json()["code"] for g in guesses]
+    # Five tries, then a wait that grows (seconds, not an hour: never a lockout).
+    assert codes[:5] == ["pin_incorrect"] * 5 and codes[5:] == ["rate_limited"] * 2
     # The real worker can still sign in and chat without the PIN.
     real = Worker(node.base, number=worker.number)
     assert (await real.sign_in()).status_code == 201

@@ -256,10 +256,10 @@ async function onSignin(ev, options) {
   const pinInput = $('#pin-input');
   const res = onNumberInput(true);
   if (!res.ok) { input.focus(); return; }
-  const pin = opts.skipPin ? '' : pinInput.value.trim();
+  const pin = opts.skipPin ? '' : pinInput.value.replace(/\s/g, '');
   const pinErr = $('#pin-error');
   hide(pinErr); hide($('#pin-skip'));
-  if (pin && !/^[0-9]{6}$/.test(pin)) {
+  if (pin && !/^[0-9]{8}$/.test(pin)) {
     setText(pinErr, t('w.signin.pin.err'));
     show(pinErr);
     pinInput.focus();
@@ -306,7 +306,7 @@ async function onSignin(ev, options) {
       $('#pin-details').open = true;
       pinInput.value = '';
       pinInput.focus();
-    } else if (err.code === 'weak_pin' || (err.code === 'bad_field' && err.field === 'pin')) {
+    } else if (err.code === 'bad_field' && err.field === 'pin') {
       setText(pinErr, t('w.signin.pin.err'));
       show(pinErr);
     } else if (err.code === 'consent_required') {
@@ -933,8 +933,11 @@ function renderAfter(by) {
   show($('#rating-form'));
   hide($('#rating-done'));
   hide($('#rating-error'));
-  show($('#pin-form'), S.signedIn && (!S.pinSet || S.historyAccess));
-  hide($('#pin-set-ok')); hide($('#pin-set-error'));
+  show($('#pin-form'), S.signedIn);
+  show($('#pin-replace'), S.pinSet);
+  show(byTestId('pin-submit'));
+  hide($('#pin-set-ok')); hide($('#pin-set-error')); hide($('#pin-code'));
+  setText($('#pin-code'), '');
   const body = $('[data-screen="after"] .lead');
   setText(body, by === 'counselor' ? t('w.chat.ended.counselor') + ' ' + t('w.after.body') : t('w.after.body'));
 }
@@ -968,24 +971,31 @@ function ratingDone(text) {
   store.del(KEY.rate);
 }
 
+// The recovery code is drawn by the server and shown once (a chosen PIN was too often
+// the birth date in the ID number): the worker is asked to write it down.
 async function submitPin(ev) {
   ev.preventDefault();
-  const input = $('#new-pin');
   const err = $('#pin-set-error');
+  const submit = byTestId('pin-submit');
   hide(err); hide($('#pin-set-ok'));
-  const pin = input.value.trim();
-  if (!/^[0-9]{6}$/.test(pin)) { setText(err, t('w.signin.pin.err')); show(err); return; }
+  submit.disabled = true;
   try {
-    await api('/api/worker/pin', { method: 'POST', body: { pin: pin } });
-    input.value = '';
+    const made = await api('/api/worker/pin', { method: 'POST', body: {} });
+    const code = String((made && made.pin) || '');
+    setText($('#pin-code'), code.slice(0, 4) + ' ' + code.slice(4));
+    show($('#pin-code'));
     S.pinSet = true;
     S.historyAccess = true;
     setText($('#pin-set-ok'), t('w.after.pin.ok'));
     show($('#pin-set-ok'));
+    hide($('#pin-replace'));
+    hide(submit);
   } catch (e) {
     const code = e instanceof ApiError ? e.code : '';
-    setText(err, code === 'weak_pin' ? t('w.after.pin.weak') : code === 'history_locked' || code === 'forbidden' ? t('w.after.pin.locked') : t('err.generic'));
+    setText(err, code === 'history_locked' || code === 'forbidden' ? t('w.after.pin.locked') : t('err.generic'));
     show(err);
+  } finally {
+    submit.disabled = false;
   }
 }
 
@@ -1307,7 +1317,7 @@ function wire() {
   byTestId('number-x').addEventListener('click', addX);
   $('#pin-input').addEventListener('input', () => {
     const p = $('#pin-input');
-    const clean = p.value.replace(/\D/g, '').slice(0, 6);
+    const clean = p.value.replace(/\D/g, '').slice(0, 8);
     if (clean !== p.value) p.value = clean;
     hide($('#pin-error'));
   });
