@@ -47,6 +47,10 @@ class Side:
         self.acked: dict[str, int] = {}
         self.ws: websockets.ClientConnection | None = None
         self.reader: asyncio.Task[None] | None = None
+        # Every socket opened and its reader, so a failed test leaves none behind.
+        self.opened: list[tuple[websockets.ClientConnection, asyncio.Task[None]]] = []
+        # What a reader found wrong; raised by `check`, not lost in its task.
+        self.failure: BaseException | None = None
         self.counter = 0
         self.resend_at = 0.0  # loop time before which a refused send is not resent
         self.refused = False
@@ -106,9 +110,14 @@ class Side:
         except (websockets.ConnectionClosed, OSError, TimeoutError):
             ws.transport.abort()
             return False
+        except BaseException:
+            ws.transport.abort()
+            raise
         self.ws = ws
         self.connections += 1
         self.reader = asyncio.create_task(self._read(ws))
+        self.opened = [(w, r) for w, r in self.opened if not r.done()]
+        self.opened.append((ws, self.reader))
         return True
 
     def cut(self) -> None:
@@ -116,9 +125,18 @@ class Side:
             self.ws.transport.abort()
         self.ws = None
 
+    def check(self) -> None:
+        """Raise what a reader found wrong (a gap, a repeat, an unexpected error)."""
+        if self.failure is not None:
+            raise AssertionError(f"{self.name}: {self.failure}") from self.failure
+
     async def _read(self, ws: websockets.ClientConnection) -> None:
         try:
             async for raw in ws:
+                if self.ws is not ws:
+                    # A cut socket still yields the frames it had buffered; a client has
+                    # left it (its sync named what was displayed), so they are not shown.
+                    return
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "message" and frame.get("conversation_id") == self.conv:
@@ -143,16 +161,23 @@ class Side:
                     self.resend_at = asyncio.get_running_loop().time() + delay
         except websockets.ConnectionClosed:
             pass
+        except Exception as exc:
+            self.failure = self.failure or exc
+            ws.transport.abort()
         finally:
             if self.ws is ws:
                 self.ws = None
 
     async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            with contextlib.suppress(Exception):
-                await self.reader
+        """Close every socket this side opened and end its readers, whatever happened."""
+        self.ws = None
+        for ws, reader in self.opened:
+            ws.transport.abort()
+            reader.cancel()
+        for _ws, reader in self.opened:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        self.opened.clear()
 
 
 async def run_schedule(rng: random.Random, sides: Sequence[Side], targets: Sequence[Target],
@@ -161,6 +186,7 @@ async def run_schedule(rng: random.Random, sides: Sequence[Side], targets: Seque
     done: list[str] = []
 
     async def ensure(side: Side, base: str | None = None) -> None:
+        side.check()
         for attempt in range(100):
             if side.ws is not None:
                 return
@@ -214,6 +240,7 @@ async def settle(sides: Sequence[Side], targets: Sequence[Target], timeout: floa
     deadline = loop.time() + timeout
     while True:
         for side in sides:
+            side.check()
             if side.ws is None:
                 await side.connect(targets[0].base) or await side.connect(targets[-1].base)
             await side.pump()

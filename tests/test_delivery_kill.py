@@ -6,6 +6,7 @@ every connection's live stream stays exactly once and in order (tests/resume_sch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 
@@ -50,14 +51,18 @@ class Restartable:
 async def test_sigkill_schedules_are_exactly_once_in_order(clean, backend_urls, key_file,
                                                           tmp_path) -> None:
     nodes = [Restartable(backend_urls, key_file, tmp_path) for _ in range(2)]
+    sides: list[Side] = []
+    clients: list[Worker | Staff] = []
     try:
         await asyncio.gather(*(n.proc.ready() for n in nodes))
         await create_counselor(backend_urls[0], key_file, "soak")
         counselor = Staff(nodes[0].base, "soak", PASSWORD)
+        clients.append(counselor)
         assert (await counselor.sign_in()).status_code == 201
         cws = await counselor.connect()
         await counselor.on_duty()
         worker = Worker(nodes[1].base)
+        clients.append(worker)
         assert (await worker.sign_in()).status_code == 201
         wws = await worker.connect()
         conv = (await worker.request_chat())["conversation_id"]
@@ -66,8 +71,8 @@ async def test_sigkill_schedules_are_exactly_once_in_order(clean, backend_urls, 
         await wws.close()
         await cws.close()
 
-        sides = [Side("worker", "/ws/worker", worker.cookie, conv),
-                 Side("counselor", "/ws/staff", counselor.cookie, conv)]
+        sides += [Side("worker", "/ws/worker", worker.cookie, conv),
+                  Side("counselor", "/ws/staff", counselor.cookie, conv)]
         targets = [Target(n.base, n.kill) for n in nodes]
         seed = int(os.environ.get("YIZHAN_SEED", random.randrange(1 << 30)))
         rng = random.Random(seed)
@@ -76,10 +81,12 @@ async def test_sigkill_schedules_are_exactly_once_in_order(clean, backend_urls, 
                 await run_schedule(rng, sides, targets, steps=rng.randrange(4, 12))
             except AssertionError as exc:
                 raise AssertionError(f"seed {seed}, schedule {number}: {exc}") from exc
+    finally:
+        # Whatever happened, no socket or task of this test outlives it.
         for side in sides:
             await side.close()
-        await worker.close()
-        await counselor.close()
-    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
         for n in nodes:
             n.proc.stop()
