@@ -282,7 +282,13 @@ def run_server(settings: Settings) -> None:
         # The app reads forwarded headers itself, from YIZHAN_TRUSTED_PROXIES only.
         proxy_headers=False,
     )
-    server = DrainingServer(config, lambda: app.state.node.drain())
+
+    def stopping() -> None:
+        node = getattr(app.state, "node", None)  # None until the lifespan started
+        if node is not None:
+            node.stop_taking()
+
+    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
     if settings.metrics_port is not None:
         from chat_server import metrics
 
