@@ -252,10 +252,14 @@ def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
     if backends_of is not None and not (backends_of.database_url and backends_of.redis_url):
         # Local unix sockets without passwords: nothing secret (the key file's path only).
         port = settings.port + 1
+        # Both nodes' origins: a page opened on this node that reconnects to the second
+        # still sends this node's origin, and an origin not listed is refused with 403.
+        origins = ",".join(f"http://{host}:{p}" for p in (settings.port, port)
+                           for host in dict.fromkeys((settings.host, "localhost")))
         print("  a second node on the same stores:", flush=True)
         print(f"    DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "
               f"YIZHAN_KEY_FILE='{settings.key_path.resolve()}' PORT={port} "
-              f"YIZHAN_ALLOWED_ORIGINS='http://{settings.host}:{port},http://localhost:{port}' "
+              f"YIZHAN_ALLOWED_ORIGINS='{origins}' "
               "YIZHAN_DUTY_REQUIRES_ROSTER=false yizhan serve", flush=True)
 
 
@@ -282,7 +286,13 @@ def run_server(settings: Settings) -> None:
         # The app reads forwarded headers itself, from YIZHAN_TRUSTED_PROXIES only.
         proxy_headers=False,
     )
-    server = DrainingServer(config, lambda: app.state.node.drain())
+
+    def stopping() -> None:
+        node = getattr(app.state, "node", None)  # None until the lifespan started
+        if node is not None:
+            node.stop_taking()
+
+    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
     if settings.metrics_port is not None:
         from chat_server import metrics
 

@@ -606,19 +606,33 @@ class ConversationStore:
                 )
         return Conversation.from_row(row) if row else None
 
-    async def mark_counselor_away(self, conversation_id: str, away: bool) -> dt.datetime | None:
-        """Record (or clear) when the counselor was first seen gone; returns that moment."""
+    async def mark_counselor_away(self, conversation_id: str, away: bool) -> bool:
+        """Record (or clear) that the counselor is gone; True only for the one call that
+        changed it, so that of several nodes sweeping at once one tells the worker."""
         if away:
-            return await self.pool.fetchval(
-                "UPDATE conversations SET counselor_away_at = COALESCE(counselor_away_at, $2)"
-                " WHERE id = $1 AND status = 'active' RETURNING counselor_away_at",
+            changed = await self.pool.fetchval(
+                "UPDATE conversations SET counselor_away_at = $2"
+                " WHERE id = $1 AND status = 'active' AND counselor_away_at IS NULL"
+                " RETURNING id",
                 uuid.UUID(conversation_id), self.clock(),
             )
-        await self.pool.execute(
-            "UPDATE conversations SET counselor_away_at = NULL WHERE id = $1",
-            uuid.UUID(conversation_id),
+        else:
+            changed = await self.pool.fetchval(
+                "UPDATE conversations SET counselor_away_at = NULL"
+                " WHERE id = $1 AND counselor_away_at IS NOT NULL RETURNING id",
+                uuid.UUID(conversation_id),
+            )
+        return changed is not None
+
+    async def counselor_returned(self, staff_id: str) -> list[str]:
+        """Clear the away mark of this counselor's active conversations; the ids cleared
+        (each by one caller only)."""
+        rows = await self.pool.fetch(
+            "UPDATE conversations SET counselor_away_at = NULL WHERE counselor_id = $1"
+            " AND status = 'active' AND counselor_away_at IS NOT NULL RETURNING id::text AS id",
+            uuid.UUID(staff_id),
         )
-        return None
+        return [r["id"] for r in rows]
 
     async def counselors_serving(self) -> list[str]:
         """Every counselor with an active conversation."""

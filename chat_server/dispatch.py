@@ -120,13 +120,17 @@ class Dispatcher:
         """Periodic work, once a tick whatever the load: positions and queue figures are
         pushed at most once a second, so their cost grows with the queue, not its square."""
         tick = 0
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
             tick += 1
-            steps: list[Callable[[], Awaitable[None]]] = [self.push_positions,
-                                                          self.push_queue_stats]
-            if tick % self._heartbeat_ticks == 0:
+            steps: list[Callable[[], Awaitable[None]]] = []
+            # By the clock, first: under load a tick's steps take longer than a tick, and
+            # presence renewed every few ticks then lapsed while the counselor was here.
+            if time.monotonic() - renewed >= self._heartbeat_ticks * TICK_S:
+                renewed = time.monotonic()
                 steps.append(self.heartbeats)
+            steps += [self.push_positions, self.push_queue_stats]
             steps.append(self.revalidate_sessions)
             if tick % RECONCILE_EVERY_TICKS == 0:
                 steps += [self.reconcile, self.follow_missed]
@@ -296,6 +300,8 @@ class Dispatcher:
                 conversations.append(await self.staff_view(conv))
         seat = await self._seat(p.id)
         conn.on_duty = seat is not None
+        if conn.on_duty and p.role is Role.COUNSELOR:
+            await self.counselor_here(p.id)
         frame: dict[str, Any] = {
             "type": "welcome", "role": str(p.role),
             "staff": {"id": p.id, "display_name": p.name, "role": str(p.role),
@@ -555,6 +561,10 @@ class Dispatcher:
     async def disconnected(self, conn: Connection) -> None:
         """A socket closed. Presence TTLs, not this, decide who is gone (phones flap)."""
         node = self.node
+        if conn.role is Role.COUNSELOR and conn.on_duty and not node.local(conn.principal.id):
+            # Renewed now, so it lapses a full TTL after the last socket left, not a TTL
+            # after the last periodic heartbeat (which may be most of a TTL ago).
+            await node.queue.heartbeat(conn.principal.id, node.settings.presence_ttl_s)
         if conn.role is Role.WORKER and not node.local(conn.principal.id):
             for conv_id in list(conn.cursors):
                 if not await node.queue.worker_left(conv_id):
@@ -784,21 +794,32 @@ class Dispatcher:
             if staff_id not in present:
                 continue  # matched since the first query: checked at the next sweep
             if present.get(staff_id):
-                if r["counselor_away_at"] is not None:
-                    await node.conversations.mark_counselor_away(conv_id, False)
-                    await node.hub.publish(conversation_channel(conv_id), {
-                        "t": "frame", "frame": {"type": "counselor_back",
-                                                "conversation_id": conv_id}})
+                if (r["counselor_away_at"] is not None
+                        and await node.conversations.mark_counselor_away(conv_id, False)):
+                    await self._tell_worker(conv_id, "counselor_back")
                 continue
             if r["counselor_away_at"] is None:
-                await node.conversations.mark_counselor_away(conv_id, True)
-                await node.hub.publish(conversation_channel(conv_id), {
-                    "t": "frame", "roles": ["worker"],
-                    "frame": {"type": "counselor_away", "conversation_id": conv_id}})
+                # Every node sweeps: only the one whose mark took effect tells the worker.
+                if await node.conversations.mark_counselor_away(conv_id, True):
+                    await self._tell_worker(conv_id, "counselor_away")
                 continue
             if (node.now() - r["counselor_away_at"]).total_seconds() < grace:
                 continue
             await self.hand_over(conv_id, staff_id)
+
+    async def _tell_worker(self, conversation_id: str, kind: str) -> None:
+        # The worker's side only: a counselor is never told about their own presence.
+        await self.node.hub.publish(conversation_channel(conversation_id), {
+            "t": "frame", "roles": ["worker"],
+            "frame": {"type": kind, "conversation_id": conversation_id}})
+
+    async def counselor_here(self, staff_id: str) -> None:
+        """A socket of this on-duty counselor opened: present from now, and workers told
+        `counselor_away` hear `counselor_back` at once rather than at the next heartbeat."""
+        node = self.node
+        await node.queue.heartbeat(staff_id, node.settings.presence_ttl_s)
+        for conv_id in await node.conversations.counselor_returned(staff_id):
+            await self._tell_worker(conv_id, "counselor_back")
 
     async def hand_over(self, conversation_id: str, staff_id: str) -> None:
         node = self.node

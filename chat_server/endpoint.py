@@ -510,12 +510,19 @@ def refuse_out_of_order(conn: Connection, command: Send) -> None:
                         retry_after_ms=RETRY_AFTER_MS)
 
 
+def name_first_refused(conn: Connection, command: Send, exc: ProtocolError) -> None:
+    """Remember a retryable refusal and name, in its error, the first refused send of
+    the conversation: the one to resend first (this one, unless an earlier one was)."""
+    first = conn.refused.setdefault(command.conversation_id, (command.client_id, exc.code))
+    exc.extra["client_id"] = first[0]
+
+
 async def handle_send(conn: Connection, command: Send) -> None:
     try:
         await _handle_send(conn, command)
     except ProtocolError as exc:
         if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
-            conn.refused.setdefault(command.conversation_id, (command.client_id, exc.code))
+            name_first_refused(conn, command, exc)
         raise
 
 
@@ -752,10 +759,9 @@ def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | Non
             raise
         try:
             charge(conn, spec.cost)
-        except ProtocolError:
+        except ProtocolError as exc:
             if isinstance(command, Send):
-                conn.refused.setdefault(command.conversation_id,
-                                        (command.client_id, ErrorCode.RATE_LIMITED))
+                name_first_refused(conn, command, exc)
             raise
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
@@ -777,11 +783,11 @@ async def run_in_lane(conn: Connection, command: Command, ref: str | None) -> No
                 conn.push(exc.frame(ref))
             except Exception:
                 log.exception("frame handling failed")
-                conn.push(ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry",
-                                        retry_after_ms=RETRY_AFTER_MS).frame(ref))
+                error = ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry",
+                                      retry_after_ms=RETRY_AFTER_MS)
                 if isinstance(command, Send):
-                    conn.refused.setdefault(command.conversation_id,
-                                            (command.client_id, ErrorCode.UNAVAILABLE))
+                    name_first_refused(conn, command, error)
+                conn.push(error.frame(ref))
     finally:
         conn.in_flight.release()
 

@@ -85,11 +85,16 @@ class Node:
     def now_ms(self) -> int:
         return int(self.time().timestamp() * 1000)
 
+    def stop_taking(self) -> None:
+        """From now on /readyz answers 503 and upgrades are refused (safe in a signal
+        handler: it only sets a flag)."""
+        self.draining = True
+
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stop taking sockets, answer the frames in flight, close every socket with 1012."""
         from chat_server.protocol import CloseCode
 
-        self.draining = True
+        self.stop_taking()
         conns = [conn for conns in self.connections.values() for conn in conns]
         await asyncio.gather(*(conn.drain(CloseCode.SERVICE_RESTART, timeout_s)
                                for conn in conns), return_exceptions=True)

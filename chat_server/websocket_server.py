@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -86,16 +87,24 @@ def websocket_options(max_frame_bytes: int) -> dict[str, Any]:
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, draining the node before uvicorn's own shutdown.
 
-    uvicorn stops listening at once and closes every WebSocket with 1012 without waiting
-    for frames in flight. `drain` runs first, while the node still listens (so /readyz can
-    answer 503 and upgrades are refused with 503), and closes each socket only once its
-    frames in flight were answered.
+    `stopping` runs in the signal handler itself, before anything else: uvicorn notices
+    the signal only at its next tick (up to 0.1 s later), and /readyz said 200 meanwhile.
+    `drain` then runs while the node still listens, so /readyz answers 503 and upgrades
+    are refused with 503 for as long as sockets drain, and each socket is closed (1012)
+    only once its frames in flight were answered. Only then does uvicorn stop listening.
     """
 
-    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]],
+                 stopping: Callable[[], None] = lambda: None) -> None:
         super().__init__(config)
         self._drain = drain
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping()
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stopping()  # also when stopped without a signal (should_exit set)
         await self._drain()
         await super().shutdown(sockets)

@@ -180,7 +180,13 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         lifespan="on",
         proxy_headers=False,  # as `yizhan serve`: the app trusts proxies by its settings
     )
-    server = DrainingServer(config, lambda: app.state.node.drain())
+
+    def stopping() -> None:
+        node = getattr(app.state, "node", None)  # None until the lifespan started
+        if node is not None:
+            node.stop_taking()
+
+    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

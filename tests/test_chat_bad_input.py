@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -139,3 +140,28 @@ async def test_http_bad_input(node) -> None:
         assert r.status_code == 403 and r.json()["code"] == "bad_origin"
     count = await node.node.services.pool.fetchval("SELECT count(*) FROM workers")
     assert count == 0
+
+
+async def test_every_rate_limited_send_names_the_first_refused_one(node_factory) -> None:
+    """The first refusal names itself; later ones name it too, until it is resent."""
+    node = await node_factory(messages_per_minute=30)
+    worker, wws, counselor, _cws, conv = await matched_pair(node)
+    for i in range(12):
+        await wws.send({"type": "send", "conversation_id": conv, "client_id": f"f{i}",
+                        "text": "hi", "ref": f"r{i}"})
+    refusals = []
+    for _ in range(12):
+        frame = await wws.recv(5)
+        if frame["type"] == "error":
+            refusals.append(frame)
+    assert refusals, "the burst should have been limited"
+    first = refusals[0]
+    assert first["code"] == "rate_limited" and first["client_id"] == f"f{first['ref'][1:]}"
+    assert all(r["client_id"] == first["client_id"] for r in refusals)
+    assert first["retry_after_ms"] > 0
+    await asyncio.sleep(first["retry_after_ms"] / 1000 + 0.1)
+    await wws.send({"type": "send", "conversation_id": conv,
+                    "client_id": first["client_id"], "text": "hi"})
+    assert (await wws.expect("ack", timeout=5))["client_id"] == first["client_id"]
+    await worker.close()
+    await counselor.close()

@@ -89,3 +89,18 @@ def test_the_tests_refuse_a_database_not_named_for_tests() -> None:
     with pytest.raises(pytest.exit.Exception, match="must contain 'test'"):
         refuse_unless_a_test_database("postgresql://u:p@db.internal:5432/yizhan")
     refuse_unless_a_test_database("postgresql://u:p@localhost/yizhan_test?sslmode=disable")
+
+
+def test_the_second_node_command_allows_the_first_nodes_origin_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A page opened on the first node that reconnects to the second sends the first's
+    origin: the printed command must allow it."""
+    settings = Settings(database_url="postgresql://postgres:@/yizhan?host=/x",
+                        redis_url="unix:///x/valkey.sock", data_dir=tmp_path,
+                        host="127.0.0.1", port=8000)
+    cli.print_urls(settings, backends_of=Settings(data_dir=tmp_path))
+    line = next(x for x in capsys.readouterr().out.splitlines() if "yizhan serve" in x)
+    origins = line.split("YIZHAN_ALLOWED_ORIGINS='")[1].split("'")[0].split(",")
+    assert set(origins) == {"http://127.0.0.1:8000", "http://localhost:8000",
+                            "http://127.0.0.1:8001", "http://localhost:8001"}
+    assert "PORT=8001" in line

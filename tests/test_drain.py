@@ -4,6 +4,7 @@ answered, then every socket closed with 1012 so clients move on with nothing los
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import httpx
@@ -86,5 +87,43 @@ async def test_a_send_is_never_answered_unavailable_when_its_commit_is_unknown(
         frames.append(await wws.recv(10))
     assert not [f for f in frames if f["type"] == "error"]
     assert [m.seq for m in await n.conversations.messages_after(conv, 0)] == [1]
+    await worker.close()
+    await counselor.close()
+
+
+async def test_a_stop_signal_makes_the_node_unready_before_anything_else(
+        node: RunningNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/readyz says 503 from the signal on, even on a kept-alive connection, and the node
+    keeps listening (upgrades answered 503, not refused) while a socket still drains."""
+    worker, wws, counselor, _cws, conv = await matched_pair(node)
+    n = node.node
+    append = n.writer.append
+    committing = asyncio.Event()
+
+    async def slow_append(msg: NewMessage) -> Appended:
+        committing.set()
+        await asyncio.sleep(1.0)
+        return await append(msg)
+
+    monkeypatch.setattr(n.writer, "append", slow_append)
+    async with httpx.AsyncClient(base_url=node.base) as http:
+        assert (await http.get("/readyz")).status_code == 200  # the connection is kept
+        await wws.send({"type": "send", "conversation_id": conv, "client_id": "w-1",
+                        "text": "在吗"})
+        await asyncio.wait_for(committing.wait(), 5)
+        node.server.handle_exit(signal.SIGTERM, None)
+        # (uvicorn re-raises a signal it handled once it has stopped: not in a test.)
+        node.server._captured_signals.clear()
+        assert n.draining  # in the handler itself, before uvicorn's next tick
+        r = await http.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "draining"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await worker.connect()  # still listening: told 503, not refused
+    assert refused.value.response.status_code == 503
+    assert (await wws.expect("ack", client_id="w-1"))["seq"] == 1
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await wws.recv(5)
+    assert wws.ws.close_code == CloseCode.SERVICE_RESTART
     await worker.close()
     await counselor.close()
