@@ -235,6 +235,7 @@ class Dispatcher:
             if conv.status == "waiting":
                 await node.queue.touch_worker(conv.id, node.settings.worker_keep_s,
                                               node.now_ms())
+                await node.queue.forget_away(conv.id)  # back: not to be swept as gone
                 waiting = True
             elif await node.queue.worker_returned(conv.id, self._link_until()):
                 # Only after a `worker_away`: a node that died told none, and a worker
@@ -621,6 +622,8 @@ class Dispatcher:
             return
         conv, counselor, alias = named
         metrics.MATCHES.inc()
+        # Unseen while waiting (a closed socket) is not away from the chat now begun.
+        await node.queue.forget_away(conversation_id)
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
