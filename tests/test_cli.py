@@ -89,3 +89,19 @@ def test_the_tests_refuse_a_database_not_named_for_tests() -> None:
     with pytest.raises(pytest.exit.Exception, match="must contain 'test'"):
         refuse_unless_a_test_database("postgresql://u:p@db.internal:5432/yizhan")
     refuse_unless_a_test_database("postgresql://u:p@localhost/yizhan_test?sslmode=disable")
+
+
+def test_the_start_message_says_the_hours_and_how_to_try_at_night() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from chat_server.cli import hours_lines
+    from chat_server.config import Settings
+
+    sh = ZoneInfo("Asia/Shanghai")
+    night = hours_lines(Settings(), dt.datetime(2026, 12, 3, 1, 0, tzinfo=sh))
+    assert "10:00–24:00 Asia/Shanghai" in night[0]
+    assert "closed now (opens 2026-12-03 10:00)" in night[1]
+    assert night[2].strip() == "YIZHAN_OPEN_TIME=00:00 make run"
+    day = hours_lines(Settings(), dt.datetime(2026, 12, 3, 12, 0, tzinfo=sh))
+    assert day[1].strip() == "intake is open now" and len(day) == 2
