@@ -288,3 +288,66 @@ async def test_a_stale_start_gets_the_closed_screen_not_a_form(browser, node_fac
         await expect(tid(page, "screen-consent")).to_be_hidden()
     finally:
         await ctx.close()
+
+
+# ---------------------------------------------------------------- the worker knows
+
+
+async def test_a_counselor_coming_shows_above_the_hotline_sheet(browser, web) -> None:
+    counselor = await make_staff(web)
+    wctx = await phone(browser, web)
+    await wctx.add_init_script(
+        "window.__buzz = []; navigator.vibrate = (p) => { window.__buzz.push(p); return true; };")
+    cctx = await desktop(browser, web)
+    try:
+        w = await wctx.new_page()
+        errors = PageErrors(w)
+        await worker_signs_in(w, resident_id())
+        await tid(w, "request-chat").click()
+        await expect(tid(w, "screen-waiting")).to_be_visible()
+        await tid(w, "hotline-button").click()
+        await expect(tid(w, "hotline-dialog")).to_be_visible()
+
+        c = await cctx.new_page()
+        await staff_signs_in(c, "/counselor.html", counselor)
+        await counselor_on_duty(c)
+        banner = tid(w, "arrival-banner")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("咨询师")
+        await expect(w).to_have_title(re.compile("^咨询师来了"))
+        assert await w.evaluate("window.__buzz.length") == 1
+        # Nothing covers it: the banner is the topmost element where it is drawn.
+        on_top = await banner.evaluate(
+            "b => { const r = b.getBoundingClientRect();"
+            " return b.contains(document.elementFromPoint(r.left + 8, r.top + r.height / 2)); }")
+        assert on_top
+        await tid(w, "arrival-open").click()
+        await expect(tid(w, "hotline-dialog")).to_be_hidden()
+        await expect(tid(w, "screen-chat")).to_be_visible()
+        await expect(w).not_to_have_title(re.compile("^咨询师来了"))
+        errors.assert_clean()
+    finally:
+        await wctx.close()
+        await cctx.close()
+        await counselor.close()
+
+
+async def test_supervisor_sound_is_on_after_a_click_and_says_when_blocked(browser, web) -> None:
+    sup = await make_staff(web, "supervisor")
+    ctx = await desktop(browser, web)
+    try:
+        page = await ctx.new_page()
+        await staff_signs_in(page, "/supervisor.html", sup)  # the sign-in was a click
+        sound = tid(page, "sound-toggle")
+        await expect(sound).to_have_attribute("data-state", "on")
+        # A reload has had no click yet: the browser blocks sound, and the page says so.
+        await page.reload()
+        await expect(tid(page, "conn-state")).to_have_attribute("data-state", "ready")
+        await expect(sound).to_have_attribute("data-state", "blocked")
+        await expect(tid(page, "sound-hint")).to_be_visible()
+        await page.mouse.click(5, 300)
+        await expect(sound).to_have_attribute("data-state", "on")
+        await expect(tid(page, "sound-hint")).to_be_hidden()
+    finally:
+        await ctx.close()
+        await sup.close()
