@@ -24,7 +24,10 @@ Limits, and what happens at each (keys and their TTLs are listed in chat_queue.k
   and reconcile_load() counts it. The server must record the match in PostgreSQL, or call
   unclaim(), within that time; after it unclaim() does nothing.
 - Abandoned entries dropped per match call: `max_abandoned` (default 100), which bounds
-  the time one script holds Redis. match_all() keeps calling while there are more.
+  the time one script holds Redis. match_all() keeps calling while there are more. The
+  same bound applies to entries stepped over (workers away within the keeping time): with
+  more than that many away at the head of the queue, nobody behind them is matched until
+  some return or lose their place.
 - Recent waits: the newest keys.RECENT_WAITS_CAP (200) are kept.
 - Scores are exact doubles: enqueued_ms and idle_since_ms below 10**13 (year 2286), load
   and capacity at most matching.MAX_LOAD (899). Larger values raise QueueError.

@@ -771,8 +771,14 @@ class Dispatcher:
         """Release the seat of a worker away longer than the place-keeping time."""
         node = self.node
         before = node.now_ms() - node.settings.worker_keep_s * 1000
-        for conv_id in await node.queue.gone_before(before):
-            ended = await self.end(conv_id, "worker_gone")
+        gone = await node.queue.gone_before(before)
+        waiting = await node.queue.positions(gone)
+        for conv_id in gone:
+            if waiting.get(conv_id) is not None:
+                # Still in the queue: its place is lost, as when the matcher drops it.
+                ended = await self.end(conv_id, "timeout", recorded_as="worker_gone")
+            else:
+                ended = await self.end(conv_id, "worker_gone")
             if ended is None:
                 await node.queue.forget_away(conv_id)  # ended meanwhile
 
