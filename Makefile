@@ -9,15 +9,20 @@ STAMP := $(VENV)/.installed
 # Every downloaded file, pip included, is checked against requirements-dev.lock's hashes
 # (regenerate with scripts/lock after changing constraints.txt). Our own package is local:
 # no download, built with the locked setuptools, and `pip check` proves the lock complete.
+# Quiet: one line while installing, pip's own output only if something fails (first
+# `make run` used to print fifty lines of installer noise before the URLs).
+PIP := $(BIN)/python -m pip --disable-pip-version-check -qq
 $(STAMP): pyproject.toml constraints.txt requirements-dev.lock
+	@echo "installing Python packages into $(VENV) (first run only, a minute or two)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check
+	@$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	@$(PIP) install --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check > $(VENV)/pip-check.txt || { cat $(VENV)/pip-check.txt; exit 1; }
 	@touch $(STAMP)
 
+# Prints the URLs, the service hours, and how to try it outside them (YIZHAN_OPEN_TIME=00:00).
 run: $(STAMP)
-	$(BIN)/yizhan dev
+	@$(BIN)/yizhan dev
 
 test: $(STAMP)
 	$(BIN)/ruff check .

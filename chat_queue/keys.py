@@ -12,8 +12,9 @@ PREFIX = "yz:"
 # match, leave() or abandonment, and the whole set can be rebuilt from PostgreSQL.
 QUEUE = PREFIX + "queue"
 
-# + conversation_id: "1" while the waiting worker's connection is alive (or within grace).
-# TTL = grace_s, refreshed by touch_worker; left to expire after a match (unclaim reads it).
+# + conversation_id: node ms of the waiting worker's last sign of life ("1": unknown).
+# TTL = the place-keeping time (worker_keep_s), refreshed by touch_worker; left to expire
+# after a match (unclaim reads it). The matcher compares the value with its own now.
 WORKER_PRESENCE = PREFIX + "wp:"
 
 # + conversation_id: hash {staff, score, at} of a match not yet recorded in PostgreSQL.
@@ -81,6 +82,12 @@ WORKER_LINKS = PREFIX + "worker_links"
 # `worker_away`. TTL = WORKER_AWAY_TTL_S, longer than any conversation waits for a worker.
 WORKER_AWAY = PREFIX + "wa:"
 WORKER_AWAY_TTL_S = 86_400
+
+
+# Sorted set, member conversation_id of an active conversation, score = node ms when its
+# worker was first told away. No TTL: members leave when the worker returns or the
+# conversation ends (the server ends it after the place-keeping time, releasing the seat).
+WORKERS_AWAY = PREFIX + "workers_away"
 
 
 def worker_away(conversation_id: str) -> str:

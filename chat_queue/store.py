@@ -6,10 +6,15 @@ can be rebuilt from PostgreSQL with rebuild() whenever epoch() returns None.
 
 Limits, and what happens at each (keys and their TTLs are listed in chat_queue.keys):
 
-- Worker presence: TTL `grace_s` (enqueue, touch_worker). A waiting worker whose
-  connection dropped keeps the place for `grace_s`; after that the matcher drops the
-  entry when it reaches the head of the queue and reports it as abandoned. Entries
-  behind the head are not swept, so positions may count a few departed workers.
+- Worker presence: a key whose value is the node ms of the waiting worker's last sign
+  of life (enqueue, touch_worker), TTL the place-keeping time (the server passes
+  `worker_keep_s`, 10 minutes by default). The matcher serves a worker seen within
+  `grace_ms`; one seen longer ago is stepped over (the place is kept, the next worker is
+  served) until `keep_ms` has passed, then the entry is dropped as abandoned when the
+  matcher reaches it. Entries behind the one served are not swept, so positions may
+  count a few departed workers.
+- Workers away from an active conversation: a sorted set of when each was first told
+  away (node ms); the server ends the conversation after the place-keeping time.
 - Counselor presence: TTL `ttl_s` (DEFAULT_COUNSELOR_TTL_S = 15 s, heartbeat). Once it
   expires the matcher skips the counselor and removes them from the available set; they
   stay on duty (present=False on the board) until a heartbeat revives the seat or the
@@ -19,7 +24,10 @@ Limits, and what happens at each (keys and their TTLs are listed in chat_queue.k
   and reconcile_load() counts it. The server must record the match in PostgreSQL, or call
   unclaim(), within that time; after it unclaim() does nothing.
 - Abandoned entries dropped per match call: `max_abandoned` (default 100), which bounds
-  the time one script holds Redis. match_all() keeps calling while there are more.
+  the time one script holds Redis. match_all() keeps calling while there are more. The
+  same bound applies to entries stepped over (workers away within the keeping time): with
+  more than that many away at the head of the queue, nobody behind them is matched until
+  some return or lose their place.
 - Recent waits: the newest keys.RECENT_WAITS_CAP (200) are kept.
 - Scores are exact doubles: enqueued_ms and idle_since_ms below 10**13 (year 2286), load
   and capacity at most matching.MAX_LOAD (899). Larger values raise QueueError.
@@ -110,6 +118,11 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _seen(seen_ms: int | None) -> str:
+    # '1' = present, time unknown (see lua/match.lua); real stamps are far above it.
+    return "1" if seen_ms is None else str(int(seen_ms))
+
+
 def _positive(name: str, value: int) -> None:
     if value < 1:
         raise QueueError(f"{name} must be at least 1: {value}")
@@ -155,29 +168,47 @@ class QueueStore:
     # -- waiting workers ------------------------------------------------------------------
 
     async def enqueue(
-        self, conversation_id: str, band: Band, enqueued_ms: int, grace_s: int
+        self, conversation_id: str, band: Band, enqueued_ms: int, grace_s: int,
+        seen_ms: int | None = None,
     ) -> bool:
-        """Queue (idempotent: an entry keeps its place); False if a match is in flight."""
+        """Queue (idempotent: an entry keeps its place); False if a match is in flight.
+
+        `grace_s` is the presence TTL (the place-keeping time); `seen_ms` the node time of
+        this sign of life (None: unknown, the worker counts as present until the TTL)."""
         _positive("grace_s", grace_s)
         score = queue_score(band, enqueued_ms)
         done = await self._scripts.enqueue(
             keys=[keys.QUEUE, keys.worker_presence(conversation_id), keys.claim(conversation_id)],
-            args=[conversation_id, repr(score), grace_s],
+            args=[conversation_id, repr(score), grace_s, _seen(seen_ms)],
         )
         return bool(done)
 
-    async def touch_worker(self, conversation_id: str, grace_s: int) -> None:
+    async def touch_worker(self, conversation_id: str, grace_s: int,
+                           seen_ms: int | None = None) -> None:
         """Heartbeat of a connected waiting worker: the place is kept `grace_s` more."""
         _positive("grace_s", grace_s)
-        await self.redis.set(keys.worker_presence(conversation_id), "1", ex=grace_s)
+        await self.redis.set(keys.worker_presence(conversation_id), _seen(seen_ms), ex=grace_s)
 
-    async def touch_workers(self, conversation_ids: Sequence[str], grace_s: int) -> None:
+    async def touch_workers(self, conversation_ids: Sequence[str], grace_s: int,
+                            seen_ms: int | None = None) -> None:
         """touch_worker for many conversations in one round trip."""
         _positive("grace_s", grace_s)
         if not conversation_ids:
             return
         await self._scripts.touch_workers(
-            keys=[keys.worker_presence(c) for c in conversation_ids], args=[grace_s])
+            keys=[keys.worker_presence(c) for c in conversation_ids],
+            args=[grace_s, _seen(seen_ms)])
+
+    async def last_seen(self, conversation_ids: Sequence[str]) -> dict[str, int | None]:
+        """Node ms of each waiting worker's last sign of life (None: gone or unknown)."""
+        if not conversation_ids:
+            return {}
+        values = await self.redis.mget([keys.worker_presence(c) for c in conversation_ids])
+        seen: dict[str, int | None] = {}
+        for cid, v in zip(conversation_ids, values, strict=True):
+            ms = int(_text(v)) if v is not None else 0
+            seen[cid] = ms if ms > 1 else None
+        return seen
 
     # -- worker links (is the worker of an active conversation connected anywhere?) -------
 
@@ -191,17 +222,22 @@ class QueueStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(keys.WORKER_LINKS, {conversation_id: until_ms})
             pipe.getdel(keys.worker_away(conversation_id))
-            _, was_away = await pipe.execute()
+            pipe.zrem(keys.WORKERS_AWAY, conversation_id)
+            _, was_away, _ = await pipe.execute()
         return was_away is not None
 
-    async def worker_left(self, conversation_id: str) -> bool:
-        """Unlink the worker; True if this call is the one to tell `worker_away`."""
+    async def worker_left(self, conversation_id: str, now_ms: int | None = None) -> bool:
+        """Unlink the worker; True if this call is the one to tell `worker_away`.
+
+        With `now_ms`, the moment is noted (the first one wins) for away_since/gone_before."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.WORKER_LINKS, conversation_id)
             pipe.set(keys.worker_away(conversation_id), "1", nx=True,
                      ex=keys.WORKER_AWAY_TTL_S)
-            _, first = await pipe.execute()
-        return bool(first)
+            if now_ms is not None:
+                pipe.zadd(keys.WORKERS_AWAY, {conversation_id: now_ms}, nx=True)
+            replies = await pipe.execute()
+        return bool(replies[1])
 
     async def lapsed_workers(self, now_ms: int) -> list[str]:
         """Conversations whose worker's link expired (its node died); each is returned to
@@ -210,9 +246,26 @@ class QueueStore:
         mine: list[str] = []
         for member in expired:
             conv = member.decode() if isinstance(member, bytes) else str(member)
-            if await self.worker_left(conv):
+            if await self.worker_left(conv, now_ms):
                 mine.append(conv)
         return mine
+
+    async def away_since(self, conversation_ids: Sequence[str]) -> dict[str, int | None]:
+        """When each active conversation's worker was told away (node ms), or None."""
+        if not conversation_ids:
+            return {}
+        scores = await self.redis.zmscore(keys.WORKERS_AWAY, list(conversation_ids))
+        return {c: None if s is None else int(s)
+                for c, s in zip(conversation_ids, scores, strict=True)}
+
+    async def gone_before(self, before_ms: int) -> list[str]:
+        """Active conversations whose worker has been away since before `before_ms`."""
+        members = await self.redis.zrangebyscore(keys.WORKERS_AWAY, "-inf", before_ms)
+        return [_text(m) for m in members]
+
+    async def forget_away(self, conversation_id: str) -> None:
+        """The conversation ended: nothing is left to release."""
+        await self.redis.zrem(keys.WORKERS_AWAY, conversation_id)
 
     async def leave(self, conversation_id: str) -> bool:
         """Remove from the queue; True if it was queued."""
@@ -368,8 +421,11 @@ class QueueStore:
 
     # -- matching -------------------------------------------------------------------------
 
-    async def match_one(self, now_ms: int) -> MatchOutcome:
-        """Run the matcher once (see lua/match.lua and matching.next_match)."""
+    async def match_one(self, now_ms: int, grace_ms: int = 0, keep_ms: int = 0) -> MatchOutcome:
+        """Run the matcher once (see lua/match.lua and matching.next_match).
+
+        A waiting worker last seen more than `grace_ms` ago is stepped over (0: never), one
+        last seen more than `keep_ms` ago is dropped as abandoned (0: only by the TTL)."""
         reply = await self._scripts.match(
             keys=[
                 keys.QUEUE,
@@ -389,6 +445,8 @@ class QueueStore:
                 self.claim_ttl_s,
                 LOAD_WEIGHT,
                 self.max_abandoned,
+                grace_ms,
+                keep_ms,
             ],
         )
         conversation_id, staff_id, *abandoned = (_text(v) for v in reply)
@@ -416,13 +474,14 @@ class QueueStore:
         ))
 
     async def match_all(self, now_ms: int, limit: int = 100,
-                        on_match: Callable[[MatchResult], object] | None = None) -> MatchBatch:
+                        on_match: Callable[[MatchResult], object] | None = None,
+                        grace_ms: int = 0, keep_ms: int = 0) -> MatchBatch:
         """Match until no pair is left or `limit` matches were made. `on_match` hears of
         each pair as it is made, so recording it need not wait for the search for more."""
         matches: list[MatchResult] = []
         abandoned: list[str] = []
         while len(matches) < limit:
-            outcome = await self.match_one(now_ms)
+            outcome = await self.match_one(now_ms, grace_ms, keep_ms)
             abandoned.extend(outcome.abandoned)
             if outcome.match is not None:
                 matches.append(outcome.match)
@@ -520,6 +579,7 @@ class QueueStore:
         *,
         grace_s: int = DEFAULT_GRACE_S,
         ttl_s: int = DEFAULT_COUNSELOR_TTL_S,
+        seen_ms: int | None = None,
     ) -> str:
         """Restore the queue and seats from PostgreSQL; returns the epoch.
 
@@ -543,7 +603,8 @@ class QueueStore:
                         keys.worker_presence(w.conversation_id),
                         keys.claim(w.conversation_id),
                     ],
-                    args=[w.conversation_id, repr(queue_score(w.band, w.enqueued_ms)), grace_s],
+                    args=[w.conversation_id, repr(queue_score(w.band, w.enqueued_ms)), grace_s,
+                          _seen(seen_ms)],
                     client=pipe,
                 )
             for staff_id, load, capacity, idle_ms in seats:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import importlib.util
 import logging
 import os
@@ -242,6 +243,22 @@ async def _ready(settings: Settings) -> None:
     await startup.check_schema(settings.database_url)
 
 
+def hours_lines(settings: Settings, now: dt.datetime) -> list[str]:
+    """When intake is open, whether it is open now, and how to try it at any hour."""
+    from chat_server.hours import Hours
+
+    hours = Hours(settings.tz, settings.open_time, settings.close_time, settings.closed_days)
+    span = hours.describe()
+    lines = [f"  service hours:    {span['open']}–{span['close']} {span['timezone']}"]
+    if hours.is_open(now):
+        lines.append("  intake is open now")
+    else:
+        opens = hours.next_open(now).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"  intake is closed now (opens {opens}); to try it now:")
+        lines.append("    YIZHAN_OPEN_TIME=00:00 make run")
+    return lines
+
+
 def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
     """The pages, and how a second node reaches the same stores (docs/OPERATIONS.md)."""
     base = f"http://{settings.host}:{settings.port}"
@@ -249,6 +266,8 @@ def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
     print(f"  worker page:      {base}/", flush=True)
     print(f"  counselor console: {base}/counselor.html", flush=True)
     print(f"  supervisor board: {base}/supervisor.html", flush=True)
+    for line in hours_lines(settings, dt.datetime.now(dt.UTC)):
+        print(line, flush=True)
     if backends_of is not None and not (backends_of.database_url and backends_of.redis_url):
         # Local unix sockets without passwords: nothing secret (the key file's path only).
         port = settings.port + 1

@@ -40,7 +40,10 @@ class Settings:
     messages_per_minute: int = 60
     default_capacity: int = 2
     presence_ttl_s: int = 15
+    # A waiting worker unseen this long is stepped over by the matcher (the place is kept)...
     worker_grace_s: int = 60
+    # ...and after this long loses it; an active conversation's seat is released then.
+    worker_keep_s: int = 600
     counselor_grace_s: int = 60
     session_ttl_s: int = 12 * 3600
     worker_session_ttl_s: int = 24 * 3600
@@ -115,6 +118,7 @@ class Settings:
             default_capacity=r.integer("YIZHAN_DEFAULT_CAPACITY", 2, low=1, high=10),
             presence_ttl_s=r.integer("YIZHAN_PRESENCE_TTL", 15, low=2, high=300),
             worker_grace_s=r.integer("YIZHAN_WORKER_GRACE", 60, low=1, high=3600),
+            worker_keep_s=r.integer("YIZHAN_WORKER_KEEP", 600, low=1, high=86400),
             counselor_grace_s=r.integer("YIZHAN_COUNSELOR_GRACE", 60, low=1, high=3600),
             session_ttl_s=r.integer("YIZHAN_SESSION_TTL", 12 * 3600, low=60, high=30 * 86400),
             worker_session_ttl_s=r.integer(

@@ -136,6 +136,7 @@ class Dispatcher:
                 steps += [self.reconcile, self.follow_missed]
             if tick % SWEEP_EVERY_TICKS == 0:
                 steps += [self.ensure_queue, self.sweep_counselors, self.sweep_workers,
+                          self.sweep_gone_workers,
                           self.sweep_closing, self.sweep_wrapups, self.sweep_silent]
             for step in steps:
                 try:
@@ -158,7 +159,8 @@ class Dispatcher:
             Waiting(str(r["id"]), Band(min(r["band"], 1)), int(r["queued_at"].timestamp() * 1000))
             for r in rows
         ]
-        await node.queue.rebuild(waiting, [], grace_s=node.settings.worker_grace_s)
+        await node.queue.rebuild(waiting, [], grace_s=node.settings.worker_keep_s,
+                                 seen_ms=node.now_ms())
         log.info("queue rebuilt from PostgreSQL", extra={"fields": {"waiting": len(waiting)}})
 
     async def reconcile(self) -> None:
@@ -179,7 +181,7 @@ class Dispatcher:
                 if positions[cid] is None and claimed[cid] is None:
                     await node.queue.enqueue(cid, Band(min(r["band"], 1)),
                                              int(r["queued_at"].timestamp() * 1000),
-                                             node.settings.worker_grace_s)
+                                             node.settings.worker_keep_s, node.now_ms())
                     log.warning("re-queued a waiting conversation missing from Redis",
                                 extra={"fields": {"conversation_id": cid}})
                     self.kick()
@@ -238,7 +240,9 @@ class Dispatcher:
             await conn.follow(conv)
             info = await self._conversation_info(conv)
             if conv.status == "waiting":
-                await node.queue.touch_worker(conv.id, node.settings.worker_grace_s)
+                await node.queue.touch_worker(conv.id, node.settings.worker_keep_s,
+                                              node.now_ms())
+                await node.queue.forget_away(conv.id)  # back: not to be swept as gone
                 waiting = True
             elif await node.queue.worker_returned(conv.id, self._link_until()):
                 # Only after a `worker_away`: a node that died told none, and a worker
@@ -319,14 +323,18 @@ class Dispatcher:
         alias = await self.node.services.pool.fetchval(
             "SELECT COALESCE(c.alias, w.alias) FROM conversations c"
             " JOIN workers w ON w.id = c.worker_id WHERE c.id = $1", uuid.UUID(conv.id))
-        return self.staff_view_of(conv, alias, handover)
+        view = self.staff_view_of(conv, alias, handover)
+        since = (await self.node.queue.away_since([conv.id])).get(conv.id)
+        view["worker_presence"] = self.worker_presence(since)
+        return view
 
     @staticmethod
     def staff_view_of(conv: Conversation, alias: str, handover: bool = False) -> dict[str, Any]:
         return {"id": conv.id, "alias": alias, "status": conv.status, "last_seq": conv.last_seq,
                 "risk_level": conv.risk_level,
                 "matched_at": conv.matched_at.isoformat() if conv.matched_at else None,
-                "handover": handover}
+                "handover": handover,
+                "worker_presence": {"away_since": None, "gone_at": None, "release_at": None}}
 
     # ---- status ---------------------------------------------------------------------
 
@@ -421,7 +429,7 @@ class Dispatcher:
         except asyncpg.UniqueViolationError:
             raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation") from None
         await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),
-                                 node.settings.worker_grace_s)
+                                 node.settings.worker_keep_s, node.now_ms())
         await conn.follow(conv)
         for hook in self.chat_hooks:
             await hook(conn, conv)
@@ -459,6 +467,7 @@ class Dispatcher:
         if ended is None:
             return None
         frame: dict[str, Any] = {"type": "ended", "conversation_id": ended.id, "by": by}
+        await node.queue.forget_away(ended.id)
         if ended.status == "abandoned":
             await node.queue.leave(ended.id)
         elif ended.counselor_id:
@@ -567,11 +576,29 @@ class Dispatcher:
             await node.queue.heartbeat(conn.principal.id, node.settings.presence_ttl_s)
         if conn.role is Role.WORKER and not node.local(conn.principal.id):
             for conv_id in list(conn.cursors):
-                if not await node.queue.worker_left(conv_id):
+                if not await node.queue.worker_left(conv_id, node.now_ms()):
                     continue  # told already (by the sweep, or another of its sockets)
-                await node.hub.publish(conversation_channel(conv_id), {
-                    "t": "frame", "roles": ["counselor", "supervisor"],
-                    "frame": {"type": "worker_away", "conversation_id": conv_id}})
+                await self._tell_worker_away(conv_id)
+
+    def worker_presence(self, away_since_ms: int | None) -> dict[str, Any]:
+        """What a counselor is told of the worker: online, away (until `gone_at`), gone."""
+        if away_since_ms is None:
+            return {"away_since": None, "gone_at": None, "release_at": None}
+        settings = self.node.settings
+
+        def iso(ms: int) -> str:
+            return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
+
+        return {"away_since": iso(away_since_ms),
+                "gone_at": iso(away_since_ms + settings.worker_grace_s * 1000),
+                "release_at": iso(away_since_ms + settings.worker_keep_s * 1000)}
+
+    async def _tell_worker_away(self, conv_id: str) -> None:
+        since = (await self.node.queue.away_since([conv_id])).get(conv_id)
+        await self.node.hub.publish(conversation_channel(conv_id), {
+            "t": "frame", "roles": ["counselor", "supervisor"],
+            "frame": {"type": "worker_away", "conversation_id": conv_id,
+                      **self.worker_presence(since)}})
 
     # ---- the loop's steps -----------------------------------------------------------
 
@@ -589,7 +616,10 @@ class Dispatcher:
                     self._record_match(m.conversation_id, m.staff_id)))
 
             try:
-                batch = await node.queue.match_all(node.now_ms(), on_match=record)
+                batch = await node.queue.match_all(
+                    node.now_ms(), on_match=record,
+                    grace_ms=node.settings.worker_grace_s * 1000,
+                    keep_ms=node.settings.worker_keep_s * 1000)
                 for conv_id in batch.abandoned:
                     await self.end(conv_id, "timeout", recorded_as="worker_gone")
             finally:
@@ -608,6 +638,8 @@ class Dispatcher:
             return
         conv, counselor, alias = named
         metrics.MATCHES.inc()
+        # Unseen while waiting (a closed socket) is not away from the chat now begun.
+        await node.queue.forget_away(conversation_id)
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
@@ -735,7 +767,7 @@ class Dispatcher:
                     staff_id, await self._capacity(staff_id), load, node.now_ms(),
                     node.settings.presence_ttl_s)
         await node.queue.touch_workers(list(self._local_worker_conversations()),
-                                       node.settings.worker_grace_s)
+                                       node.settings.worker_keep_s, node.now_ms())
         await node.queue.link_workers(
             list({conv_id for conns in node.connections.values() for conn in conns
                   if conn.role is Role.WORKER for conv_id in conn.known}),
@@ -749,9 +781,22 @@ class Dispatcher:
         """Tell counselors of workers whose node died (no socket closed to say so)."""
         node = self.node
         for conv_id in await node.queue.lapsed_workers(node.now_ms()):
-            await node.hub.publish(conversation_channel(conv_id), {
-                "t": "frame", "roles": ["counselor", "supervisor"],
-                "frame": {"type": "worker_away", "conversation_id": conv_id}})
+            await self._tell_worker_away(conv_id)
+
+    async def sweep_gone_workers(self) -> None:
+        """Release the seat of a worker away longer than the place-keeping time."""
+        node = self.node
+        before = node.now_ms() - node.settings.worker_keep_s * 1000
+        gone = await node.queue.gone_before(before)
+        waiting = await node.queue.positions(gone)
+        for conv_id in gone:
+            if waiting.get(conv_id) is not None:
+                # Still in the queue: its place is lost, as when the matcher drops it.
+                ended = await self.end(conv_id, "timeout", recorded_as="worker_gone")
+            else:
+                ended = await self.end(conv_id, "worker_gone")
+            if ended is None:
+                await node.queue.forget_away(conv_id)  # ended meanwhile
 
     async def revalidate_sessions(self) -> None:
         """Close sockets whose session expired or was revoked since they connected.
@@ -832,7 +877,7 @@ class Dispatcher:
         oldest = await node.queue.oldest_enqueued_ms()
         front = node.now_ms() if oldest is None else min(node.now_ms(), oldest - 1)
         await node.queue.enqueue(conv.id, Band(min(conv.band, 1)), front,
-                                 node.settings.worker_grace_s)
+                                 node.settings.worker_keep_s, node.now_ms())
         await node.queue.release(staff_id, node.now_ms())
         position = (await node.queue.positions([conv.id])).get(conv.id)
         await node.hub.publish_many([

@@ -353,8 +353,9 @@ async def test_the_service_status_follows_duty_at_once_here_and_within_seconds_e
 
 
 async def test_a_worker_gone_past_the_grace_loses_the_place_to_the_next(node_factory) -> None:
-    # Presence renewed every second (a third of the TTL), the grace two seconds.
-    node = await node_factory(worker_grace_s=2, presence_ttl_s=3)
+    # Presence renewed every second (a third of the TTL), the grace two seconds, the place
+    # kept five (issue 21: stepped over after the grace, dropped after the keeping time).
+    node = await node_factory(worker_grace_s=2, worker_keep_s=5, presence_ttl_s=3)
     counselor = await make_staff(node, capacity=1)
     await counselor.connect()
     gone, next_up = Worker(node.base), Worker(node.base)
@@ -367,8 +368,12 @@ async def test_a_worker_gone_past_the_grace_loses_the_place_to_the_next(node_fac
     await asyncio.sleep(3.5)  # the grace runs out with nobody on duty
     await counselor.on_duty()
     assert (await next_up.ws.expect("matched", timeout=5))["conversation_id"] == waiting
-    row = await node.node.services.pool.fetchrow(
-        "SELECT status, ended_by FROM conversations WHERE id = $1::uuid", lost)
+    query = "SELECT status, ended_by FROM conversations WHERE id = $1::uuid"
+    row = await node.node.services.pool.fetchrow(query, lost)
+    assert dict(row) == {"status": "waiting", "ended_by": None}  # the place is kept
+    await asyncio.sleep(2.5)  # now past the keeping time too
+    await node.node.dispatcher.match()
+    row = await node.node.services.pool.fetchrow(query, lost)
     assert dict(row) == {"status": "abandoned", "ended_by": "worker_gone"}
     for c in (next_up, counselor):
         await c.close()

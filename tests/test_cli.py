@@ -104,3 +104,19 @@ def test_the_second_node_command_allows_the_first_nodes_origin_too(
     assert set(origins) == {"http://127.0.0.1:8000", "http://localhost:8000",
                             "http://127.0.0.1:8001", "http://localhost:8001"}
     assert "PORT=8001" in line
+
+
+def test_the_start_message_says_the_hours_and_how_to_try_at_night() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from chat_server.cli import hours_lines
+    from chat_server.config import Settings
+
+    sh = ZoneInfo("Asia/Shanghai")
+    night = hours_lines(Settings(), dt.datetime(2026, 12, 3, 1, 0, tzinfo=sh))
+    assert "10:00–24:00 Asia/Shanghai" in night[0]
+    assert "closed now (opens 2026-12-03 10:00)" in night[1]
+    assert night[2].strip() == "YIZHAN_OPEN_TIME=00:00 make run"
+    day = hours_lines(Settings(), dt.datetime(2026, 12, 3, 12, 0, tzinfo=sh))
+    assert day[1].strip() == "intake is open now" and len(day) == 2

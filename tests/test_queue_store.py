@@ -351,3 +351,41 @@ async def test_concurrent_matchers_never_double_book(
     state = {s.staff_id: s for s in await seed.on_duty()}
     assert all(state[s].load == per_staff[s] for s in capacity)
     assert await seed.length() == len(workers) - len(matches)
+
+
+async def test_a_worker_away_past_grace_is_stepped_over_and_keeps_the_place(
+    redis: aioredis.Redis,
+) -> None:
+    """Issue 21: the matcher serves the next worker, by the node's clock, not Redis's."""
+    store = QueueStore(redis)
+    minute, keep = 60_000, 600_000
+    await store.counselor_on_duty("c", capacity=2, load=0, now_ms=NOW, ttl_s=TTL)
+    await store.enqueue("backgrounded", Band.NORMAL, NOW, keep // 1000, seen_ms=NOW)
+    await store.enqueue("gone", Band.CRISIS, NOW + 1, keep // 1000, seen_ms=NOW - keep)
+    await store.enqueue("here", Band.NORMAL, NOW + 2, keep // 1000, seen_ms=NOW + 5 * minute)
+    later = NOW + 5 * minute
+
+    outcome = await store.match_one(later, grace_ms=minute, keep_ms=keep)
+    assert outcome.abandoned == ("gone",)  # away longer than the keep time: dropped
+    assert outcome.match == MatchResult("here", "c")  # "backgrounded" stepped over
+    assert await store.positions(["backgrounded"]) == {"backgrounded": 1}  # place kept
+    assert await store.last_seen(["backgrounded", "gone"]) == {
+        "backgrounded": NOW, "gone": NOW - keep}
+
+    # Back from the background: served at once, at the original place.
+    await store.touch_worker("backgrounded", keep // 1000, seen_ms=later)
+    outcome = await store.match_one(later, grace_ms=minute, keep_ms=keep)
+    assert outcome.match == MatchResult("backgrounded", "c")
+
+
+async def test_workers_away_from_a_chat_are_noted_once_and_forgotten_on_return(
+    redis: aioredis.Redis,
+) -> None:
+    store = QueueStore(redis)
+    assert await store.worker_left("a", NOW)
+    assert not await store.worker_left("a", NOW + 5)  # told once; the first moment kept
+    assert await store.away_since(["a", "b"]) == {"a": NOW, "b": None}
+    assert await store.gone_before(NOW - 1) == []
+    assert await store.gone_before(NOW) == ["a"]
+    assert await store.worker_returned("a", NOW + 10)
+    assert await store.gone_before(NOW + 10) == []

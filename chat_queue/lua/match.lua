@@ -7,28 +7,46 @@
 -- ARGV[2] worker presence prefix     ARGV[3] counselor presence prefix
 -- ARGV[4] claim prefix               ARGV[5] claims-of prefix
 -- ARGV[6] claim_ttl_s                ARGV[7] load weight (matching.LOAD_WEIGHT)
--- ARGV[8] most abandoned entries to drop in one call (bounds the script's run time)
+-- ARGV[8] most abandoned (or skipped) entries to pass in one call (bounds the run time)
+-- ARGV[9] grace_ms: a worker last seen longer ago than this is skipped, not matched
+--         (0: no check)            ARGV[10] keep_ms: last seen longer ago is abandoned
 --
 -- Returns {conversation_id, staff_id, abandoned...}; the first two are '' when there is
--- no match. Abandoned = queue heads whose worker presence expired, removed here.
+-- no match. Abandoned = queue entries whose worker presence expired (or was last seen
+-- more than keep_ms ago), removed here. Skipped = entries whose worker was last seen
+-- between grace_ms and keep_ms ago: their place is kept, the next worker is served.
+-- A presence value is the node ms of the worker's last sign of life ('1': unknown, fresh).
 -- Presence keys are built from prefixes (not passed in KEYS): one Redis primary only.
 
 local load_weight = tonumber(ARGV[7])
 local max_abandoned = tonumber(ARGV[8])
+local now_ms = tonumber(ARGV[1])
+local grace_ms = tonumber(ARGV[9] or '0')
+local keep_ms = tonumber(ARGV[10] or '0')
 local abandoned = {}
 
--- The head whose worker is still there; dead heads are dropped on the way.
+-- The first entry whose worker is still there; dead entries are dropped on the way and
+-- entries of workers away (but within the place-keeping time) are stepped over.
 local conv, score
+local offset, skipped = 0, 0
 while true do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local head = redis.call('ZRANGE', KEYS[1], offset, offset, 'WITHSCORES')
   if #head == 0 then break end
-  if redis.call('EXISTS', ARGV[2] .. head[1]) == 1 then
+  local seen = redis.call('GET', ARGV[2] .. head[1])
+  local at = seen and tonumber(seen)
+  local stamped = at and at > 1 and grace_ms > 0
+  if not seen or (stamped and keep_ms > 0 and now_ms - at > keep_ms) then
+    redis.call('ZREM', KEYS[1], head[1])
+    abandoned[#abandoned + 1] = head[1]
+    if #abandoned >= max_abandoned then break end
+  elseif stamped and now_ms - at > grace_ms then
+    offset = offset + 1
+    skipped = skipped + 1
+    if skipped >= max_abandoned then break end
+  else
     conv, score = head[1], head[2]
     break
   end
-  redis.call('ZREM', KEYS[1], head[1])
-  abandoned[#abandoned + 1] = head[1]
-  if #abandoned >= max_abandoned then break end
 end
 if not conv then
   return {'', '', unpack(abandoned)}

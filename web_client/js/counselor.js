@@ -7,6 +7,8 @@ import { Connection } from './connection.js';
 import { t, applyI18n, onLangChange, fmtClock, fmtDuration, fmtWhen } from './i18n.js';
 import { getHotlines } from './hotlines.js';
 import './strings-crisis.js';
+import './strings-alerts.js';
+import { Alerts } from './alerts.js';
 import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut, connLabel } from './staff.js';
 
 const ACK_TIMEOUT_MS = 15000;
@@ -40,6 +42,23 @@ function saveOutbox() {
 
 // ---------------------------------------------------------------- conversations
 
+// Sound, desktop notifications and the title count (issue 21).
+const alerts = new Alerts({ key: 'yz.c.sound', title: () => t('c.title') });
+
+/** online | away | gone, from the worker_presence the server sent and the clock. */
+function presenceOf(c) {
+  const p = c.presence;
+  if (!p || !p.away_since) return 'online';
+  return p.gone_at && Date.now() >= new Date(p.gone_at).getTime() ? 'gone' : 'away';
+}
+
+function presenceNote(c) {
+  const state = presenceOf(c);
+  if (state === 'online' || c.ended) return '';
+  const at = c.presence.release_at ? fmtClock(c.presence.release_at) : '';
+  return t(state === 'gone' ? 'pr.gone.note' : 'pr.away.note', { t: at });
+}
+
 function getConv(id, init) {
   let c = S.convs.get(id);
   if (!c) {
@@ -59,6 +78,7 @@ function getConv(id, init) {
     if (init.risk_level) c.risk = init.risk_level;
     if (init.matched_at) c.matchedAt = init.matched_at;
     if (init.handover) c.handover = true;
+    if (init.worker_presence) { c.presence = init.worker_presence; c.workerAway = !!init.worker_presence.away_since; }
   }
   c.log.setAttribute('aria-label', c.alias || '');
   return c;
@@ -104,6 +124,7 @@ function renderTabs() {
       c.risk !== 'none' ? riskBadge(c.risk) : null),
     h('span', { class: 'tab-bottom' },
       h('span', { class: 'tab-time', text: c.ended ? t('c.tab.ended') : c.workerAway ? t('c.tab.away') : tabTime(c) }),
+      c.ended ? null : h('span', { class: 'presence presence-' + presenceOf(c), testid: 'worker-presence', data: { presence: presenceOf(c) }, text: t('pr.' + presenceOf(c)) }),
       c.unread ? h('span', { class: 'unread', testid: 'unread-count', 'aria-label': t('c.tab.unread', { n: c.unread }), text: String(c.unread) }) : null));
     wrap.appendChild(tab);
     if (focused === id) tab.focus();
@@ -164,7 +185,7 @@ function renderPane() {
     const wrap = $('#log-wrap');
     if (wrap.firstChild !== c.log) { clear(wrap); wrap.appendChild(c.log); }
     const notice = $('#chat-notice');
-    setText(notice, c.workerAway ? t('c.chat.worker_away') : c.handover ? t('c.chat.handover') : '');
+    setText(notice, c.workerAway ? (presenceNote(c) || t('c.chat.worker_away')) : c.handover ? t('c.chat.handover') : '');
     show(notice, c.workerAway || c.handover);
     // Only when switching conversations: a frame re-rendering the pane must not eat a draft.
     if (S.paneFor !== c.id) { byTestId('chat-input').value = c.draft || ''; S.paneFor = c.id; }
@@ -268,7 +289,10 @@ function onMessage(f) {
   c.lastAt = f.at || new Date().toISOString();
   if (f.from === 'worker') {
     hideTyping(c);
-    if (S.active !== c.id || document.visibilityState !== 'visible') c.unread += 1;
+    const unseen = S.active !== c.id || document.visibilityState !== 'visible';
+    if (unseen) c.unread += 1;
+    // Only live messages alert: a resync after an assignment replays earlier ones.
+    if (unseen && c.live) alerts.alert({ title: t('al.message', { alias: c.alias }), body: t('al.message.body'), tag: 'msg-' + c.id });
   }
   if (stick || f.from === 'counselor') c.log.scrollTop = c.log.scrollHeight;
   if (S.active === c.id) maybeSendRead(c);
@@ -355,10 +379,17 @@ function onEnded(f) {
   c.status = 'ended';
   if (f.wrapup_until) c.wrapupUntil = f.wrapup_until;
   c.draft = S.active === c.id ? byTestId('chat-input').value : c.draft;
-  addNote(c, t('c.chat.ended'));
+  addNote(c, f.by === 'worker_gone' ? t('pr.released', { n: releasedMinutes(c) }) : t('c.chat.ended'));
+  if (f.by === 'worker_gone') toast(t('pr.released', { n: releasedMinutes(c) }), 12000);
   for (const item of S.outbox.filter((x) => x.conversation_id === c.id)) dropFromOutbox(item.client_id);
   if (!S.active || S.active === c.id) select(c.id);
   else renderTabs();
+}
+
+function releasedMinutes(c) {
+  const p = c.presence;
+  if (p && p.away_since && p.release_at) return Math.round((new Date(p.release_at) - new Date(p.away_since)) / 60000);
+  return 10;
 }
 
 function renderNoteForm(c) {
@@ -642,13 +673,17 @@ function onFrame(f) {
       const c = getConv(conv.id, conv);
       c.matchedAt = c.matchedAt || new Date().toISOString();
       if (conv.handover) addNote(c, t('c.chat.handover'));
+      const fresh = !c.announced;
+      c.announced = true;
       S.conn.send({ type: 'sync', conversation_id: c.id, after_seq: 0 });
       if (!S.active || (S.noteFor !== '__done__' && !S.convs.get(S.active))) select(c.id);
       else { c.unread += 0; renderTabs(); }
       toast(c.alias);
+      if (fresh) alerts.alert({ title: t('al.assigned', { alias: c.alias }), body: t('al.assigned.body'), tag: 'assigned-' + c.id });
       break;
     }
     case 'message': onMessage(f); break;
+    case 'synced': { const c = S.convs.get(f.conversation_id); if (c) c.live = true; break; }
     case 'ack': {
       const id = f.client_id;
       clearTimeout(S.ackTimers[id]);
@@ -665,7 +700,8 @@ function onFrame(f) {
       const c = S.convs.get(f.conversation_id);
       if (!c) break;
       c.workerAway = f.type === 'worker_away';
-      addNote(c, c.workerAway ? t('c.chat.worker_away') : t('c.chat.worker_back'));
+      c.presence = c.workerAway ? { away_since: f.away_since || new Date().toISOString(), gone_at: f.gone_at || null, release_at: f.release_at || null } : null;
+      addNote(c, c.workerAway ? (presenceNote(c) || t('c.chat.worker_away')) : t('c.chat.worker_back'));
       renderTabs();
       if (S.active === c.id) renderPane();
       break;
@@ -716,6 +752,7 @@ function onFrame(f) {
       const e = f.escalation || {};
       const c = S.convs.get(e.conversation_id);
       if (!c) break;
+      if (e.status === 'open' && c.escId !== e.id) alerts.alert({ title: t('al.escalation', { alias: c.alias }), body: t('al.escalation.body'), tag: 'esc-' + e.id, urgent: true, always: true });
       c.escId = e.status === 'resolved' ? null : e.id;
       if (f.no_supervisor) c.noSupervisor = true;
       c.realert = !!f.realert && e.status === 'open';
@@ -806,6 +843,9 @@ function startConsole(staff) {
   renderPane();
   renderReferrals();
   if (!S.resources) loadResources();
+  if (!S.alertsMounted) { S.alertsMounted = true; alerts.mount($('.topbar-user')); }
+  alerts.offerNotifications($('[data-view="app"] .topbar'));
+  alerts.renderTitle();
   if (!S.conn) {
     S.conn = new Connection('/ws/staff', { onFrame: onFrame, onState: onConnState });
     S.conn.start();
@@ -815,7 +855,7 @@ function startConsole(staff) {
 function wire() {
   wireLangToggles();
   wireSignin(startConsole);
-  onLangChange(() => { renderTop(); renderTabs(); S.noteFor = S.noteFor === '__done__' ? S.noteFor : null; renderPane(); onConnState(S.conn ? S.conn.state : 'connecting'); });
+  onLangChange(() => { alerts.render(); alerts.renderTitle(); if (alerts.ask) alerts.offerNotifications($('[data-view="app"] .topbar')); renderTop(); renderTabs(); S.noteFor = S.noteFor === '__done__' ? S.noteFor : null; renderPane(); onConnState(S.conn ? S.conn.state : 'connecting'); });
   $('#tabs').addEventListener('keydown', onTabKey);
   byTestId('capacity-select').addEventListener('change', (ev) => {
     // How many conversations at once: the server answers with a `duty` frame.
@@ -878,7 +918,13 @@ function wire() {
     const c = S.active && S.convs.get(S.active);
     if (c && document.visibilityState === 'visible') { c.unread = 0; renderTabs(); maybeSendRead(c); }
   });
-  setInterval(() => { if (S.order.length) renderTabs(); }, 30000);
+  // Presence turns from away to gone by the clock: re-render often enough to show it.
+  setInterval(() => {
+    if (!S.order.length) return;
+    renderTabs();
+    const c = S.active && S.convs.get(S.active);
+    if (c && !c.ended && c.workerAway) setText($('#chat-notice'), presenceNote(c) || t('c.chat.worker_away'));
+  }, 15000);
 }
 
 async function boot() {

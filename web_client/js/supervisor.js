@@ -8,6 +8,8 @@ import { api, ApiError } from './api.js';
 import { Connection } from './connection.js';
 import { t, applyI18n, onLangChange, fmtClock, fmtDuration, fmtWhen, fmtHours } from './i18n.js';
 import './strings-crisis.js';
+import './strings-alerts.js';
+import { Alerts } from './alerts.js';
 import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut, connLabel } from './staff.js';
 
 const POLL_MS = 5000;
@@ -51,48 +53,28 @@ export const S = {
   watch: null,              // {convId, alias, escId, reason, lastSeq, seen, joined, ended}
   pending: {},              // ref -> {kind, ...}
   dialogEsc: null,          // escalation id the open dialog is about
-  sound: readSound(),
+  sound: true,
   lastChime: 0,
 };
 
 // ---------------------------------------------------------------- sound
 
-function readSound() {
-  try { return localStorage.getItem(SOUND_KEY) === '1'; } catch (e) { return false; }
-}
+// Sound (on by default, heard once the page has had a click), desktop notifications and
+// the title badge live in alerts.js; the stored preference keeps its old key.
+const alerts = new Alerts({ key: SOUND_KEY, title: () => t('v.title'), soundButton: byTestId('sound-toggle'), hint: $('#sound-hint') });
 
-let audioCtx = null;
-/** A soft two-tone chime. Browsers allow audio only after a click, hence the toggle. */
-export function chime(urgent) {
+/** A soft two-tone chime (four tones when urgent); a desktop notification if hidden. */
+export function chime(urgent, notifyIt) {
   S.lastChime = Date.now();
-  if (!S.sound) return;
-  try {
-    audioCtx = audioCtx || new (window.AudioContext || window.webkitAudioContext)();
-    if (audioCtx.state === 'suspended') audioCtx.resume();
-    const now = audioCtx.currentTime;
-    const tones = urgent ? [880, 660, 880, 660] : [880, 660];
-    tones.forEach((freq, i) => {
-      const osc = audioCtx.createOscillator();
-      const gain = audioCtx.createGain();
-      osc.type = 'sine';
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, now + i * 0.25);
-      gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.25 + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.25 + 0.4);
-      osc.connect(gain).connect(audioCtx.destination);
-      osc.start(now + i * 0.25);
-      osc.stop(now + i * 0.25 + 0.45);
-    });
-  } catch (e) { /* no audio: the visual alert still shows */ }
+  S.sound = alerts.sound;
+  alerts.chime(urgent);
+  if (notifyIt) {
+    alerts.notify(t('al.v.escalation'), t('al.v.escalation.body'), 'esc', true);
+    if (document.visibilityState !== 'visible') alerts.setCount(alerts.count + 1);
+  }
 }
 
-function renderSound() {
-  const b = byTestId('sound-toggle');
-  b.setAttribute('aria-pressed', S.sound ? 'true' : 'false');
-  b.classList.toggle('is-on', S.sound);
-  setText(b, S.sound ? t('v.sound.on') : t('v.sound.off'));
-  show($('#sound-hint'), !S.sound);
-}
+function renderSound() { alerts.render(); }
 
 // ---------------------------------------------------------------- helpers
 
@@ -409,7 +391,7 @@ export function renderEscalations() {
   show($('#esc-empty'), items.length === 0);
   $('[data-panel="escalations"]').classList.toggle('has-items', items.length > 0);
   $('[data-panel="escalations"]').classList.toggle('has-alert', loud);
-  document.title = (loud ? '(!) ' : '') + t('v.title');
+  alerts.setUrgent(loud);
   renderRisk();
 }
 
@@ -456,12 +438,12 @@ function upsertEscalation(e, opts) {
     S.escalations.set(e.id, e);
   }
   if (o.realert) {
-    chime(true);
+    chime(true, true);
     toast(t('v.esc.realert', { alias: e.alias || '' }), 8000);
   } else if (S.quietEsc.has(e.id)) {
     // The on-shift supervisor was alerted: list it, no chime, no toast.
   } else if (o.opened || (!before && e.status === 'open' && !o.quiet)) {
-    chime(e.level === 'imminent');
+    chime(e.level === 'imminent', true);
     toast(t('v.esc.new', { alias: e.alias || '' }), 8000);
   } else if (before && SEVERITY[e.level] > SEVERITY[before.level] && e.status === 'open') {
     chime(e.level === 'imminent');
@@ -916,7 +898,7 @@ function onWelcome(f) {
     const anyNewOpen = f.escalations.some((e) => e.status === 'open' && !S.escalations.has(e.id));
     S.escalations = fresh;
     for (const id of Array.from(S.quietEsc)) if (!fresh.has(id)) S.quietEsc.delete(id);
-    if (anyNewOpen) chime(f.escalations.some((e) => e.level === 'imminent' && e.status === 'open'));
+    if (anyNewOpen) chime(f.escalations.some((e) => e.level === 'imminent' && e.status === 'open'), true);
     boardSoon();
   }
   renderQueue();
@@ -1098,6 +1080,7 @@ function start(staff) {
   setText(byTestId('staff-name'), staff.display_name || '');
   showView('app');
   renderAll();
+  alerts.offerNotifications($('[data-view="app"] .topbar'));
   poll();
   loadFollowups();
   loadRoster();
@@ -1119,18 +1102,7 @@ async function boot() {
   wireLangToggles();
   wireSignin(start);
   onLangChange(renderAll);
-  byTestId('sound-toggle').addEventListener('click', () => {
-    S.sound = !S.sound;
-    try { localStorage.setItem(SOUND_KEY, S.sound ? '1' : '0'); } catch (e) { /* ignore */ }
-    renderSound();
-    chime(false);
-  });
-  // A stored "sound on" still needs one gesture before the browser lets audio play.
-  document.addEventListener('pointerdown', () => {
-    if (S.sound && audioCtx === null) {
-      try { audioCtx = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { /* ignore */ }
-    } else if (audioCtx && audioCtx.state === 'suspended') audioCtx.resume();
-  });
+  alerts.mount(null);
   $('#signout').addEventListener('click', async () => {
     if (S.conn) { S.conn.stop(); S.conn = null; }
     clearInterval(pollTimer); clearInterval(slowTimer); clearInterval(tickTimer); clearTimeout(boardTimer);

@@ -9,6 +9,7 @@ import { checkNumber, normalizeNumber } from './idcheck.js';
 import { getHotlines, setServerHotlines } from './hotlines.js';
 import './strings-crisis.js';
 import { resetForget } from './forget.js';
+import { workerAlert, renderTitle as renderAlertTitle } from './worker-alerts.js';
 
 // ---------------------------------------------------------------- session storage
 // Only what is needed to survive a reload or a screen lock: the unacknowledged outbox,
@@ -168,6 +169,37 @@ function renderStatus() {
   setText(start, st.open ? t('w.welcome.start') : t('w.welcome.later'));
 }
 
+// The page stays true (issue 21): the status is read again just after the next opening
+// or closing the server announced, every minute anyway, and when the page comes back.
+let statusTimer = null;
+const STATUS_EVERY_MS = 60000;
+
+function scheduleStatus() {
+  clearTimeout(statusTimer);
+  const st = S.status;
+  let wait = STATUS_EVERY_MS;
+  if (st && st.now) {
+    const change = st.open ? st.closes_at : st.next_open;
+    if (change) wait = Math.min(wait, Math.max(1000, new Date(change) - new Date(st.now) + 1000));
+  }
+  statusTimer = setTimeout(refreshStatus, wait);
+}
+
+async function refreshStatus() {
+  const st = await loadStatus();
+  if (st) { renderStatus(); renderClosed(); followHours(); }
+  scheduleStatus();
+}
+
+/** Screens before a conversation follow the hours; a conversation is never interrupted. */
+function followHours() {
+  const st = S.status;
+  if (!st || S.conv) return;
+  const before = ['welcome', 'consent', 'signin', 'ready'];
+  if (!st.open && before.indexOf(S.screen) >= 0) showClosed();
+  else if (st.open && S.screen === 'closed') go(S.signedIn ? 'ready' : 'welcome');
+}
+
 function renderClosed(nextOpen) {
   const st = S.status || {};
   const next = nextOpen || st.next_open;
@@ -201,6 +233,7 @@ function onConsentSubmit(ev) {
   hide(err);
   store.set(KEY.consent, true);
   hide($('#signin-notice'));
+  if (S.status && !S.status.open) { showClosed(); return; }
   go('signin');
 }
 
@@ -692,6 +725,8 @@ function onMessage(m) {
   }
   placeBySeq(li, seq);
   if (m.from === 'counselor') hideTyping();
+  // Only live ones: a sync after a reload replays what was already read.
+  if (m.from === 'counselor' && S.live && !li.hasAttribute('data-alerted')) { li.setAttribute('data-alerted', ''); workerAlert('message'); }
   if (stick) scrollLogToEnd();
   maybeSendRead();
 }
@@ -1045,6 +1080,8 @@ function onWelcome(frame) {
   }
   // active
   enterChat({ id: c.id, counselor: c.counselor });
+  // Missed while reconnecting: new to the worker. From 0 after a reload: already read.
+  S.live = !!S.conv.lastSeq;
   syncAndResend();
 }
 
@@ -1082,7 +1119,9 @@ function onFrame(f) {
       break;
     case 'matched': {
       const wasChat = S.screen === 'chat';
+      if (!wasChat || !S.conv || S.conv.id !== f.conversation_id || S.conv.status === 'waiting') workerAlert('matched');
       enterChat({ id: f.conversation_id, counselor: f.counselor });
+      if (!wasChat) S.live = true;  // nothing to replay: every message from now is new
       showChatNotice('');
       addNote(t('w.chat.matched', { name: f.counselor || '' }));
       if (wasChat) syncAndResend();
@@ -1091,7 +1130,7 @@ function onFrame(f) {
     }
     case 'message': onMessage(f); break;
     case 'ack': onAck(f); break;
-    case 'synced': break;
+    case 'synced': S.live = true; break;
     case 'typing': if (f.from !== 'worker' && S.screen === 'chat') showTyping(); break;
     case 'read': if (f.from !== 'worker') onRead(f); break;
     case 'ended':
@@ -1247,6 +1286,7 @@ async function boot() {
   ]);
   renderStatus();
   renderClosed();
+  scheduleStatus();
 
   if (me) {
     S.signedIn = true;
@@ -1281,6 +1321,7 @@ function wire() {
   byTestId('urgent-help').addEventListener('click', openHotlines);
   byTestId('lang-toggle').addEventListener('click', toggleLang);
   onLangChange(() => {
+    renderAlertTitle();
     renderHotlines();
     renderStatus();
     renderClosed();
@@ -1299,11 +1340,10 @@ function wire() {
   }
 
   byTestId('welcome-start').addEventListener('click', async () => {
-    if (!S.status) {
-      await loadStatus();
-      renderStatus();
-      if (!S.status) { showError(navigator.onLine === false); return; }
-    }
+    // Read again: a page left open across closing time must not lead into a form.
+    await loadStatus();
+    renderStatus();
+    if (!S.status) { showError(navigator.onLine === false); return; }
     if (!S.status.open) { showClosed(); return; }
     go(store.get(KEY.consent, false) ? 'signin' : 'consent');
     if (store.get(KEY.consent, false)) $('#consent-check').checked = true;
@@ -1380,7 +1420,11 @@ function wire() {
     boot2();
   });
 
-  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') maybeSendRead(); });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState !== 'visible') return;
+    maybeSendRead();
+    refreshStatus();  // timers sleep in a backgrounded page: the hours may have changed
+  });
   window.addEventListener('online', () => { if (S.screen === 'error') { go('loading'); boot2(); } });
   window.addEventListener('offline', () => { if (!S.conn) onConnState('offline'); });
 }

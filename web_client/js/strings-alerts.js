@@ -1,0 +1,71 @@
+// Strings for alerts, presence and the live welcome (issue 21), zh-CN first, English
+// second. Merged into the dictionaries of i18n.js when this module is imported.
+
+import { DICTS } from './i18n.js';
+
+const zh = {
+  'al.sound.on': '提示音：开',
+  'al.sound.off': '提示音：关',
+  'al.sound.blocked': '提示音被浏览器拦截 · 点此开启',
+  'al.sound.hint_off': '提示音已关。有新对话、新消息或风险升级时不会响。',
+  'al.sound.hint_blocked': '浏览器要先点一下页面才允许出声，点任意处即可。',
+  'al.notify.label': '桌面通知',
+  'al.notify.why': '开启桌面通知：页面在后台时，有新对话、新消息或风险升级会在桌面提醒你。通知里不显示聊天内容。',
+  'al.notify.denied': '桌面通知被浏览器拦截了。可在地址栏左侧的网站设置里允许通知；提示音和标题提醒仍然有效。',
+  'al.notify.allow': '开启通知',
+  'al.notify.later': '以后再说',
+  'al.assigned': '新对话：{alias}',
+  'al.assigned.body': '一位职工已经接入，正在等你回复。',
+  'al.message': '{alias} 发来新消息',
+  'al.message.body': '打开工作台查看。',
+  'al.escalation': '风险升级：{alias}',
+  'al.escalation.body': '请尽快查看。',
+  'al.v.escalation': '新的风险升级',
+  'al.v.escalation.body': '请在看板上确认。',
+  'pr.online': '在线',
+  'pr.away': '暂时离开',
+  'pr.gone': '已离开',
+  'pr.away.note': '职工的网络断开了，正在等待重新连上。超过 {t} 仍未回来时，对话会结束并释放座位。',
+  'pr.gone.note': '职工已离开一段时间。{t} 仍未回来时，对话会自动结束，座位释放给下一位。',
+  'pr.released': '职工离开超过 {n} 分钟，对话已结束，座位已释放。请写完个案记录。',
+  'w.alert.matched': '咨询师来了',
+  'w.alert.message': '新消息',
+  'w.alert.matched.banner': '咨询师已经来了，正在等你。',
+  'w.alert.message.banner': '咨询师给你发了新消息。',
+  'w.alert.open': '回到对话',
+};
+
+const en = {
+  'al.sound.on': 'Sound: on',
+  'al.sound.off': 'Sound: off',
+  'al.sound.blocked': 'Sound blocked by the browser · click to allow',
+  'al.sound.hint_off': 'Sound is off. New chats, messages and escalations make no sound.',
+  'al.sound.hint_blocked': 'The browser plays sound only after a click on the page: click anywhere.',
+  'al.notify.label': 'Desktop notifications',
+  'al.notify.why': 'Turn on desktop notifications: while this page is in the background you are told of new chats, new messages and escalations. Notifications never show what was written.',
+  'al.notify.denied': 'The browser blocks notifications. Allow them in the site settings left of the address bar; sound and the title still alert you.',
+  'al.notify.allow': 'Turn on',
+  'al.notify.later': 'Not now',
+  'al.assigned': 'New chat: {alias}',
+  'al.assigned.body': 'A worker has joined and is waiting for your reply.',
+  'al.message': 'New message from {alias}',
+  'al.message.body': 'Open the console to read it.',
+  'al.escalation': 'Escalation: {alias}',
+  'al.escalation.body': 'Please look now.',
+  'al.v.escalation': 'New escalation',
+  'al.v.escalation.body': 'Acknowledge it on the board.',
+  'pr.online': 'Online',
+  'pr.away': 'Away',
+  'pr.gone': 'Gone',
+  'pr.away.note': "The worker's connection dropped. Waiting for them to return; if they are not back by {t}, the chat ends and the seat is released.",
+  'pr.gone.note': 'The worker has been gone for a while. If they are not back by {t}, the chat ends on its own and the seat goes to the next worker.',
+  'pr.released': 'The worker was gone for over {n} minutes: the chat has ended and the seat is released. Please write the case note.',
+  'w.alert.matched': 'Your counselor is here',
+  'w.alert.message': 'New message',
+  'w.alert.matched.banner': 'Your counselor is here and waiting for you.',
+  'w.alert.message.banner': 'Your counselor sent you a new message.',
+  'w.alert.open': 'Back to the chat',
+};
+
+Object.assign(DICTS['zh-CN'], zh);
+Object.assign(DICTS.en, en);
