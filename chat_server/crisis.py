@@ -688,7 +688,13 @@ def assess(text: str, rules: RuleSet | None = None, *,
     if not text.strip():
         return rule_result  # the model's intercepts alone would speak for an empty message
     scores = model.scores(text, context)
-    return decide(rule_result, disarmed, scores, Thresholds.from_mapping(model.thresholds))
+    return decide(rule_result, disarmed, scores, _thresholds(model))
+
+
+@functools.lru_cache(maxsize=8)
+def _thresholds(model: CrisisModel) -> Thresholds:
+    # Cached per model (hashed by identity): parsing them each time cost ~10% of assess.
+    return Thresholds.from_mapping(dict(model.thresholds))
 
 
 def assess_many(batch: Iterable[tuple[str, Sequence[str]]], rules: RuleSet | None = None, *,
