@@ -222,7 +222,7 @@ def calibrate(items: Sequence[Item], passes: RulePasses,
     """Thresholds that maximise pooled recall at FALSE_ALARM_TARGET (a grid, deterministic).
 
     Chosen on leave-one-writer-out scores, so each score comes from a model that never saw
-    its writer; the five numbers themselves are fitted on the pooled scores.
+    its writer; the four numbers themselves are fitted on the pooled scores.
     """
     import numpy as np
 
@@ -245,18 +245,19 @@ def calibrate(items: Sequence[Item], passes: RulePasses,
                 if best is None or key > best[:2]:
                     best = (*key, {"high": base, "high_with_rule": min(with_rule, base)})
                 break  # bars rise with `base`: the first that fits recalls the most
-    assert best is not None, "no threshold meets the false-alarm target"
+    if best is None:
+        raise RuntimeError(f"no threshold keeps false alarms under {FALSE_ALARM_TARGET}")
     chosen = best[2]
     # Watch: as many watch items flagged as possible while few none items get a marker.
     none_watch = sorted((s.watch for it, s in zip(items, scores, strict=True)
                          if it.level == RiskLevel.none), reverse=True)
     chosen["watch"] = max(0.5, none_watch[int(len(none_watch) * WATCH_ON_NONE_TARGET)])
     # Imminent: the cut-off that best separates imminent from high among true positives.
-    pos = [(s.imminent, it.level == RiskLevel.imminent)
-           for it, s in zip(items, scores, strict=True) if it.level >= RiskLevel.high]
+    risky = [(s.imminent, it.level == RiskLevel.imminent)
+             for it, s in zip(items, scores, strict=True) if it.level >= RiskLevel.high]
     chosen["imminent"] = max(
         (round(0.05 * k, 2) for k in range(2, 19)),
-        key=lambda c: sum((p >= c) == imm for p, imm in pos))
+        key=lambda c: sum((p >= c) == imm for p, imm in risky))
     return chosen
 
 
