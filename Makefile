@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean-var crisis-model crisis-report
+.PHONY: run test test-fast lint bench soak clean-var crisis-model crisis-report
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ test: $(STAMP)
 # Everything but the browser and multi-process tests, for a quick loop while coding.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# The reconnect schedules of the test suite, many more of them (about 20 minutes on two
+# cores): SCHEDULES in-process, KILL_SCHEDULES with SIGKILLed node processes. A failure
+# names its seed; YIZHAN_SEED=<seed> replays it.
+SCHEDULES ?= 3000
+KILL_SCHEDULES ?= 200
+soak: $(STAMP)
+	YIZHAN_SCHEDULES=$(SCHEDULES) YIZHAN_KILL_SCHEDULES=$(KILL_SCHEDULES) \
+		$(BIN)/python -m pytest -q tests/test_delivery_random.py tests/test_delivery_kill.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS workers (
     alias text NOT NULL,
     -- Argon2id of the optional PIN that unlocks history on a new device.
     pin_hash text,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL,
     UNIQUE (pepper_version, pseudonym)
 );
 
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS staff (
     password_hash text NOT NULL,
     capacity integer NOT NULL DEFAULT 2 CHECK (capacity BETWEEN 1 AND 10),
     disabled_at timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 
 -- Opaque session tokens; only their SHA-256 is stored.
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     -- A worker session may read past conversations only if it proved a PIN or a device.
     history_access boolean NOT NULL DEFAULT false,
     consent_version text,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL,
     revoked_at timestamptz,
     CHECK ((worker_id IS NULL) <> (staff_id IS NULL))
@@ -50,8 +50,8 @@ CREATE INDEX IF NOT EXISTS sessions_worker ON sessions (worker_id) WHERE worker_
 CREATE TABLE IF NOT EXISTS worker_devices (
     device_hash bytea PRIMARY KEY,
     worker_id uuid NOT NULL REFERENCES workers (id) ON DELETE CASCADE,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    last_used_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL,
+    last_used_at timestamptz NOT NULL
 );
 
 -- One data key per conversation, wrapped by a versioned KEK. Shredding sets wrapped to NULL.
@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS data_keys (
     kek_version integer NOT NULL,
     wrapped bytea,
     encryptions bigint NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL,
     shredded_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS data_keys_kek ON data_keys (kek_version) WHERE wrapped IS NOT NULL;
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     counselor_id uuid REFERENCES staff (id),
     risk_level smallint NOT NULL DEFAULT 0,
     last_seq bigint NOT NULL DEFAULT 0,
-    queued_at timestamptz NOT NULL DEFAULT now(),
+    queued_at timestamptz NOT NULL,
     matched_at timestamptz,
     counselor_away_at timestamptz,
     -- The session that opened it: a session without history access may use only its own.
@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     seat_released_at timestamptz,
     ended_at timestamptz,
     ended_by text,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 -- A worker has at most one open conversation.
 CREATE UNIQUE INDEX IF NOT EXISTS conversations_one_open
@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS messages (
     key_version integer NOT NULL,
     nonce bytea NOT NULL,
     ciphertext bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL,
     PRIMARY KEY (conversation_id, seq),
     UNIQUE (conversation_id, sender_role, client_id)
 );
@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS ratings (
     -- The optional comment is encrypted with the conversation's data key.
     comment_nonce bytea,
     comment_ciphertext bytea,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS case_notes (
@@ -129,14 +129,14 @@ CREATE TABLE IF NOT EXISTS case_notes (
     risk_level smallint NOT NULL,
     note_nonce bytea,
     note_ciphertext bytea,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
 );
 
 -- Who did what, when and why: staff reads of transcripts, hand-overs, escalation actions.
 CREATE TABLE IF NOT EXISTS audit_log (
     id bigserial PRIMARY KEY,
-    at timestamptz NOT NULL DEFAULT now(),
+    at timestamptz NOT NULL,
     actor_staff_id uuid REFERENCES staff (id),
     action text NOT NULL,
     conversation_id uuid,
@@ -150,7 +150,7 @@ CREATE INDEX IF NOT EXISTS audit_log_conversation ON audit_log (conversation_id)
 CREATE TABLE IF NOT EXISTS wait_samples (
     id bigserial PRIMARY KEY,
     waited_s double precision NOT NULL,
-    at timestamptz NOT NULL DEFAULT now()
+    at timestamptz NOT NULL
 );
 
 -- ---- Crisis escalation and referrals (chat_server/escalation*.py, crisis_feature.py) ----
@@ -168,7 +168,7 @@ CREATE TABLE IF NOT EXISTS message_risk (
 -- Written in the same transaction as the message (an outbox): a high-risk row whose
 -- escalation was not opened (handled_at still NULL) is picked up by the sweeper.
 ALTER TABLE message_risk ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL
-    DEFAULT now();
+    DEFAULT '-infinity';
 ALTER TABLE message_risk ADD COLUMN IF NOT EXISTS handled_at timestamptz;
 CREATE INDEX IF NOT EXISTS message_risk_unhandled ON message_risk (created_at)
     WHERE handled_at IS NULL;
@@ -218,7 +218,7 @@ CREATE TABLE IF NOT EXISTS whispers (
     counselor_id uuid REFERENCES staff (id),
     nonce bytea NOT NULL,
     ciphertext bytea NOT NULL,
-    at timestamptz NOT NULL DEFAULT now()
+    at timestamptz NOT NULL
 );
 
 -- Pre-chat screen: scores only (PHQ-2 items, PHQ-9 item 9).
@@ -227,7 +227,7 @@ CREATE TABLE IF NOT EXISTS screenings (
     phq2_1 smallint NOT NULL CHECK (phq2_1 BETWEEN 0 AND 3),
     phq2_2 smallint NOT NULL CHECK (phq2_2 BETWEEN 0 AND 3),
     phq9_9 smallint NOT NULL CHECK (phq9_9 BETWEEN 0 AND 3),
-    at timestamptz NOT NULL DEFAULT now()
+    at timestamptz NOT NULL
 );
 
 -- The referral directory; seed rows carry seed_key so start-up seeding is idempotent.
@@ -241,7 +241,7 @@ CREATE TABLE IF NOT EXISTS referral_resources (
     region text NOT NULL DEFAULT '',
     verify_before_launch boolean NOT NULL DEFAULT true,
     disabled_at timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS referrals (
@@ -286,7 +286,7 @@ CREATE TABLE IF NOT EXISTS roster_patterns (
     valid_until date,
     note text NOT NULL DEFAULT '',
     created_by uuid REFERENCES staff (id) ON DELETE SET NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS roster_patterns_staff ON roster_patterns (staff_id);
 
@@ -300,7 +300,7 @@ CREATE TABLE IF NOT EXISTS roster_changes (
     end_minute smallint NOT NULL CHECK (end_minute BETWEEN 0 AND 1440 AND end_minute > start_minute),
     note text NOT NULL DEFAULT '',
     created_by uuid REFERENCES staff (id) ON DELETE SET NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS roster_changes_day ON roster_changes (day, staff_id);
 
@@ -310,7 +310,7 @@ CREATE TABLE IF NOT EXISTS duty_approvals (
     staff_id uuid NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
     approved_by uuid REFERENCES staff (id) ON DELETE SET NULL,
     until timestamptz NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS duty_approvals_staff ON duty_approvals (staff_id, until);
 CREATE INDEX IF NOT EXISTS audit_log_duty ON audit_log (actor_staff_id, at)
@@ -330,3 +330,43 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- Possession (issue 16, docs/SECURITY.md): an ID number opens nothing. A conversation is
+-- read by the session that opened it, by a session holding the device credential that
+-- opened it, or by a session that proved a PIN set on that device. So a number may have
+-- several open conversations, one per device, none of which can see the others.
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS opened_by_device bytea;
+DROP INDEX IF EXISTS conversations_one_open;
+CREATE UNIQUE INDEX IF NOT EXISTS conversations_one_open_per_device
+    ON conversations (worker_id, opened_by_device) WHERE status IN ('waiting', 'active');
+CREATE INDEX IF NOT EXISTS conversations_worker ON conversations (worker_id, status);
+-- The device hashes a worker session holds: its own first, then any a PIN opened.
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS devices bytea[] NOT NULL DEFAULT '{}';
+-- HMAC-SHA256(pepper, worker id and PIN): a PIN belongs to the devices it was set on.
+ALTER TABLE worker_devices ADD COLUMN IF NOT EXISTS pin_digest bytea;
+CREATE INDEX IF NOT EXISTS worker_devices_pin ON worker_devices (worker_id, pin_digest)
+    WHERE pin_digest IS NOT NULL;
+
+-- One clock: every time is written by the node (passed as a parameter), never by
+-- PostgreSQL's now(), so no column has a time default (see docs/DECISIONS.md).
+ALTER TABLE workers ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE staff ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE sessions ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE worker_devices ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE worker_devices ALTER COLUMN last_used_at DROP DEFAULT;
+ALTER TABLE data_keys ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE conversations ALTER COLUMN queued_at DROP DEFAULT;
+ALTER TABLE conversations ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE messages ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE ratings ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE case_notes ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE case_notes ALTER COLUMN updated_at DROP DEFAULT;
+ALTER TABLE audit_log ALTER COLUMN at DROP DEFAULT;
+ALTER TABLE wait_samples ALTER COLUMN at DROP DEFAULT;
+ALTER TABLE whispers ALTER COLUMN at DROP DEFAULT;
+ALTER TABLE screenings ALTER COLUMN at DROP DEFAULT;
+ALTER TABLE referral_resources ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE roster_patterns ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE roster_changes ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE duty_approvals ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE message_risk ALTER COLUMN created_at DROP DEFAULT;

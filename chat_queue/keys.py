@@ -63,6 +63,30 @@ RECENT_WAITS_CAP = 200
 EPOCH = PREFIX + "epoch"
 
 
+# + scope (a hashed PIN target, source address or staff name): hash {n, until} of recent
+# failed guesses and the epoch ms before which the next try is slowed. TTL = a day from
+# the last failure (chat_server/throttle.py), so old failures are forgotten.
+SLOW = PREFIX + "slow:"
+
+# + scope: a counter of requests in the current fixed window. TTL = the window.
+RATE = PREFIX + "rl:"
+
+# Sorted set, member conversation_id of an active conversation, score = ms until which
+# the worker's socket is known to be alive (renewed by the heartbeat of the node holding
+# it). No TTL: the sweep removes expired members, and the node that removes one is the
+# one that tells the counselor `worker_away` (a node that died cannot).
+WORKER_LINKS = PREFIX + "worker_links"
+
+# + conversation_id: "1" once `worker_away` was told, so `worker_back` follows only an
+# `worker_away`. TTL = WORKER_AWAY_TTL_S, longer than any conversation waits for a worker.
+WORKER_AWAY = PREFIX + "wa:"
+WORKER_AWAY_TTL_S = 86_400
+
+
+def worker_away(conversation_id: str) -> str:
+    return WORKER_AWAY + conversation_id
+
+
 def worker_presence(conversation_id: str) -> str:
     return WORKER_PRESENCE + conversation_id
 

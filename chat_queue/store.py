@@ -179,6 +179,41 @@ class QueueStore:
         await self._scripts.touch_workers(
             keys=[keys.worker_presence(c) for c in conversation_ids], args=[grace_s])
 
+    # -- worker links (is the worker of an active conversation connected anywhere?) -------
+
+    async def link_workers(self, conversation_ids: Sequence[str], until_ms: int) -> None:
+        """The workers of these active conversations are connected here until `until_ms`."""
+        if conversation_ids:
+            await self.redis.zadd(keys.WORKER_LINKS, dict.fromkeys(conversation_ids, until_ms))
+
+    async def worker_returned(self, conversation_id: str, until_ms: int) -> bool:
+        """Link the worker again; True if `worker_away` had been told (so tell `back`)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.WORKER_LINKS, {conversation_id: until_ms})
+            pipe.getdel(keys.worker_away(conversation_id))
+            _, was_away = await pipe.execute()
+        return was_away is not None
+
+    async def worker_left(self, conversation_id: str) -> bool:
+        """Unlink the worker; True if this call is the one to tell `worker_away`."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.WORKER_LINKS, conversation_id)
+            pipe.set(keys.worker_away(conversation_id), "1", nx=True,
+                     ex=keys.WORKER_AWAY_TTL_S)
+            _, first = await pipe.execute()
+        return bool(first)
+
+    async def lapsed_workers(self, now_ms: int) -> list[str]:
+        """Conversations whose worker's link expired (its node died); each is returned to
+        one caller only (ZREM answers 1 to one of them), who tells `worker_away`."""
+        expired = await self.redis.zrangebyscore(keys.WORKER_LINKS, "-inf", now_ms)
+        mine: list[str] = []
+        for member in expired:
+            conv = member.decode() if isinstance(member, bytes) else str(member)
+            if await self.worker_left(conv):
+                mine.append(conv)
+        return mine
+
     async def leave(self, conversation_id: str) -> bool:
         """Remove from the queue; True if it was queued."""
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -23,6 +23,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from chat_server import db, keyops
+from chat_server.clock import system_clock
 from chat_server.config import Settings
 from chat_server.hub import user_channel
 from chat_server.protocol import Role
@@ -415,7 +416,7 @@ def conversations_shred(settings: Settings, args: argparse.Namespace) -> int:
     async def work(resolved: Settings) -> int:
         async with _connection(resolved) as conn:
             try:
-                shredded = await keyops.shred(conn, conversation_id)
+                shredded = await keyops.shred(conn, conversation_id, system_clock())
             except keyops.ShredRefused as exc:
                 raise AdminError(str(exc)) from None
         if shredded:
@@ -480,8 +481,10 @@ def referrals_add(settings: Settings, args: argparse.Namespace) -> int:
         async with _connection(resolved) as conn:
             rid = await conn.fetchval(
                 "INSERT INTO referral_resources (name, phone, kind, hours, region,"
-                " verify_before_launch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                name, phone, args.kind, args.hours, args.region, not args.verified)
+                " verify_before_launch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " RETURNING id",
+                name, phone, args.kind, args.hours, args.region, not args.verified,
+                system_clock())
         print(f"added {rid}")
         return OK
 
@@ -498,8 +501,8 @@ def referrals_disable(settings: Settings, args: argparse.Namespace) -> int:
     async def work(resolved: Settings) -> int:
         async with _connection(resolved) as conn:
             done = await conn.fetchval(
-                "UPDATE referral_resources SET disabled_at = COALESCE(disabled_at, now())"
-                " WHERE id = $1 RETURNING 1", resource_id)
+                "UPDATE referral_resources SET disabled_at = COALESCE(disabled_at, $2)"
+                " WHERE id = $1 RETURNING 1", resource_id, system_clock())
         if not done:
             raise AdminError(f"no resource {resource_id}")
         print(f"disabled {resource_id}")

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chat_server import metrics
-from chat_server.conversations import StoredMessage
+from chat_server import access, metrics
+from chat_server.conversations import StoredMessage, may_read
 from chat_server.crisis import RiskLevel
-from chat_server.hub import user_channel
+from chat_server.hub import session_channel, user_channel
 from chat_server.node import Node
 from chat_server.problems import (
     Problem,
@@ -20,26 +20,32 @@ from chat_server.problems import (
     field_int,
     field_str,
     json_body,
+    query_int,
     require_role,
 )
+from chat_server.protocol import Role
 from chat_server.sessions import (
     DEVICE_COOKIE,
     DEVICE_TTL,
     STAFF_COOKIE,
     WORKER_COOKIE,
     BadCredentials,
+    NoPossession,
     PinIncorrect,
+    PinSlowed,
     Principal,
     WeakPin,
+    check_pin,
 )
+from chat_server.throttle import Throttle, scope_key
 from chat_server.vault import open_text, seal_text
 from crypto.errors import InvalidIdentity
 from crypto.pseudonym import identify, pseudonym
 
-PIN_FAILURES_PER_HOUR = 5
 MAX_COMMENT = 500
 MAX_NOTE = 8000
 HISTORY_PAGE = 1000
+HISTORY_CONVERSATIONS = 20
 
 
 def node_of(request: Request) -> Node:
@@ -47,30 +53,41 @@ def node_of(request: Request) -> Node:
 
 
 async def principal(request: Request, cookie: str) -> Principal | None:
-    token = request.cookies.get(cookie)
-    auth = request.headers.get("authorization", "")
-    if not token and auth.lower().startswith("bearer "):
-        token = auth[7:].strip()
-    return await node_of(request).sessions.lookup(token)
+    """The caller's session if it is of the kind `cookie` is for (see access.py)."""
+    return await access.resolve(request, cookie)
 
 
-def set_session_cookie(response: Response, name: str, token: str, max_age: int,
-                       path: str = "/") -> None:
+def set_session_cookie(request: Request, response: Response, name: str, token: str,
+                       max_age: int, path: str = "/") -> None:
     response.set_cookie(name, token, max_age=max_age, path=path, httponly=True,
-                        samesite="strict", secure=False)
+                        samesite="strict", secure=cookies_secure(request))
+
+
+def cookies_secure(request: Request) -> bool:
+    """Secure behind TLS: by setting, or when a trusted proxy says the client used https
+    (uvicorn's proxy headers, from YIZHAN_TRUSTED_PROXIES only, set the scheme)."""
+    return node_of(request).settings.secure_cookies or request.url.scheme == "https"
+
+
+def delete_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
+    response.delete_cookie(name, path=path, httponly=True, samesite="strict",
+                           secure=cookies_secure(request))
 
 
 async def rate_limit(node: Node, key: str, limit: int, window_s: int) -> None:
-    redis = node.services.redis
-    full = f"yz:rl:{key}"
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(full)
-        pipe.expire(full, window_s, nx=True)
-        count, _ = await pipe.execute()
-    if int(count) > limit:
-        ttl = await redis.ttl(full)
-        raise Problem(429, "rate_limited", "too many attempts; wait a little",
-                      retry_after=max(1, int(ttl)))
+    wait = await throttle_of(node).count(key, limit, window_s)
+    if wait:
+        raise Problem(429, "rate_limited", "too many attempts; wait a little", retry_after=wait)
+
+
+def throttle_of(node: Node) -> Throttle:
+    return Throttle(node.services.redis)
+
+
+async def slowed(node: Node, keys: list[str]) -> None:
+    wait = await throttle_of(node).wait_s(keys, node.now_ms())
+    if wait:
+        raise Problem(429, "rate_limited", "too many attempts; wait a little", retry_after=wait)
 
 
 def client_ip(request: Request) -> str:
@@ -80,7 +97,8 @@ def client_ip(request: Request) -> str:
 async def revoke_and_disconnect(node: Node, p: Principal) -> None:
     """Sign out: the session stops working and its open sockets close, on every node."""
     await node.sessions.revoke(p.token_hash)
-    await node.hub.publish(user_channel(p.id), {"t": "revoked", "h": p.token_hash.hex()})
+    channel = session_channel(p.token_hash) if p.role is Role.WORKER else user_channel(p.id)
+    await node.hub.publish(channel, {"t": "revoked", "h": p.token_hash.hex()})
 
 
 # ---- public --------------------------------------------------------------------------
@@ -113,31 +131,34 @@ async def worker_sign_in(request: Request) -> Response:
     except InvalidIdentity as exc:
         metrics.SIGNINS.labels(kind="worker", outcome="invalid").inc()
         raise Problem(400, "invalid_number", "the number is not valid", reason=exc.code) from None
-    if pin is not None:
-        # Limited per worker: a guesser cannot try PINs forever, and the real worker can
-        # still sign in without a PIN (or with the device) meanwhile.
-        fragment = pseudonym(node.sessions.ring, identity).hex()[:32]
-        await rate_limit(node, f"pin:{fragment}", PIN_FAILURES_PER_HOUR, 3600)
+    # PIN guesses are slowed per number (from any address) and per address (across
+    # numbers); never a lockout: the wait grows to minutes at most, and a phone holding
+    # the device credential signs in at once (the PIN is then not tried).
+    slow_keys = [scope_key("pin", pseudonym(node.sessions.ring, identity).hex()[:32]),
+                 scope_key("pin-source", client_ip(request))]
+    wait = await throttle_of(node).wait_s(slow_keys, node.now_ms()) if pin is not None else 0
     try:
         result = await node.sessions.worker_sign_in(
             number, consent_version=consent or "", ttl_s=node.settings.worker_session_ttl_s,
-            pin=pin, device_token=request.cookies.get(DEVICE_COOKIE),
+            pin=pin, device_token=request.cookies.get(DEVICE_COOKIE), pin_slowed=wait > 0,
         )
+    except PinSlowed:
+        raise Problem(429, "rate_limited", "too many attempts; wait a little",
+                      retry_after=wait) from None
     except PinIncorrect:
         metrics.SIGNINS.labels(kind="worker", outcome="pin_incorrect").inc()
+        await throttle_of(node).failed(slow_keys, node.now_ms())
         raise Problem(401, "pin_incorrect", "the PIN does not match") from None
-    if pin is not None:
-        fragment = pseudonym(node.sessions.ring, identity).hex()[:32]
-        await node.services.redis.delete(f"yz:rl:pin:{fragment}")
     metrics.SIGNINS.labels(kind="worker", outcome="ok").inc()
     p = result.principal
     body = {"alias": p.name, "history_access": p.history_access,
-            # Whether a PIN exists is told only to a session that proved it is this worker.
+            # Whether a PIN exists is told only to a session that holds what it guards.
             "pin_set": result.pin_set if p.history_access else None}
     response = JSONResponse(body, status_code=201)
-    set_session_cookie(response, WORKER_COOKIE, result.token, node.settings.worker_session_ttl_s)
+    set_session_cookie(request, response, WORKER_COOKIE, result.token,
+                       node.settings.worker_session_ttl_s)
     if result.device_token:
-        set_session_cookie(response, DEVICE_COOKIE, result.device_token,
+        set_session_cookie(request, response, DEVICE_COOKIE, result.device_token,
                            int(DEVICE_TTL.total_seconds()), path="/api/worker")
     return response
 
@@ -145,13 +166,12 @@ async def worker_sign_in(request: Request) -> Response:
 async def worker_me(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
-    conv = await node.conversations.open_for_worker(p.id)
-    open_conv = None
-    if conv is not None and (p.history_access or conv.opened_by_session == p.token_hash):
-        open_conv = {"id": conv.id, "status": conv.status}
+    conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
+    open_conv = {"id": conv.id, "status": conv.status} if conv is not None else None
     return JSONResponse({
         "alias": p.name, "history_access": p.history_access,
-        "pin_set": await node.sessions.pin_set(p.id) if p.history_access else None,
+        "pin_set": await node.sessions.devices_have_pin(p.devices) if p.history_access
+        else None,
         "open_conversation": open_conv,
     })
 
@@ -161,13 +181,22 @@ async def worker_pin(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
     data = await json_body(request)
-    pin = field_str(data, "pin", max_len=16)
-    if await node.sessions.pin_set(p.id) and not p.history_access:
-        raise Problem(403, "history_locked", "prove the old PIN or this device first")
+    pin = field_str(data, "pin", max_len=16) or ""
     try:
-        await node.sessions.set_pin(p.id, pin or "")
+        check_pin(pin)
+        number = await node.sessions.pin_scope(p)
     except WeakPin as exc:
         raise Problem(400, "weak_pin", str(exc)) from None
+    except NoPossession:
+        raise Problem(403, "history_locked",
+                      "a PIN can be set once this device has had a conversation") from None
+    # A PIN set on a device of one's own is worth one guess at the number's PINs (if the
+    # worker later picks the same, signing in with it opens both), so it is slowed and
+    # counted with the guesses. Asked only after possession, so it tells nothing more.
+    keys = [scope_key("pin", number)]
+    await slowed(node, keys)
+    await node.sessions.set_pin(p, pin)
+    await throttle_of(node).failed(keys, node.now_ms())
     return Response(status_code=204)
 
 
@@ -187,12 +216,8 @@ async def worker_history(request: Request) -> Response:
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
     if not p.history_access:
         raise Problem(403, "history_locked", "enter your PIN to see past conversations")
-    rows = await node.services.pool.fetch(
-        "SELECT c.id, c.status, c.created_at, c.ended_at, s.display_name FROM conversations c"
-        " LEFT JOIN staff s ON s.id = c.counselor_id WHERE c.worker_id = $1"
-        " ORDER BY c.created_at DESC LIMIT 20",
-        uuid.UUID(p.id),
-    )
+    rows = await node.conversations.readable_by(p.id, p.token_hash, p.devices,
+                                                HISTORY_CONVERSATIONS)
     conversations = []
     for r in rows:
         messages = await all_messages(node, str(r["id"]))
@@ -215,9 +240,7 @@ async def worker_rating(request: Request) -> Response:
     score = field_int(data, "score", low=1, high=5)
     comment = field_str(data, "comment", max_len=MAX_COMMENT, required=False) or ""
     conv = await node.conversations.get(conv_id)
-    if conv is None or conv.worker_id != p.id or not (
-        p.history_access or conv.opened_by_session == p.token_hash
-    ):
+    if conv is None or not may_read(p, conv):
         raise Problem(404, "not_found", "no such conversation")
     if conv.status != "ended":
         raise Problem(409, "conflict", "a conversation can be rated once it has ended")
@@ -229,10 +252,10 @@ async def worker_rating(request: Request) -> Response:
             nonce, ciphertext = sealed.nonce, sealed.ciphertext
     inserted = await node.services.pool.fetchval(
         "INSERT INTO ratings (conversation_id, counselor_id, score, comment_nonce,"
-        " comment_ciphertext) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-        " RETURNING 1",
+        " comment_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
         uuid.UUID(conv.id), uuid.UUID(conv.counselor_id) if conv.counselor_id else None,
-        score, nonce, ciphertext,
+        score, nonce, ciphertext, node.now(),
     )
     if not inserted:
         raise Problem(409, "conflict", "this conversation was already rated")
@@ -247,12 +270,12 @@ async def worker_sign_out(request: Request) -> Response:
     if p is not None:
         await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
-    response.delete_cookie(WORKER_COOKIE, path="/")
+    delete_cookie(request, response, WORKER_COOKIE)
     if data.get("forget_device") is True:
         device = request.cookies.get(DEVICE_COOKIE)
         if device:
             await node.sessions.forget_device(device)
-        response.delete_cookie(DEVICE_COOKIE, path="/api/worker")
+        delete_cookie(request, response, DEVICE_COOKIE, path="/api/worker")
     return response
 
 
@@ -272,15 +295,21 @@ async def staff_sign_in(request: Request) -> Response:
     password = field_str(data, "password", max_len=1024)
     await rate_limit(node, f"staff:{client_ip(request)}", node.settings.signin_per_minute_per_ip,
                      60)
+    # Password guessing is slowed per account name, from any address; known and unknown
+    # names alike, so the answers do not tell which names exist.
+    slow_keys = [scope_key("staff", (username or "").casefold())]
+    await slowed(node, slow_keys)
     try:
         token, p = await node.sessions.staff_sign_in(
             username or "", password or "", ttl_s=node.settings.session_ttl_s)
     except BadCredentials:
         metrics.SIGNINS.labels(kind="staff", outcome="bad_credentials").inc()
+        await throttle_of(node).failed(slow_keys, node.now_ms())
         raise Problem(401, "bad_credentials", "wrong name or password") from None
+    await throttle_of(node).forget(slow_keys)
     metrics.SIGNINS.labels(kind="staff", outcome="ok").inc()
     response = JSONResponse(staff_body(p), status_code=201)
-    set_session_cookie(response, STAFF_COOKIE, token, node.settings.session_ttl_s)
+    set_session_cookie(request, response, STAFF_COOKIE, token, node.settings.session_ttl_s)
     return response
 
 
@@ -304,7 +333,7 @@ async def staff_sign_out(request: Request) -> Response:
     if p is not None:
         await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
-    response.delete_cookie(STAFF_COOKIE, path="/")
+    delete_cookie(request, response, STAFF_COOKIE)
     return response
 
 
@@ -328,15 +357,12 @@ async def staff_messages(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, STAFF_COOKIE), "counselor")
     conv_id = await counselor_conversation(request, p)
-    try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        raise Problem(400, "bad_field", "after must be an integer", field="after") from None
-    messages = await node.conversations.messages_after(conv_id, max(0, after))
+    after = query_int(request, "after", 0, low=0, high=2**62)
+    messages = await node.conversations.messages_after(conv_id, after)
     await node.services.pool.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-        " VALUES ($1, 'read_transcript', $2, 'own conversation (http)')",
-        uuid.UUID(p.id), uuid.UUID(conv_id))
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+        " VALUES ($1, 'read_transcript', $2, 'own conversation (http)', $3)",
+        uuid.UUID(p.id), uuid.UUID(conv_id), node.now())
     return JSONResponse({"messages": [m.frame() for m in messages]})
 
 
@@ -357,9 +383,9 @@ async def staff_note(request: Request) -> Response:
             text = open_text(node.vault, wrapped, conv_id, 0, "counselor", row["note_nonce"],
                              row["note_ciphertext"], "case_note")
         await pool.execute(
-            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-            " VALUES ($1, 'read_case_note', $2, 'own case note')", uuid.UUID(p.id),
-            uuid.UUID(conv_id))
+            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+            " VALUES ($1, 'read_case_note', $2, 'own case note', $3)", uuid.UUID(p.id),
+            uuid.UUID(conv_id), node.now())
         return JSONResponse({"conversation_id": conv_id, "topics": row["topics"],
                              "risk_level": RiskLevel(row["risk_level"]).name, "text": text,
                              "updated_at": row["updated_at"].isoformat()})
@@ -380,11 +406,12 @@ async def staff_note(request: Request) -> Response:
     sealed = seal_text(node.vault, wrapped, conv_id, 0, "counselor", text, "case_note")
     await pool.execute(
         "INSERT INTO case_notes (conversation_id, counselor_id, topics, risk_level, note_nonce,"
-        " note_ciphertext) VALUES ($1, $2, $3, $4, $5, $6)"
+        " note_ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
         " ON CONFLICT (conversation_id) DO UPDATE SET topics = EXCLUDED.topics,"
         " risk_level = EXCLUDED.risk_level, note_nonce = EXCLUDED.note_nonce,"
-        " note_ciphertext = EXCLUDED.note_ciphertext, updated_at = now()",
-        uuid.UUID(conv_id), uuid.UUID(p.id), topics, level, sealed.nonce, sealed.ciphertext)
+        " note_ciphertext = EXCLUDED.note_ciphertext, updated_at = EXCLUDED.updated_at",
+        uuid.UUID(conv_id), uuid.UUID(p.id), topics, level, sealed.nonce, sealed.ciphertext,
+        node.now())
     assert node.dispatcher is not None
     await node.dispatcher.release_seat(conv_id)
     return JSONResponse({"conversation_id": conv_id, "topics": topics,

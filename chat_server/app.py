@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chat_server import db, health
 from chat_server.config import Settings
@@ -119,6 +120,9 @@ def create_app(
     ]
     return Starlette(
         routes=all_routes, lifespan=lifespan, middleware=[
-            Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins))
+            # The client's address and scheme as the trusted proxy saw them (rate limits
+            # per source; Secure cookies behind TLS). Nobody else's forwarded headers count.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+            Middleware(SecurityHeaders, csp=content_security_policy(settings.allowed_origins)),
         ]
     )

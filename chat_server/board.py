@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -63,9 +64,9 @@ async def ratings(request: Request) -> Response:
         " count(*) AS n, avg(r.score)::float AS average,"
         " count(*) FILTER (WHERE r.score <= $3) AS low"
         " FROM ratings r JOIN staff s ON s.id = r.counselor_id"
-        " WHERE r.created_at > now() - make_interval(weeks => $1)"
+        " WHERE r.created_at > $1"
         " GROUP BY s.id, s.display_name, week ORDER BY s.display_name, week",
-        weeks, node.settings.timezone, LOW_SCORE)
+        node.now() - dt.timedelta(weeks=weeks), node.settings.timezone, LOW_SCORE)
     people: dict[str, dict[str, Any]] = {}
     for r in rows:
         person = people.setdefault(r["id"], {"id": r["id"], "display_name": r["display_name"],

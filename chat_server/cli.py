@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
@@ -64,22 +65,32 @@ def terminate_as_exit() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def backends(settings: Settings) -> Iterator[Settings]:
-    """Yield settings with both URLs set, starting embedded servers for the missing ones."""
+def backends(settings: Settings, *, keep_alive: bool = False) -> Iterator[Settings]:
+    """Yield settings with both URLs set, starting embedded servers for the missing ones.
+
+    With `keep_alive`, an embedded server that dies meanwhile is restarted (and logged).
+    """
     if settings.database_url and settings.redis_url:
         yield settings
         return
     from chat_server.embedded import EmbeddedServers
     servers = EmbeddedServers(settings.data_dir)
+    stop = threading.Event()
     with servers:
         database_url = settings.database_url
         if database_url is None:
             from chat_server.db import ensure_database
 
             database_url = asyncio.run(ensure_database(servers.database_url, "yizhan"))
-        yield settings.replace(
-            database_url=database_url, redis_url=settings.redis_url or servers.redis_url
-        )
+        watcher = servers.keep_alive(stop) if keep_alive else None
+        try:
+            yield settings.replace(
+                database_url=database_url, redis_url=settings.redis_url or servers.redis_url
+            )
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join(5)
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
@@ -89,12 +100,14 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with terminate_as_exit(), backends(settings) as resolved:
+    from chat_server.embedded import private_dir
+
+    private_dir(settings.data_dir)
+    with terminate_as_exit(), backends(settings, keep_alive=True) as resolved:
         from chat_server import devsetup
 
         devsetup.prepare(resolved)
-        print_urls(resolved)
+        print_urls(resolved, backends_of=settings)
         run_server(resolved)
     return 0
 
@@ -121,23 +134,33 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def print_urls(settings: Settings) -> None:
+def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
+    """The pages, and how a second node reaches the same stores (docs/OPERATIONS.md)."""
     base = f"http://{settings.host}:{settings.port}"
     print(f"驿站 Yizhan is starting on {base}", flush=True)
     print(f"  worker page:      {base}/", flush=True)
     print(f"  counselor console: {base}/counselor.html", flush=True)
     print(f"  supervisor board: {base}/supervisor.html", flush=True)
+    if backends_of is not None and not (backends_of.database_url and backends_of.redis_url):
+        # Local unix sockets without passwords: nothing secret (the key file's path only).
+        port = settings.port + 1
+        print("  a second node on the same stores:", flush=True)
+        print(f"    DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "
+              f"YIZHAN_KEY_FILE='{settings.key_path.resolve()}' PORT={port} "
+              f"YIZHAN_ALLOWED_ORIGINS='http://{settings.host}:{port},http://localhost:{port}' "
+              "YIZHAN_DUTY_REQUIRES_ROSTER=false yizhan serve", flush=True)
 
 
 def run_server(settings: Settings) -> None:
     import uvicorn
 
     from chat_server import gc_policy
-    from chat_server.websocket_server import websocket_options
+    from chat_server.websocket_server import DrainingServer, websocket_options
     from chat_server.wiring import build_app
 
+    app = build_app(settings)
     config = uvicorn.Config(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -148,9 +171,10 @@ def run_server(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=not settings.dev,
+        # The app reads forwarded headers itself, from YIZHAN_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, lambda: app.state.node.drain())
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest
     server.run()
 

@@ -49,6 +49,12 @@ class Settings:
     ack_deadline_s: int = 60
     ack_deadline_imminent_s: int = 15
     signin_per_minute_per_ip: int = 20
+    # An active conversation in which nobody wrote for this long is ended (0: never).
+    silent_end_s: int = 3600
+    # Behind TLS: every cookie Secure even if the proxy does not say https (docs/OPERATIONS.md).
+    secure_cookies: bool = False
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     log_json: bool = False
     dev: bool = False
     # Roster: going on duty needs a scheduled shift (or a supervisor's approval).
@@ -107,6 +113,9 @@ class Settings:
             ack_deadline_s=r.integer("YIZHAN_ACK_DEADLINE", 60, low=1, high=3600),
             ack_deadline_imminent_s=r.integer("YIZHAN_ACK_DEADLINE_IMMINENT", 15, low=1, high=3600),
             signin_per_minute_per_ip=r.integer("YIZHAN_SIGNIN_PER_MINUTE", 20, low=1, high=100000),
+            silent_end_s=r.integer("YIZHAN_SILENT_END", 3600, low=0, high=7 * 86400),
+            secure_cookies=r.boolean("YIZHAN_SECURE_COOKIES", False),
+            trusted_proxies=r.proxies("YIZHAN_TRUSTED_PROXIES", ("127.0.0.1",)),
             log_json=r.boolean("YIZHAN_LOG_JSON", False),
             duty_requires_roster=r.boolean("YIZHAN_DUTY_REQUIRES_ROSTER", True),
             wrapup_s=r.integer("YIZHAN_WRAPUP", 300, low=0, high=3600),
@@ -195,6 +204,23 @@ class _Reader:
         except ValueError as exc:
             raise SettingsError(name, str(exc)) from None
         return raw
+
+    def proxies(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """Addresses or networks, comma-separated; "none" trusts no proxy."""
+        import ipaddress
+
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() == "none":
+            return ()
+        values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise SettingsError(name, f"not an address or network: {value!r}") from None
+        return values
 
     def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self.optional(name)

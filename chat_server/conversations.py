@@ -7,14 +7,19 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from chat_server.clock import Clock, system_clock
+from chat_server.protocol import Role
 from chat_server.vault import open_text, seal_text
 from chat_server.write_cache import Row, WriteCache
 from crypto.envelope import Sealed, Vault, check_budget
 from crypto.keyring import WrappedKey
+
+if TYPE_CHECKING:
+    from chat_server.sessions import Principal
 
 OPEN_STATUSES = ("waiting", "active")
 
@@ -31,6 +36,8 @@ class Conversation:
     queued_at: dt.datetime
     matched_at: dt.datetime | None
     opened_by_session: bytes | None
+    # The device credential (its hash) of the session that opened it: see may_read.
+    opened_by_device: bytes | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Conversation:
@@ -45,6 +52,7 @@ class Conversation:
             queued_at=row["queued_at"],
             matched_at=row["matched_at"],
             opened_by_session=row["opened_by_session"],
+            opened_by_device=row["opened_by_device"],
         )
 
 
@@ -102,7 +110,7 @@ def _accepts(row: Row, m: NewMessage) -> bool:
 
 _CONVERSATION_COLUMNS = (
     "id, worker_id, status, band, counselor_id, risk_level, last_seq, queued_at, matched_at,"
-    " opened_by_session"
+    " opened_by_session, opened_by_device"
 )
 
 
@@ -165,6 +173,7 @@ def _write_sql(*, checked: bool) -> str:
             " AND c.counselor_id IS NOT DISTINCT FROM u.counselor RETURNING c.data_key_id, u.n),"
         )
         guard = " WHERE yz_expect((SELECT count(*) FROM c) = cardinality($1::uuid[]))"
+        at = "$19::timestamptz"
     else:
         head = (
             "WITH u AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[])"
@@ -173,20 +182,22 @@ def _write_sql(*, checked: bool) -> str:
             " RETURNING c.data_key_id, u.n),"
         )
         guard = ""
+        at = "$17::timestamptz"
     return head + (
         " k AS (UPDATE data_keys k SET encryptions = k.encryptions + c.n FROM c"
         " WHERE k.id = c.data_key_id RETURNING k.id),"
         " m AS (INSERT INTO messages (conversation_id, seq, client_id, sender_role,"
-        " sender_staff_id, kind, key_version, nonce, ciphertext)"
-        " SELECT * FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::uuid[],"
-        f" $9::text[], $10::int[], $11::bytea[], $12::bytea[]){guard} RETURNING 1),"
+        " sender_staff_id, kind, key_version, nonce, ciphertext, created_at)"
+        " SELECT *, " + at + " FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[],"
+        f" $8::uuid[], $9::text[], $10::int[], $11::bytea[], $12::bytea[]){guard} RETURNING 1),"
         # Risk levels ride in the same transaction; high ones wait for their escalation.
-        " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at)"
+        " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at,"
+        " created_at)"
         " SELECT c, s, l, CASE WHEN ids = '' THEN '{}'::text[] ELSE string_to_array(ids, ',')"
-        " END, CASE WHEN l >= 2 THEN NULL ELSE now() END"
+        f" END, CASE WHEN l >= 2 THEN NULL ELSE {at} END, {at}"
         " FROM unnest($13::uuid[], $14::bigint[], $15::int[], $16::text[]) AS x(c, s, l, ids)"
         " ON CONFLICT DO NOTHING RETURNING 1)"
-        " SELECT now() AS at, (SELECT count(*) FROM m) AS inserted,"
+        f" SELECT {at} AS at, (SELECT count(*) FROM m) AS inserted,"
         " (SELECT count(*) FROM k) AS keys, (SELECT count(*) FROM r) AS risks"
     )
 
@@ -196,28 +207,37 @@ _WRITE_CHECKED_SQL = _write_sql(checked=True)
 
 
 class ConversationStore:
-    def __init__(self, pool: asyncpg.Pool, vault: Vault) -> None:
+    def __init__(self, pool: asyncpg.Pool, vault: Vault, clock: Clock = system_clock) -> None:
         self.pool = pool
         self.vault = vault
+        self.clock = clock  # the node's clock: every time this store writes comes from it
         self.written = WriteCache()
 
-    async def open(self, worker_id: str, session_hash: bytes, band: int = 1) -> Conversation:
-        """A new waiting conversation with its own data key; raises UniqueViolation if open."""
+    async def open(self, worker_id: str, session_hash: bytes, device_hash: bytes | None,
+                   band: int = 1) -> Conversation:
+        """A new waiting conversation with its own data key; raises UniqueViolation if this
+        device has one open already."""
         wrapped = self.vault.new_conversation_key()
+        now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             key_id = await conn.fetchval(
-                "INSERT INTO data_keys (kek_version, wrapped) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO data_keys (kek_version, wrapped, created_at) VALUES ($1, $2, $3)"
+                " RETURNING id",
                 wrapped.kek_version,
                 wrapped.wrapped,
+                now,
             )
             row = await conn.fetchrow(
                 "INSERT INTO conversations (worker_id, data_key_id, status, band,"
-                " opened_by_session) VALUES ($1, $2, 'waiting', $3, $4)"
+                " opened_by_session, opened_by_device, queued_at, created_at)"
+                " VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $6)"
                 f" RETURNING {_CONVERSATION_COLUMNS}",
                 uuid.UUID(worker_id),
                 key_id,
                 band,
                 session_hash,
+                device_hash,
+                now,
             )
         return Conversation.from_row(row)
 
@@ -228,13 +248,33 @@ class ConversationStore:
         )
         return Conversation.from_row(row) if row else None
 
-    async def open_for_worker(self, worker_id: str) -> Conversation | None:
+    async def open_for_session(self, worker_id: str, session_hash: bytes,
+                               devices: Sequence[bytes]) -> Conversation | None:
+        """The open conversation this worker session may read (see may_read), if any.
+
+        Conversations of the same number opened from other devices are never returned:
+        a session must not even learn that they exist.
+        """
         row = await self.pool.fetchrow(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
-            " WHERE worker_id = $1 AND status IN ('waiting', 'active')",
-            uuid.UUID(worker_id),
+            " WHERE worker_id = $1 AND status IN ('waiting', 'active')"
+            " AND (opened_by_session = $2 OR opened_by_device = ANY($3::bytea[]))"
+            " ORDER BY created_at DESC LIMIT 1",
+            uuid.UUID(worker_id), session_hash, list(devices),
         )
         return Conversation.from_row(row) if row else None
+
+    async def readable_by(self, worker_id: str, session_hash: bytes, devices: Sequence[bytes],
+                          limit: int) -> list[asyncpg.Record]:
+        """The newest conversations this worker session may read, with counselor names."""
+        return await self.pool.fetch(
+            "SELECT c.id, c.status, c.created_at, c.ended_at, s.display_name"
+            " FROM conversations c LEFT JOIN staff s ON s.id = c.counselor_id"
+            " WHERE c.worker_id = $1"
+            " AND (c.opened_by_session = $2 OR c.opened_by_device = ANY($3::bytea[]))"
+            " ORDER BY c.created_at DESC LIMIT $4",
+            uuid.UUID(worker_id), session_hash, list(devices), limit,
+        )
 
     async def active_for_counselor(self, staff_id: str) -> list[Conversation]:
         rows = await self.pool.fetch(
@@ -249,8 +289,8 @@ class ConversationStore:
         rows = await self.pool.fetch(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE status = 'active'"
             " AND counselor_id = ANY($1::uuid[])"
-            " AND matched_at < now() - make_interval(secs => $2)",
-            list(staff_ids), seconds,
+            " AND matched_at < $2",
+            list(staff_ids), self.clock() - dt.timedelta(seconds=seconds),
         )
         return [Conversation.from_row(r) for r in rows]
 
@@ -417,6 +457,7 @@ class ConversationStore:
         ]
         if checked:
             args += [[convs[c]["last_seq"] for c in last], [convs[c]["counselor_id"] for c in last]]
+        args.append(self.clock())
         at = await conn.fetchval(_WRITE_CHECKED_SQL if checked else _WRITE_SQL, *args)
         if checked:  # a statement of its own: committed now (the locked one is not yet)
             for c, seq in last.items():
@@ -475,20 +516,20 @@ class ConversationStore:
     async def release_seat(self, conversation_id: str) -> str | None:
         """Mark the seat of an ended conversation given back; the counselor's id, once only."""
         staff_id = await self.pool.fetchval(
-            "UPDATE conversations SET seat_released_at = now() WHERE id = $1"
+            "UPDATE conversations SET seat_released_at = $2 WHERE id = $1"
             " AND status = 'ended' AND counselor_id IS NOT NULL AND seat_released_at IS NULL"
             " RETURNING counselor_id",
-            uuid.UUID(conversation_id),
+            uuid.UUID(conversation_id), self.clock(),
         )
         return str(staff_id) if staff_id else None
 
     async def release_wrapped_up(self, ended_before: dt.datetime) -> list[str]:
         """Give back seats whose wrap-up time ran out; one counselor id per seat."""
         rows = await self.pool.fetch(
-            "UPDATE conversations SET seat_released_at = now() WHERE status = 'ended'"
+            "UPDATE conversations SET seat_released_at = $2 WHERE status = 'ended'"
             " AND counselor_id IS NOT NULL AND seat_released_at IS NULL AND ended_at < $1"
             " RETURNING counselor_id",
-            ended_before,
+            ended_before, self.clock(),
         )
         return [str(r["counselor_id"]) for r in rows]
 
@@ -499,13 +540,14 @@ class ConversationStore:
         (what both sides are told), in the same round trip."""
         row = await self.pool.fetchrow(
             "WITH c AS (UPDATE conversations SET status = 'active', counselor_id = $2,"
-            " matched_at = now(), counselor_away_at = NULL"
+            " matched_at = $3, counselor_away_at = NULL"
             " WHERE id = $1 AND status = 'waiting'"
             f" RETURNING {_CONVERSATION_COLUMNS})"
             " SELECT c.*, s.display_name, w.alias FROM c JOIN staff s ON s.id = c.counselor_id"
             " JOIN workers w ON w.id = c.worker_id",
             uuid.UUID(conversation_id),
             uuid.UUID(counselor_id),
+            self.clock(),
         )
         if row is None:
             return None
@@ -523,9 +565,9 @@ class ConversationStore:
         """
         row = await self.pool.fetchrow(
             "UPDATE conversations SET status = CASE WHEN status = 'waiting' THEN 'abandoned'"
-            " ELSE 'ended' END, ended_at = now(), ended_by = $2,"
+            " ELSE 'ended' END, ended_at = $5, ended_by = $2,"
             " seat_released_at = CASE WHEN $3 AND status = 'active'"
-            " AND counselor_id IS NOT NULL THEN now() ELSE seat_released_at END"
+            " AND counselor_id IS NOT NULL THEN $5 ELSE seat_released_at END"
             " WHERE id = $1 AND status IN ('waiting', 'active')"
             " AND ($4::uuid IS NULL OR counselor_id = $4)"
             f" RETURNING {_CONVERSATION_COLUMNS}",
@@ -533,6 +575,7 @@ class ConversationStore:
             by,
             release_seat,
             uuid.UUID(counselor_id) if counselor_id else None,
+            self.clock(),
         )
         self.written.forget(conversation_id)
         return Conversation.from_row(row) if row else None
@@ -551,10 +594,11 @@ class ConversationStore:
             )
             if row:
                 await conn.execute(
-                    "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-                    " VALUES ($1, 'handover_requeue', $2, 'counselor connection lost')",
+                    "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+                    " VALUES ($1, 'handover_requeue', $2, 'counselor connection lost', $3)",
                     uuid.UUID(counselor_id),
                     uuid.UUID(conversation_id),
+                    self.clock(),
                 )
         return Conversation.from_row(row) if row else None
 
@@ -562,9 +606,9 @@ class ConversationStore:
         """Record (or clear) when the counselor was first seen gone; returns that moment."""
         if away:
             return await self.pool.fetchval(
-                "UPDATE conversations SET counselor_away_at = COALESCE(counselor_away_at, now())"
+                "UPDATE conversations SET counselor_away_at = COALESCE(counselor_away_at, $2)"
                 " WHERE id = $1 AND status = 'active' RETURNING counselor_away_at",
-                uuid.UUID(conversation_id),
+                uuid.UUID(conversation_id), self.clock(),
             )
         await self.pool.execute(
             "UPDATE conversations SET counselor_away_at = NULL WHERE id = $1",
@@ -587,12 +631,20 @@ class ConversationStore:
         conversation every two seconds (1,000 rows decoded in one go held up messages).
         """
         return await self.pool.fetch(
-            "SELECT id::text AS id, counselor_id::text AS counselor_id, counselor_away_at,"
-            " now() AS db_now FROM conversations WHERE status = 'active'"
+            "SELECT id::text AS id, counselor_id::text AS counselor_id, counselor_away_at"
+            " FROM conversations WHERE status = 'active'"
             " AND counselor_id IS NOT NULL"
             " AND (counselor_away_at IS NOT NULL OR NOT (counselor_id = ANY($1::uuid[])))",
             present,
         )
+
+    async def silent_since(self, before: dt.datetime) -> list[str]:
+        """Active conversations matched before `before` with no message since then."""
+        rows = await self.pool.fetch(
+            "SELECT c.id::text AS id FROM conversations c WHERE c.status = 'active'"
+            " AND c.matched_at < $1 AND NOT EXISTS (SELECT 1 FROM messages m"
+            " WHERE m.conversation_id = c.id AND m.created_at >= $1)", before)
+        return [r["id"] for r in rows]
 
     async def waiting(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(
@@ -616,3 +668,16 @@ class ConversationStore:
         if row is None or row["wrapped"] is None:
             return None
         return WrappedKey(row["kek_version"], row["wrapped"])
+
+
+def may_read(p: Principal, conv: Conversation) -> bool:
+    """Whether a worker session may read (and act in) a conversation: the one place that says.
+
+    The ID number proves nothing (HR, landlords and leaked lists have it): only a
+    possession factor bound to the conversation opens it — the session that opened it,
+    or a device credential the session holds (its own, or one a PIN opened).
+    """
+    if p.role is not Role.WORKER or conv.worker_id != p.id:
+        return False
+    return conv.opened_by_session == p.token_hash or (
+        conv.opened_by_device is not None and conv.opened_by_device in p.devices)

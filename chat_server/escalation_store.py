@@ -132,29 +132,29 @@ class EscalationStore:
         return [RiskLevel(r["level"]) for r in reversed(rows)]
 
     async def record_level(self, conversation_id: str, seq: int, level: RiskLevel,
-                           rule_ids: tuple[str, ...]) -> None:
+                           rule_ids: tuple[str, ...], now: dt.datetime) -> None:
         await self.pool.execute(
-            "INSERT INTO message_risk (conversation_id, seq, level, rule_ids)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            uuid.UUID(conversation_id), seq, int(level), list(rule_ids))
+            "INSERT INTO message_risk (conversation_id, seq, level, rule_ids, created_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            uuid.UUID(conversation_id), seq, int(level), list(rule_ids), now)
 
-    async def mark_risk_handled(self, conversation_id: str, seq: int) -> None:
+    async def mark_risk_handled(self, conversation_id: str, seq: int, now: dt.datetime) -> None:
         await self.pool.execute(
-            "UPDATE message_risk SET handled_at = now() WHERE conversation_id = $1 AND seq = $2"
-            " AND handled_at IS NULL", uuid.UUID(conversation_id), seq)
+            "UPDATE message_risk SET handled_at = $3 WHERE conversation_id = $1 AND seq = $2"
+            " AND handled_at IS NULL", uuid.UUID(conversation_id), seq, now)
 
-    async def claim_unhandled_risk(self, older_than_s: float, limit: int = 50,
-                                   ) -> list[asyncpg.Record]:
+    async def claim_unhandled_risk(self, older_than_s: float, now: dt.datetime,
+                                   limit: int = 50) -> list[asyncpg.Record]:
         """High-risk rows still unhandled after `older_than_s`, marked handled atomically
         so only one node acts on each (unclaim_risk gives one back if that fails)."""
         return await self.pool.fetch(
-            "UPDATE message_risk m SET handled_at = now() FROM (SELECT conversation_id, seq"
+            "UPDATE message_risk m SET handled_at = $3 FROM (SELECT conversation_id, seq"
             " FROM message_risk WHERE handled_at IS NULL AND level >= 2"
-            " AND created_at < now() - make_interval(secs => $1) ORDER BY created_at"
+            " AND created_at < $1 ORDER BY created_at"
             " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
             " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
             " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
-            float(older_than_s), limit)
+            now - dt.timedelta(seconds=older_than_s), limit, now)
 
     async def unclaim_risk(self, conversation_id: str, seq: int) -> None:
         await self.pool.execute(
@@ -369,13 +369,13 @@ class EscalationStore:
 
     # ---- referral directory -----------------------------------------------------------
 
-    async def seed_resources(self, resources: list[Resource]) -> None:
+    async def seed_resources(self, resources: list[Resource], now: dt.datetime) -> None:
         for r in resources:
             await self.pool.execute(
                 "INSERT INTO referral_resources (seed_key, name, phone, kind, hours, region,"
-                " verify_before_launch) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " verify_before_launch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT (seed_key) DO NOTHING",
-                r.key, r.name, r.phone, r.kind, r.hours, r.region, r.verify_before_launch)
+                r.key, r.name, r.phone, r.kind, r.hours, r.region, r.verify_before_launch, now)
 
     async def resources(self, include_disabled: bool = False) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -391,12 +391,12 @@ class EscalationStore:
         return _resource(row) if row else None
 
     async def add_resource(self, name: str, phone: str, kind: str, hours: str, region: str,
-                           verify_before_launch: bool) -> dict[str, Any]:
+                           verify_before_launch: bool, now: dt.datetime) -> dict[str, Any]:
         row = await self.pool.fetchrow(
             "INSERT INTO referral_resources (name, phone, kind, hours, region,"
-            " verify_before_launch) VALUES ($1, $2, $3, $4, $5, $6)"
+            " verify_before_launch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " RETURNING id, name, phone, kind, hours, region, verify_before_launch, disabled_at",
-            name, phone, kind, hours, region, verify_before_launch)
+            name, phone, kind, hours, region, verify_before_launch, now)
         return _resource(row)
 
     # ---- referrals --------------------------------------------------------------------

@@ -17,6 +17,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services = request.app.state.services
+    node = getattr(request.app.state, "node", None)
+    if node is not None and node.draining:
+        # Stopping on purpose: the balancer should send nobody new here.
+        return JSONResponse({"status": "draining"}, status_code=503)
     failed: list[str] = []
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT_S):

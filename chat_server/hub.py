@@ -62,6 +62,16 @@ def user_channel(principal_id: str) -> str:
     return f"{PREFIX}u:{principal_id}"
 
 
+def session_channel(token_hash: bytes) -> str:
+    """One worker session's sockets (sign-out closes them)."""
+    return f"{PREFIX}s:{token_hash.hex()[:32]}"
+
+
+def device_channel(device_hash: bytes) -> str:
+    """The worker sockets holding one device credential: who may read what it opened."""
+    return f"{PREFIX}d:{device_hash.hex()[:32]}"
+
+
 def role_channel(role: str) -> str:
     return f"{PREFIX}r:{role}"
 

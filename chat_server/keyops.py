@@ -6,6 +6,7 @@ batch is one transaction, so an interrupted rotation resumes where it stopped.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class ShredRefused(Exception):
     """The conversation cannot be shredded (unknown, or still open)."""
 
 
-async def shred(conn: asyncpg.Connection, conversation_id: str) -> bool:
+async def shred(conn: asyncpg.Connection, conversation_id: str, now: dt.datetime) -> bool:
     """Destroy a conversation's wrapped data key; False if it was already shredded.
 
     Messages, notes and comments stay in place but nothing can open them any more.
@@ -106,12 +107,14 @@ async def shred(conn: asyncpg.Connection, conversation_id: str) -> bool:
         if row["gone"]:
             return False
         await conn.execute(
-            "UPDATE data_keys SET wrapped = NULL, shredded_at = now() WHERE id = $1",
-            row["data_key_id"],
+            "UPDATE data_keys SET wrapped = NULL, shredded_at = $2 WHERE id = $1",
+            row["data_key_id"], now,
         )
         await conn.execute(
-            "INSERT INTO audit_log (action, conversation_id, reason) VALUES ('shred', $1, $2)",
+            "INSERT INTO audit_log (action, conversation_id, reason, at)"
+            " VALUES ('shred', $1, $2, $3)",
             cid,
             "yizhan conversations shred",
+            now,
         )
     return True

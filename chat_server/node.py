@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chat_queue.store import QueueStore
+from chat_server.clock import Clock, NodeClock
 from chat_server.config import Settings
 from chat_server.conversations import Appended, Conversation, ConversationStore
 from chat_server.hours import Hours
@@ -22,6 +24,10 @@ from crypto.envelope import Vault
 if TYPE_CHECKING:
     from chat_server.dispatch import Dispatcher
     from chat_server.endpoint import Connection
+
+# Longest a drain waits for one socket's frames in flight (a send retries its commit for
+# up to ~7 s while PostgreSQL restarts; see endpoint.STORE_RETRY_S).
+DRAIN_TIMEOUT_S = 10.0
 
 # Features (crisis, shifts) extend the node through these hooks instead of editing the
 # endpoint: handlers for their own frame types, and observers of stored messages.
@@ -53,20 +59,40 @@ class Node:
         default_factory=list
     )
     connections: dict[str, set[Connection]] = field(default_factory=lambda: defaultdict(set))
-    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    # Shared with the stores, so pinning it pins every time the node writes or compares.
+    time: NodeClock = field(default_factory=NodeClock)
+    # Set when the node is stopped on purpose: /readyz answers 503, upgrades are refused.
+    draining: bool = False
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.conversations)
+
+    @property
+    def clock(self) -> Clock:
+        return self.time.source
+
+    @clock.setter
+    def clock(self, source: Clock) -> None:
+        self.time.source = source
 
     @property
     def settings(self) -> Settings:
         return self.services.settings
 
     def now(self) -> dt.datetime:
-        return self.clock()
+        return self.time()
 
     def now_ms(self) -> int:
-        return int(self.clock().timestamp() * 1000)
+        return int(self.time().timestamp() * 1000)
+
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop taking sockets, answer the frames in flight, close every socket with 1012."""
+        from chat_server.protocol import CloseCode
+
+        self.draining = True
+        conns = [conn for conns in self.connections.values() for conn in conns]
+        await asyncio.gather(*(conn.drain(CloseCode.SERVICE_RESTART, timeout_s)
+                               for conn in conns), return_exceptions=True)
 
     def local(self, principal_id: str) -> set[Connection]:
         return self.connections.get(principal_id, set())

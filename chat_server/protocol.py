@@ -46,6 +46,10 @@ class ErrorCode(StrEnum):
 
 class CloseCode(IntEnum):
     GOING_AWAY = 1001
+    # This node is stopping on purpose (deploy): reconnect at once, any node will do.
+    SERVICE_RESTART = 1012
+    # The record could not be reached in time: reconnect after a pause and resend.
+    TRY_AGAIN_LATER = 1013
     TOO_BIG = 1009
     UNAUTHENTICATED = 4401
     FLOOD = 4429
@@ -279,6 +283,8 @@ def decode(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "frame must be a JSON object")
+    if (why := wire.why_unacceptable(data)) is not None:
+        raise ProtocolError(ErrorCode.BAD_JSON, why)
     return data
 
 
@@ -300,34 +306,6 @@ def parse(data: dict[str, Any], role: Role, limits: Limits) -> tuple[Command, Fr
 
 
 # ---- delivery order -------------------------------------------------------------------
-
-
-class Delivery(IntEnum):
-    DELIVER = 0
-    DUPLICATE = 1
-    GAP = 2
-
-
-@dataclass(slots=True)
-class Cursor:
-    """Last seq shown on one connection for one conversation.
-
-    Fan-out through Redis can reorder two messages committed back to back by different
-    nodes; the cursor turns that into an explicit gap the endpoint fills from PostgreSQL.
-    """
-
-    last_seq: int = 0
-
-    def offer(self, seq: int) -> Delivery:
-        if seq <= self.last_seq:
-            return Delivery.DUPLICATE
-        if seq == self.last_seq + 1:
-            return Delivery.DELIVER
-        return Delivery.GAP
-
-    def advance(self, seq: int) -> None:
-        if seq > self.last_seq:
-            self.last_seq = seq
 
 
 # ---- rate limit -----------------------------------------------------------------------

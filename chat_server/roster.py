@@ -172,6 +172,9 @@ def parse_week(text: str) -> dt.date:
     m = re.match(r"^(\d{4})-W(\d{2})$", text.strip())
     if not m:
         raise ValueError(f"week must be like 2026-W48, got {text!r}")
+    # Years a roster can name; a week of year 9999 runs past the last date Python has.
+    if not 2000 <= int(m[1]) <= 2199:
+        raise ValueError(f"week must be of a year from 2000 to 2199, got {text!r}")
     try:
         return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
     except ValueError:

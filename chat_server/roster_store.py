@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from chat_server.clock import Clock, system_clock
 from chat_server.roster import (
     Change,
     ChangeKind,
@@ -81,10 +82,12 @@ async def _load(conn: asyncpg.Connection | asyncpg.Pool, first: dt.date, last: d
 
 
 class RosterStore:
-    def __init__(self, pool: asyncpg.Pool, tz: ZoneInfo, window: Window) -> None:
+    def __init__(self, pool: asyncpg.Pool, tz: ZoneInfo, window: Window,
+                 clock: Clock = system_clock) -> None:
         self.pool = pool
         self.tz = tz
         self.window = window  # service hours every shift must lie inside
+        self.clock = clock  # the node's clock, for the times rows are written
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -134,9 +137,10 @@ class RosterStore:
                 raise RosterError(errors)
             new_id = await conn.fetchval(
                 "INSERT INTO roster_patterns (staff_id, weekdays, start_minute, end_minute,"
-                " valid_from, valid_until, note, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+                " valid_from, valid_until, note, created_by, created_at)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
                 " RETURNING id", _uuid(p.staff_id), sorted(p.weekdays), p.start, p.end,
-                p.valid_from, p.valid_until, p.note, _uuid(by) if by else None)
+                p.valid_from, p.valid_until, p.note, _uuid(by) if by else None, self.clock())
         return Pattern(p.staff_id, p.weekdays, p.start, p.end, p.valid_from, p.valid_until,
                        p.note, str(new_id))
 
@@ -162,8 +166,9 @@ class RosterStore:
                 raise RosterError(errors)
             new_id = await conn.fetchval(
                 "INSERT INTO roster_changes (staff_id, day, kind, start_minute, end_minute, note,"
-                " created_by) VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id", _uuid(c.staff_id),
-                c.day, str(c.kind), c.start, c.end, c.note, _uuid(by) if by else None)
+                " created_by, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+                _uuid(c.staff_id), c.day, str(c.kind), c.start, c.end, c.note,
+                _uuid(by) if by else None, self.clock())
         return Change(c.staff_id, c.day, c.kind, c.start, c.end, c.note, str(new_id))
 
     async def delete_change(self, change_id: str) -> bool:
@@ -205,18 +210,20 @@ class RosterStore:
                     for s, e in spans:
                         await conn.execute(
                             "INSERT INTO roster_changes (staff_id, day, kind, start_minute,"
-                            " end_minute, note, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                            " end_minute, note, created_by, created_at)"
+                            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
                             _uuid(staff_id), day, str(kind), s, e,
                             notes.get((s, e), "") if kind is ChangeKind.EXTRA else "csv import",
-                            creator)
+                            creator, self.clock())
         return changed
 
     # ---- approvals --------------------------------------------------------------------
 
     async def approve(self, staff_id: str, until: dt.datetime, by: str) -> None:
         await self.pool.execute(
-            "INSERT INTO duty_approvals (staff_id, approved_by, until) VALUES ($1, $2, $3)",
-            _uuid(staff_id), _uuid(by), until)
+            "INSERT INTO duty_approvals (staff_id, approved_by, until, created_at)"
+            " VALUES ($1, $2, $3, $4)",
+            _uuid(staff_id), _uuid(by), until, self.clock())
 
     async def approved_until(self, staff_id: str, now: dt.datetime) -> dt.datetime | None:
         return await self.pool.fetchval(

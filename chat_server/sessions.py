@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from chat_server.clock import Clock, system_clock
 from chat_server.protocol import Role
 from crypto.keyring import KeyRing
 from crypto.passwords import (
@@ -43,6 +44,8 @@ class Principal:
     token_hash: bytes
     name: str  # a worker's alias or a staff member's display name
     history_access: bool = False
+    # A worker session's device credentials (hashes): its own first, then PIN-opened ones.
+    devices: tuple[bytes, ...] = ()
     capacity: int = 0
     username: str = ""
 
@@ -71,6 +74,14 @@ class WeakPin(Exception):
     pass
 
 
+class PinSlowed(Exception):
+    """Too many wrong PINs lately for this number or source: wait (never a lockout)."""
+
+
+class NoPossession(Exception):
+    """The session holds nothing bound to any conversation, so it may not set a PIN."""
+
+
 _PIN = re.compile(r"^\d{6}$")
 
 
@@ -96,10 +107,12 @@ async def _verify(secret: str, encoded: str | None) -> bool:
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule) -> None:
+    def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule,
+                 clock: Clock = system_clock) -> None:
         self.pool = pool
         self.ring = ring
         self.card_rule = card_rule
+        self.clock = clock  # the node's clock: expiry and revocation times come from it
 
     # ---- workers ------------------------------------------------------------------
 
@@ -111,8 +124,15 @@ class SessionStore:
         ttl_s: int,
         pin: str | None = None,
         device_token: str | None = None,
+        pin_slowed: bool = False,
     ) -> WorkerSignIn:
-        """Raises crypto.errors.InvalidIdentity or PinIncorrect; otherwise a new session."""
+        """A new worker session holding its device credential (a new one if none is shown)
+        and, with the right PIN, the devices that PIN was set on.
+
+        Raises crypto.errors.InvalidIdentity, PinIncorrect, or PinSlowed (when `pin_slowed`
+        and the caller shows no device credential of this worker: one that does is never
+        slowed down, it signs in with what the device holds and the PIN is not tried).
+        """
         identity = identify(number, self.card_rule)
         candidates = all_pseudonyms(self.ring, identity)
         active = candidates[0]
@@ -120,7 +140,7 @@ class SessionStore:
             row = None
             for p in candidates:
                 row = await conn.fetchrow(
-                    "SELECT id, pin_hash, alias, pepper_version FROM workers"
+                    "SELECT id, alias, pepper_version FROM workers"
                     " WHERE pepper_version = $1 AND pseudonym = $2",
                     p.pepper_version,
                     p.digest,
@@ -129,50 +149,66 @@ class SessionStore:
                     break
             if row is None:
                 row = await conn.fetchrow(
-                    "INSERT INTO workers (pepper_version, pseudonym, alias) VALUES ($1, $2, $3)"
+                    "INSERT INTO workers (pepper_version, pseudonym, alias, created_at)"
+                    " VALUES ($1, $2, $3, $4)"
                     " ON CONFLICT (pepper_version, pseudonym) DO UPDATE SET alias = workers.alias"
-                    " RETURNING id, pin_hash, alias, pepper_version",
+                    " RETURNING id, alias, pepper_version",
                     active.pepper_version,
                     active.digest,
                     alias(active.digest),
+                    self.clock(),
                 )
             worker_id = row["id"]
-            history = False
-            if pin is not None:
-                # Same work and same answer whether or not a PIN exists for this number.
-                secret = self._pin_secret(str(row["id"]), row["pepper_version"], pin)
-                if not await _verify(secret, row["pin_hash"]):
-                    raise PinIncorrect()
-                history = True
+            held: list[bytes] = []
             if device_token and looks_like_token(device_token):
                 owner = await conn.fetchval(
-                    "UPDATE worker_devices SET last_used_at = now() WHERE device_hash = $1"
+                    "UPDATE worker_devices SET last_used_at = $2 WHERE device_hash = $1"
                     " RETURNING worker_id",
-                    hash_token(device_token),
+                    hash_token(device_token), self.clock(),
                 )
                 if owner == worker_id:
-                    history = True
-                else:
-                    device_token = None
-            else:
-                device_token = None
+                    held.append(hash_token(device_token))
+            history = bool(held)
+            if pin is not None and not (pin_slowed and held):
+                if pin_slowed:
+                    raise PinSlowed()
+                # One indexed look-up whether or not this number has a PIN: the same work
+                # and the same answer either way.
+                digest = self.pin_digest(str(worker_id), row["pepper_version"], pin)
+                opened = await conn.fetch(
+                    "SELECT device_hash FROM worker_devices WHERE worker_id = $1"
+                    " AND pin_digest = $2", worker_id, digest)
+                if not opened:
+                    raise PinIncorrect()
+                held.extend(bytes(r["device_hash"]) for r in opened
+                            if bytes(r["device_hash"]) not in held)
+                history = True
             new_device = None
-            if device_token is None:
+            if device_token is None or not held or held[0] != hash_token(device_token):
+                # The session's own device comes first: it is what its conversations bind to.
                 new_device = new_token()
                 await conn.execute(
-                    "INSERT INTO worker_devices (device_hash, worker_id) VALUES ($1, $2)",
+                    "INSERT INTO worker_devices (device_hash, worker_id, created_at,"
+                    " last_used_at) VALUES ($1, $2, $3, $3)",
                     hash_token(new_device),
                     worker_id,
+                    self.clock(),
                 )
+                held.insert(0, hash_token(new_device))
+            pin_set = bool(await conn.fetchval(
+                "SELECT bool_or(pin_digest IS NOT NULL) FROM worker_devices"
+                " WHERE device_hash = ANY($1::bytea[])", held))
             token = new_token()
             await conn.execute(
-                "INSERT INTO sessions (token_hash, worker_id, history_access, consent_version,"
-                " expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+                "INSERT INTO sessions (token_hash, worker_id, history_access, devices,"
+                " consent_version, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 hash_token(token),
                 worker_id,
                 history,
+                held,
                 consent_version,
-                float(ttl_s),
+                *self._lifetime(ttl_s),
             )
         principal = Principal(
             id=str(worker_id),
@@ -180,37 +216,67 @@ class SessionStore:
             token_hash=hash_token(token),
             name=row["alias"],
             history_access=history,
+            devices=tuple(held),
         )
-        return WorkerSignIn(token, new_device, principal, row["pin_hash"] is not None)
+        return WorkerSignIn(token, new_device, principal, pin_set)
 
-    async def set_pin(self, worker_id: str, pin: str) -> None:
-        check_pin(pin)
-        version = await self.pool.fetchval(
-            "SELECT pepper_version FROM workers WHERE id = $1", uuid.UUID(worker_id))
-        await self.pool.execute(
-            "UPDATE workers SET pin_hash = $2 WHERE id = $1",
-            uuid.UUID(worker_id),
-            await _hash(self._pin_secret(worker_id, version, pin)),
-        )
+    def _lifetime(self, ttl_s: int) -> tuple[dt.datetime, dt.datetime]:
+        """(created_at, expires_at) of a session that starts now."""
+        now = self.clock()
+        return now, now + dt.timedelta(seconds=ttl_s)
 
-    def _pin_secret(self, worker_id: str, pepper_version: int, pin: str) -> str:
-        """The PIN keyed with the pepper before Argon2id.
+    async def set_pin(self, p: Principal, pin: str) -> None:
+        """Set the PIN of the devices this session holds. Raises WeakPin or NoPossession.
 
-        A 6-digit PIN has a million values: Argon2id alone would fall to a day of offline
-        guessing per worker from a stolen dump. Keyed with the pepper (never in the
-        database), the dump alone is useless. The worker's own pepper version is used, the
-        one their pseudonym was made with, so adding a pepper does not invalidate PINs.
+        Only a session that can already read a conversation of this worker may: the PIN
+        then opens what that session opens, never more. (A number-only session has a
+        brand-new device bound to nothing, so it is refused.)
         """
-        digest = hmac.digest(self.ring.pepper(pepper_version),
-                             f"yizhan:pin:{worker_id}:{pin}".encode(), "sha256")
-        return digest.hex()
+        check_pin(pin)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT w.pepper_version, EXISTS (SELECT 1 FROM conversations c"
+                " WHERE c.worker_id = w.id AND (c.opened_by_session = $2"
+                " OR c.opened_by_device = ANY($3::bytea[]))) AS holds"
+                " FROM workers w WHERE w.id = $1",
+                uuid.UUID(p.id), p.token_hash, list(p.devices))
+            if row is None or not row["holds"]:
+                raise NoPossession()
+            await conn.execute(
+                "UPDATE worker_devices SET pin_digest = $3 WHERE worker_id = $1"
+                " AND device_hash = ANY($2::bytea[])",
+                uuid.UUID(p.id), list(p.devices),
+                self.pin_digest(p.id, row["pepper_version"], pin))
 
-    async def pin_set(self, worker_id: str) -> bool:
-        return bool(
-            await self.pool.fetchval(
-                "SELECT pin_hash IS NOT NULL FROM workers WHERE id = $1", uuid.UUID(worker_id)
-            )
-        )
+    async def pin_scope(self, p: Principal) -> str:
+        """The number's slow-down scope (its pseudonym) if this session may set a PIN.
+
+        Raises NoPossession when the session can read no conversation of this worker.
+        """
+        digest = await self.pool.fetchval(
+            "SELECT w.pseudonym FROM workers w WHERE w.id = $1 AND EXISTS (SELECT 1"
+            " FROM conversations c WHERE c.worker_id = w.id AND (c.opened_by_session = $2"
+            " OR c.opened_by_device = ANY($3::bytea[])))",
+            uuid.UUID(p.id), p.token_hash, list(p.devices))
+        if digest is None:
+            raise NoPossession()
+        return bytes(digest).hex()[:32]
+
+    def pin_digest(self, worker_id: str, pepper_version: int, pin: str) -> bytes:
+        """The PIN keyed with the pepper: what worker_devices.pin_digest holds.
+
+        Keyed, so a dump without the key ring cannot test guesses; not Argon2id, because
+        it must be found by an indexed look-up (one number may have PINs on several
+        devices, and a guesser must not be able to make sign-in slower by adding more).
+        Whoever holds the ring and the dump reads every message anyway (docs/SECURITY.md).
+        """
+        return hmac.digest(self.ring.pepper(pepper_version),
+                           f"yizhan:pin:{worker_id}:{pin}".encode(), "sha256")
+
+    async def devices_have_pin(self, devices: tuple[bytes, ...]) -> bool:
+        return bool(await self.pool.fetchval(
+            "SELECT bool_or(pin_digest IS NOT NULL) FROM worker_devices"
+            " WHERE device_hash = ANY($1::bytea[])", list(devices)))
 
     # ---- staff --------------------------------------------------------------------
 
@@ -231,11 +297,11 @@ class SessionStore:
             )
         token = new_token()
         await self.pool.execute(
-            "INSERT INTO sessions (token_hash, staff_id, expires_at)"
-            " VALUES ($1, $2, now() + make_interval(secs => $3))",
+            "INSERT INTO sessions (token_hash, staff_id, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4)",
             hash_token(token),
             row["id"],
-            float(ttl_s),
+            *self._lifetime(ttl_s),
         )
         principal = await self.lookup(token)
         assert principal is not None
@@ -246,13 +312,14 @@ class SessionStore:
     ) -> str:
         check_password_policy(password, username=username)
         staff_id = await self.pool.fetchval(
-            "INSERT INTO staff (username, display_name, role, password_hash, capacity)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO staff (username, display_name, role, password_hash, capacity,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             username,
             display_name,
             str(role),
             await _hash(password),
             capacity,
+            self.clock(),
         )
         return str(staff_id)
 
@@ -267,8 +334,8 @@ class SessionStore:
             if staff_id is None:
                 return False
             await conn.execute(
-                "UPDATE sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id,
+                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
+                staff_id, self.clock(),
             )
         return True
 
@@ -276,15 +343,15 @@ class SessionStore:
         """Disable an account and revoke its sessions; returns its id (for closing sockets)."""
         async with self.pool.acquire() as conn, conn.transaction():
             staff_id = await conn.fetchval(
-                "UPDATE staff SET disabled_at = COALESCE(disabled_at, now()) WHERE username = $1"
+                "UPDATE staff SET disabled_at = COALESCE(disabled_at, $2) WHERE username = $1"
                 " RETURNING id",
-                username,
+                username, self.clock(),
             )
             if staff_id is None:
                 return None
             await conn.execute(
-                "UPDATE sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id,
+                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
+                staff_id, self.clock(),
             )
         return str(staff_id)
 
@@ -297,13 +364,13 @@ class SessionStore:
 
     async def lookup_hash(self, token_hash: bytes) -> Principal | None:
         row = await self.pool.fetchrow(
-            "SELECT s.worker_id, s.staff_id, s.history_access, w.alias,"
+            "SELECT s.worker_id, s.staff_id, s.history_access, s.devices, w.alias,"
             " st.display_name, st.role, st.capacity, st.username"
             " FROM sessions s LEFT JOIN workers w ON w.id = s.worker_id"
             " LEFT JOIN staff st ON st.id = s.staff_id"
-            " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"
+            " WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
             " AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
-            token_hash,
+            token_hash, self.clock(),
         )
         if row is None:
             return None
@@ -314,6 +381,7 @@ class SessionStore:
                 token_hash=token_hash,
                 name=row["alias"],
                 history_access=row["history_access"],
+                devices=tuple(bytes(d) for d in row["devices"]),
             )
         return Principal(
             id=str(row["staff_id"]),
@@ -326,8 +394,8 @@ class SessionStore:
 
     async def revoke(self, token_hash: bytes) -> None:
         await self.pool.execute(
-            "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
-            token_hash,
+            "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+            token_hash, self.clock(),
         )
 
     async def forget_device(self, device_token: str) -> None:

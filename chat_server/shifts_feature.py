@@ -71,7 +71,7 @@ class Shifts:
         self.node = node
         self.tz = s.tz
         self.window = Window.of(s.open_time, s.close_time, s.closed_days)
-        self.store = RosterStore(node.services.pool, self.tz, self.window)
+        self.store = RosterStore(node.services.pool, self.tz, self.window, node.time)
         self.targets = parse_targets(s.coverage_targets)
         self.lead = dt.timedelta(minutes=s.duty_lead_minutes)
         # (local date, monotonic time) → (roster in use, counselor shifts around that date)
@@ -137,8 +137,8 @@ class Shifts:
 
     async def _audit(self, staff_id: str, action: str) -> None:
         await self.node.services.pool.execute(
-            "INSERT INTO audit_log (actor_staff_id, action, reason) VALUES ($1, $2, $3)",
-            uuid.UUID(staff_id), action, "shift ended")
+            "INSERT INTO audit_log (actor_staff_id, action, reason, at) VALUES ($1, $2, $3, $4)",
+            uuid.UUID(staff_id), action, "shift ended", self.node.now())
 
     # ---- waiting ----------------------------------------------------------------------
 
@@ -215,11 +215,19 @@ async def _staff(request: Request, *roles: str) -> Principal:
     return require_role(await principal(request, STAFF_COOKIE), *roles)
 
 
-def _date(text: str | None, name: str) -> dt.date:
+# Dates a roster may name; far ones would overflow date arithmetic (a week on from 9999).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
+
+
+def _date(text: object, name: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text or "")
+        day = dt.date.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
-        raise Problem(400, "bad_field", f"{name} must be a date YYYY-MM-DD", field=name) from None
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise Problem(400, "bad_field", f"{name} must be a date YYYY-MM-DD from"
+                      f" {FIRST_DAY} to {LAST_DAY}", field=name)
+    return day
 
 
 def _range(request: Request) -> tuple[dt.date, dt.date]:
@@ -478,9 +486,9 @@ async def approvals_route(request: Request) -> Response:
                       field="until")
     await rt.store.approve(who.id, until, me.id)
     await rt.node.services.pool.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, reason, detail)"
+        "INSERT INTO audit_log (actor_staff_id, action, reason, detail, at)"
         " VALUES ($1, 'duty_approval', 'unscheduled duty', jsonb_build_object('staff_id', $2::text,"
-        " 'until', $3::text))", uuid.UUID(me.id), who.id, until.isoformat())
+        " 'until', $3::text), $4)", uuid.UUID(me.id), who.id, until.isoformat(), now)
     return JSONResponse({"staff_id": who.id, "until": until.isoformat()}, status_code=201)
 
 

@@ -16,8 +16,11 @@ pending first, so a close frame is never overtaken or lost.
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
@@ -78,3 +81,21 @@ def websocket_options(max_frame_bytes: int) -> dict[str, Any]:
         "ws_per_message_deflate": False,
         "ws_max_size": max_frame_bytes,
     }
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining the node before uvicorn's own shutdown.
+
+    uvicorn stops listening at once and closes every WebSocket with 1012 without waiting
+    for frames in flight. `drain` runs first, while the node still listens (so /readyz can
+    answer 503 and upgrades are refused with 503), and closes each socket only once its
+    frames in flight were answered.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._drain()
+        await super().shutdown(sockets)

@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import api, board, crisis_feature, shifts_feature
+from chat_server import access, api, board, crisis_feature, shifts_feature
 from chat_server.app import create_app
+from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.conversations import ConversationStore
 from chat_server.dispatch import Dispatcher
@@ -18,7 +20,8 @@ from chat_server.endpoint import staff_endpoint, worker_endpoint
 from chat_server.hours import Hours
 from chat_server.hub import Hub
 from chat_server.node import Node
-from chat_server.problems import Problem, problem_handler
+from chat_server.problems import Problem, http_error_handler, problem_handler
+from chat_server.protocol import CloseCode
 from chat_server.services import Services
 from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
@@ -36,14 +39,16 @@ def build_app(settings: Settings) -> Starlette:
     async def chat(services: Services) -> AsyncIterator[None]:
         vault = Vault(ring)
         hub = Hub(services.redis)
+        clock = NodeClock()
         node = Node(
             services=services,
             vault=vault,
-            sessions=SessionStore(services.pool, ring, card_rule),
-            conversations=ConversationStore(services.pool, vault),
+            sessions=SessionStore(services.pool, ring, card_rule, clock),
+            conversations=ConversationStore(services.pool, vault, clock),
             queue=QueueStore(services.redis),
             hub=hub,
             hours=hours,
+            time=clock,
         )
         node.dispatcher = Dispatcher(node)
         app.state.node = node
@@ -57,7 +62,7 @@ def build_app(settings: Settings) -> Starlette:
             await node.writer.stop()
             for conns in list(node.connections.values()):
                 for conn in list(conns):
-                    conn.close(1001)
+                    conn.close(CloseCode.SERVICE_RESTART)
             await hub.stop()
 
     app = create_app(
@@ -76,4 +81,6 @@ def build_app(settings: Settings) -> Starlette:
                   shifts_feature.feature(lambda: app)],
     )
     app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    access.enforce(app.routes)
     return app

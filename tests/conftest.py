@@ -141,7 +141,7 @@ class RunningNode:
 
 async def start_node(settings: Settings, port: int = 0) -> RunningNode:
     """Serve `settings` on 127.0.0.1:`port` (0: any free port, read it from `.port`)."""
-    from chat_server.websocket_server import websocket_options
+    from chat_server.websocket_server import DrainingServer, websocket_options
     from chat_server.wiring import build_app
 
     app = build_app(settings)
@@ -153,8 +153,9 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=False,  # as `yizhan serve`: the app trusts proxies by its settings
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, lambda: app.state.node.drain())
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -34,8 +34,9 @@ def free_port() -> int:
 class NodeProcess:
     """`yizhan serve` in its own process, so it can be killed with SIGKILL."""
 
-    def __init__(self, db_url: str, redis_url: str, key_file: Path, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, db_url: str, redis_url: str, key_file: Path, log: Path,
+                 port: int | None = None, **env_extra: str) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -46,6 +47,7 @@ class NodeProcess:
             "YIZHAN_ALLOWED_ORIGINS": ORIGIN,
             "YIZHAN_OPEN_TIME": "00:00",
             "YIZHAN_DUTY_REQUIRES_ROSTER": "false",
+            **env_extra,
         }
         self.log = log.open("wb")
         self.proc = subprocess.Popen(

@@ -232,6 +232,10 @@ async def test_referral_lifecycle_and_the_workers_card(node) -> None:
     await cws.expect("message", kind="referral")
 
     clock.offset = dt.timedelta(days=2)
+    # Two days on, yesterday's staff session has expired: the supervisor signs in again.
+    assert (await sup.http.get("/api/supervisor/followups?due=today")).status_code == 401
+    assert (await sup.sign_in()).status_code == 201
+    assert (await counselor.sign_in()).status_code == 201
     due = (await sup.http.get("/api/supervisor/followups?due=today")).json()["followups"]
     assert [f["label"] for f in due if f["referral_id"] == referral["id"]] == ["24h"]
     # The supervisor made the 24-hour call: it leaves the list, once.

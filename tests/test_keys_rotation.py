@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -27,31 +28,36 @@ def _text(i: int, seq: int) -> str:
     return f"对话 {i} 第 {seq} 条"
 
 
+SEEDED_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
 async def seed(pg: asyncpg.Connection, ring: KeyRing) -> list[uuid.UUID]:
     """Ended conversations with sealed messages, bulk-copied in; returns conversation ids."""
     vault = Vault(ring)
     worker = await pg.fetchval(
-        "INSERT INTO workers (pepper_version, pseudonym, alias) VALUES (1, $1, 'w')"
-        " RETURNING id", b"\x01" * 32)
+        "INSERT INTO workers (pepper_version, pseudonym, alias, created_at)"
+        " VALUES (1, $1, 'w', $2) RETURNING id", b"\x01" * 32, SEEDED_AT)
     keys, convs, msgs = [], [], []
     for i in range(CONVERSATIONS):
         key_id, conv_id = uuid.uuid4(), uuid.uuid4()
         wrapped = vault.new_conversation_key()
-        keys.append((key_id, wrapped.kek_version, wrapped.wrapped))
-        convs.append((conv_id, worker, key_id, "ended", PER_CONVERSATION))
+        keys.append((key_id, wrapped.kek_version, wrapped.wrapped, SEEDED_AT))
+        convs.append((conv_id, worker, key_id, "ended", PER_CONVERSATION, SEEDED_AT, SEEDED_AT))
         for seq in range(1, PER_CONVERSATION + 1):
             role = "worker" if seq % 2 else "counselor"
             sealed = seal_text(vault, wrapped, str(conv_id), seq, role, _text(i, seq))
-            msgs.append((conv_id, seq, f"c{seq}", role, 1, sealed.nonce, sealed.ciphertext))
+            msgs.append((conv_id, seq, f"c{seq}", role, 1, sealed.nonce, sealed.ciphertext,
+                         SEEDED_AT))
     await pg.copy_records_to_table("data_keys", records=keys,
-                                   columns=["id", "kek_version", "wrapped"])
+                                   columns=["id", "kek_version", "wrapped", "created_at"])
     await pg.copy_records_to_table(
         "conversations", records=convs,
-        columns=["id", "worker_id", "data_key_id", "status", "last_seq"])
+        columns=["id", "worker_id", "data_key_id", "status", "last_seq", "queued_at",
+                 "created_at"])
     await pg.copy_records_to_table(
         "messages", records=msgs,
         columns=["conversation_id", "seq", "client_id", "sender_role", "key_version", "nonce",
-                 "ciphertext"])
+                 "ciphertext", "created_at"])
     return [c[0] for c in convs]
 
 

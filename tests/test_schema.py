@@ -39,8 +39,8 @@ async def test_applying_twice_changes_nothing_and_keeps_data(scratch: asyncpg.Co
     first = await _layout(scratch)
     indexes = await scratch.fetchval("SELECT count(*) FROM pg_indexes WHERE schemaname='public'")
     await scratch.execute(
-        "INSERT INTO staff (username, display_name, role, password_hash)"
-        " VALUES ('keep-me', 'x', 'counselor', 'h')"
+        "INSERT INTO staff (username, display_name, role, password_hash, created_at)"
+        " VALUES ('keep-me', 'x', 'counselor', 'h', '2026-01-01T00:00:00Z')"
     )
     await db.apply_schema(scratch)
     assert await _layout(scratch) == first

@@ -4,6 +4,8 @@ tick, so every socket is covered once in REVALIDATE_EVERY_TICKS ticks."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import websockets
 
@@ -20,8 +22,8 @@ async def test_an_expired_session_is_closed_and_the_others_stay(node) -> None:
     staying_ws = await staying.connect()
     token = expiring.http.cookies.get("yz_w")
     await node.node.services.pool.execute(
-        "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
-        hash_token(token))
+        "UPDATE sessions SET expires_at = $2 WHERE token_hash = $1",
+        hash_token(token), node.node.now() - dt.timedelta(seconds=1))
 
     # Twice round: the dispatcher's own tick may take a turn in between.
     for _ in range(2 * REVALIDATE_EVERY_TICKS):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -95,11 +94,40 @@ async def test_unscheduled_duty_needs_a_supervisors_approval(rnode) -> None:
     await c.close()
 
 
-async def test_shift_end_drains_without_cutting_anyone_off(rnode) -> None:
+def _days_from_today(days: int) -> dt.date:
+    return dt.datetime.now(TZ).date() + dt.timedelta(days=days)
+
+
+# The drain runs on a fixed date and on dates far from the real one, so a comparison of
+# the node's clock with another clock (PostgreSQL's now() was one) fails here at once
+# instead of on the day the calendar passes the pinned date. The last one crosses a year
+# end on a closed day (a public holiday in YIZHAN_CLOSED_DAYS): chats in progress go on.
+DRAIN_DAYS = {
+    "fixed": lambda: dt.date(2026, 12, 1),
+    "30-days-back": lambda: _days_from_today(-30),
+    "400-days-ahead": lambda: _days_from_today(400),
+    "year-end-holiday": lambda: dt.date(dt.datetime.now(TZ).year + 1, 12, 31),
+}
+
+
+@pytest.mark.parametrize("when", list(DRAIN_DAYS))
+async def test_shift_end_drains_without_cutting_anyone_off(node_factory, when: str) -> None:
+    day = DRAIN_DAYS[when]()
+    closed = (day + dt.timedelta(days=1),) if when == "year-end-holiday" else ()
+    rnode = await node_factory(duty_requires_roster=True, open_time=dt.time(10, 0),
+                               closed_days=closed)
+
+    def at(h: int, mi: int = 0, s: int = 0, days: int = 0) -> dt.datetime:
+        d = day + dt.timedelta(days=days)
+        return dt.datetime(d.year, d.month, d.day, h, mi, s, tzinfo=TZ)
+
+    # Pinned before anyone signs in: sessions expire by the same clock (12 h for staff,
+    # so signed in at 17:00 they last past the midnight the holiday case crosses).
+    rnode.node.clock = lambda: at(17)
     sup = await make_staff(rnode, "supervisor")
     c = await make_staff(rnode, capacity=3)
     await pattern(sup, c, "mon-sun", "18:00", "20:00")
-    rnode.node.clock = lambda: local(2026, 12, 1, 19, 50)
+    rnode.node.clock = lambda: at(19, 50)
     cws = await c.connect()
     assert (await duty(c))["on"] is True
     workers = []
@@ -112,7 +140,7 @@ async def test_shift_end_drains_without_cutting_anyone_off(rnode) -> None:
         await w.ws.expect("matched")
         workers.append(w)
 
-    rnode.node.clock = lambda: local(2026, 12, 1, 20, 1)
+    rnode.node.clock = lambda: at(20, 1)
     await rnode.app.state.shifts.sweep()
     drained = await cws.expect("duty", draining=True)
     assert drained["draining"] is True and drained["load"] == 2
@@ -127,6 +155,8 @@ async def test_shift_end_drains_without_cutting_anyone_off(rnode) -> None:
     with pytest.raises((AssertionError, TimeoutError)):
         await third.ws.expect("matched", timeout=2.5)
 
+    if closed:  # past midnight into the holiday: intake is closed, the chats go on
+        rnode.node.clock = lambda: at(0, 5, days=1)
     for i, w in enumerate(workers):
         assert w.ws
         await w.ws.send({"type": "send", "conversation_id": w.conversation_id,
@@ -141,7 +171,15 @@ async def test_shift_end_drains_without_cutting_anyone_off(rnode) -> None:
         assert w.ws
         await w.ws.send({"type": "end", "conversation_id": w.conversation_id})
         await w.ws.expect("ended")
-    await asyncio.sleep(0.2)
+    ended = rnode.node.now()
+    # Still in wrap-up (the case note): the seats stay taken, so the duty stays on.
+    rnode.node.clock = lambda: ended + dt.timedelta(seconds=rnode.settings.wrapup_s - 1)
+    await rnode.node.dispatcher.sweep_wrapups()
+    await rnode.app.state.shifts.sweep()
+    assert [s.load for s in await rnode.node.queue.on_duty()] == [2]
+    # Wrap-up over: the seats are given back and the drained counselor goes off duty.
+    rnode.node.clock = lambda: ended + dt.timedelta(seconds=rnode.settings.wrapup_s + 1)
+    await rnode.node.dispatcher.sweep_wrapups()
     await rnode.app.state.shifts.sweep()
     off = await cws.expect("duty", on=False)
     assert off["on"] is False
@@ -278,6 +316,7 @@ async def test_status_accounts_for_the_roster(rnode) -> None:
 
 
 async def test_records_scheduled_versus_actual(rnode) -> None:
+    rnode.node.clock = lambda: local(2026, 12, 3, 12)
     sup = await make_staff(rnode, "supervisor", name="sup03")
     c = await make_staff(rnode, name="lin03")
     await pattern(sup, c, "mon-fri", "18:00", "24:00")
@@ -285,8 +324,8 @@ async def test_records_scheduled_versus_actual(rnode) -> None:
     for at, action in ((local(2026, 11, 30, 18), "duty_on"), (local(2026, 11, 30, 22), "duty_off")):
         await pool.execute("INSERT INTO audit_log (actor_staff_id, action, at)"
                            " VALUES ($1::uuid, $2, $3)", c.id, action, at)
-    rnode.node.clock = lambda: local(2026, 12, 3, 12)
     r = await sup.http.get("/api/roster/records", params={"week": "2026-W49"})
+    assert r.status_code == 200, r.text
     mine = next(x for x in r.json()["records"] if x["username"] == "lin03")
     assert (mine["scheduled_s"], mine["on_duty_s"], mine["conversations"]) == (
         5 * 6 * 3600, 4 * 3600, 0)

@@ -1,6 +1,8 @@
 // One WebSocket per page, with the reconnect procedure from docs/PROTOCOL.md:
-// backoff 1, 2, 4, 8, 15 s (with jitter), ping every 20 s, and on `welcome` the page
-// sends `sync` for open conversations and then resends its unacknowledged outbox.
+// backoff 1, 2, 4, 8, 15 s (with jitter; at once after 1012, a node stopping), ping every
+// 20 s. The server's first frame is `welcome`; the page then sends `sync` for each open
+// conversation with the last seq it displayed (nothing of those is sent before) and
+// resends its unacknowledged outbox in order.
 //
 // States: 'connecting' (first attempt), 'open' (socket up, waiting for welcome),
 // 'ready' (welcome received), 'reconnecting', 'offline' (navigator says so),
@@ -160,6 +162,13 @@ export class Connection {
         return;
       }
       if (ev.code === 4429) this.attempt = Math.max(this.attempt, BACKOFF_S.length - 1);
+      if (ev.code === 1012) {
+        // The node is stopping on purpose and answered everything first: another node
+        // takes us at once (a little jitter so its sockets do not all arrive together).
+        this._setState('reconnecting', { retryInS: 0 });
+        this._connectSoon(Math.round(Math.random() * 500));
+        return;
+      }
       this._scheduleRetry();
     };
     ws.onerror = () => { /* onclose follows */ };

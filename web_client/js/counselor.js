@@ -763,6 +763,12 @@ function onError(f) {
     clearTimeout(S.ackTimers[clientId]);
     const item = S.outbox.find((x) => x.client_id === clientId);
     const c = item && S.convs.get(item.conversation_id);
+    if (item && (f.code === 'unavailable' || f.code === 'rate_limited')) {
+      // Nothing was stored, and later sends of the conversation wait for this one
+      // (docs/PROTOCOL.md, "A sender's order"): resend them all, in order, after the pause.
+      scheduleResend(item.conversation_id, f.retry_after_ms || 1000);
+      return;
+    }
     if (c) setBubbleState(bubbleByClient(c, clientId), 'failed');
     if (f.code === 'conversation_closed') toast(t('c.err.conversation_closed'));
     return;
@@ -771,6 +777,16 @@ function onError(f) {
   else if (f.code === 'not_on_duty') toast(t('c.err.not_on_duty'));
   else if (f.code === 'rate_limited') toast(t('err.rate', { n: f.retry_after || 10 }));
   else toast(t('err.generic'));
+}
+
+const resendTimers = new Map(); // conversation id → pending resend after a refusal
+
+function scheduleResend(convId, delayMs) {
+  if (resendTimers.has(convId)) return; // one resend for all the refusals of a burst
+  resendTimers.set(convId, setTimeout(() => {
+    resendTimers.delete(convId);
+    for (const item of S.outbox) if (item.conversation_id === convId) transmit(item);
+  }, delayMs));
 }
 
 // ---------------------------------------------------------------- boot

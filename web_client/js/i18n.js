@@ -117,8 +117,6 @@ const zh = {
   'w.ready.request': '找咨询师聊聊',
   'w.ready.history': '以前的对话',
   'w.ready.none': '现在暂时没有咨询师在线。你仍然可以排队，也可以先打热线。',
-  'w.ready.elsewhere': '你在另一台设备上还有一个没结束的对话。开始新的对话，会结束那一个。',
-  'w.ready.replace': '结束那个，重新开始',
 
   // ---- worker: waiting ----
   'w.wait.title': '正在为你安排咨询师',
@@ -431,8 +429,6 @@ const en = {
   'w.ready.request': 'Talk to a counselor',
   'w.ready.history': 'Earlier conversations',
   'w.ready.none': 'No counselor is online right now. You can still wait, or call a hotline first.',
-  'w.ready.elsewhere': 'You have an unfinished conversation on another device. Starting a new one will end it.',
-  'w.ready.replace': 'End it and start anew',
 
   'w.wait.title': 'Finding you a counselor',
   'w.wait.position': '{n} ahead of you',

@@ -41,6 +41,7 @@ const S = {
   pinSet: false,
   conv: null,           // {id, status: 'waiting'|'active', counselor, lastSeq}
   outbox: store.get(KEY.outbox, []),
+  resendTimer: null,    // a resend of the outbox after a refused send (see onError)
   seen: new Set(),      // seqs displayed for conv.id
   counselorName: '',
   rateId: store.get(KEY.rate, null),
@@ -344,7 +345,7 @@ function renderReady() {
   byTestId('request-chat').disabled = !(S.conn && S.conn.isReady());
 }
 
-function requestChat(replace) {
+function requestChat() {
   const err = $('#ready-error');
   hide(err);
   if (!S.conn || !S.conn.isReady()) {
@@ -354,7 +355,8 @@ function requestChat(replace) {
   }
   S.requesting = true;
   byTestId('request-chat').disabled = true;
-  S.conn.send({ type: 'request_chat', replace: !!replace, ref: 'request_chat' });
+  // A conversation opened on another device is never shown to this one (docs/PROTOCOL.md).
+  S.conn.send({ type: 'request_chat', ref: 'request_chat' });
 }
 
 async function openHistory() {
@@ -739,6 +741,11 @@ function transmit(item) {
   }
 }
 
+function scheduleResend(delayMs) {
+  if (S.resendTimer) return; // one resend for all the refusals of a burst
+  S.resendTimer = setTimeout(() => { S.resendTimer = null; resendOutbox(); }, delayMs);
+}
+
 function resendOutbox() {
   if (!S.conv) return;
   // Drop what belongs to another (ended) conversation; resend the rest in order.
@@ -1120,6 +1127,12 @@ function onError(f) {
   if (clientId) {
     delete S.refToClient[f.ref];
     clearTimeout(S.ackTimers[clientId]);
+    if (f.code === 'unavailable' || f.code === 'rate_limited') {
+      // Nothing was stored, and later sends wait for this one (docs/PROTOCOL.md, "A
+      // sender's order"): resend the whole outbox, in order, after the pause asked for.
+      scheduleResend(f.retry_after_ms || 1000);
+      return;
+    }
     if (f.code === 'conversation_closed' || f.code === 'not_found') {
       if (S.conv) finishConversation(S.conv.id, 'counselor');
       return;
@@ -1138,10 +1151,6 @@ function onError(f) {
     case 'already_open':
       // We already have one: reconnect to get it in the welcome frame.
       if (S.conn) S.conn.reconnectNow();
-      break;
-    case 'open_elsewhere':
-      show($('#ready-elsewhere'));
-      if (S.screen !== 'ready') go('ready');
       break;
     case 'rate_limited': {
       const err = $('#ready-error');
@@ -1305,8 +1314,7 @@ function wire() {
     onSignin(null, { skipPin: true });
   });
 
-  byTestId('request-chat').addEventListener('click', () => requestChat(false));
-  $('#replace-chat').addEventListener('click', () => { hide($('#ready-elsewhere')); requestChat(true); });
+  byTestId('request-chat').addEventListener('click', () => requestChat());
   $('#open-history').addEventListener('click', openHistory);
 
   $('#leave-queue').addEventListener('click', () => openDialog($('#leave-dialog')));
@@ -1345,7 +1353,6 @@ function wire() {
   $('#pin-form').addEventListener('submit', submitPin);
   $('#talk-again').addEventListener('click', () => {
     store.del(KEY.rate);
-    hide($('#ready-elsewhere'));
     renderReady();
     if (S.signedIn) { go('ready'); if (!S.conn) startSocket(); }
     else go('welcome');

@@ -1,0 +1,132 @@
+"""Who may call what: every HTTP route's audience, declared and enforced in one place.
+
+`enforce` wraps every route of the app at start-up and refuses to start if a route has
+no declared audience, so a new route cannot be reachable by accident. A worker session
+never passes as staff and a staff session never passes as a worker: each audience reads
+its own cookie (or a Bearer token) and checks the kind of session it resolves to. Which
+staff role may do what is narrowed further by each route (`require_role`); WebSocket
+frames declare their roles in chat_server/protocol.py (`frame_type`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chat_server.problems import Problem
+from chat_server.protocol import Role
+from chat_server.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
+
+# Where the guard leaves the principal it resolved, for the route to use.
+PRINCIPAL_KEY = "yizhan.principal"
+
+
+class Audience(enum.StrEnum):
+    PUBLIC = "public"  # no session needed (sign-in, sign-out, status, probes)
+    WORKER = "worker"  # a worker session: yz_w cookie or Bearer
+    STAFF = "staff"  # any staff session: yz_s cookie or Bearer; routes narrow the role
+
+
+ROUTES: dict[str, Audience] = {
+    "/healthz": Audience.PUBLIC,
+    "/readyz": Audience.PUBLIC,
+    "/metrics": Audience.PUBLIC,
+    "/api/status": Audience.PUBLIC,
+    "/api/worker/session": Audience.PUBLIC,
+    "/api/worker/signout": Audience.PUBLIC,
+    "/api/worker/me": Audience.WORKER,
+    "/api/worker/pin": Audience.WORKER,
+    "/api/worker/history": Audience.WORKER,
+    "/api/worker/conversations/{conversation_id}/rating": Audience.WORKER,
+    "/api/staff/session": Audience.PUBLIC,
+    "/api/staff/signout": Audience.PUBLIC,
+    "/api/staff/me": Audience.STAFF,
+    "/api/staff/conversations/{conversation_id}/messages": Audience.STAFF,
+    "/api/staff/conversations/{conversation_id}/note": Audience.STAFF,
+    "/api/supervisor/board": Audience.STAFF,
+    "/api/supervisor/ratings": Audience.STAFF,
+    "/api/supervisor/escalations": Audience.STAFF,
+    "/api/supervisor/audit": Audience.STAFF,
+    "/api/supervisor/followups": Audience.STAFF,
+    "/api/supervisor/followups/{followup_id}/done": Audience.STAFF,
+    "/api/referrals/resources": Audience.STAFF,
+    "/api/referrals/{referral_id}/status": Audience.STAFF,
+    "/api/escalations/{escalation_id}/referrals": Audience.STAFF,
+    "/api/roster/shifts": Audience.STAFF,
+    "/api/roster/patterns": Audience.STAFF,
+    "/api/roster/patterns/{id}": Audience.STAFF,
+    "/api/roster/changes": Audience.STAFF,
+    "/api/roster/changes/{id}": Audience.STAFF,
+    "/api/roster/export": Audience.STAFF,
+    "/api/roster/import": Audience.STAFF,
+    "/api/roster/coverage": Audience.STAFF,
+    "/api/roster/today": Audience.STAFF,
+    "/api/roster/approvals": Audience.STAFF,
+    "/api/roster/records": Audience.STAFF,
+}
+
+# The WebSocket endpoints and the roles each admits (chat_server/endpoint.py checks them).
+SOCKETS: dict[str, frozenset[Role]] = {
+    "/ws/worker": frozenset({Role.WORKER}),
+    "/ws/staff": frozenset({Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN}),
+}
+
+
+def bearer_or_cookie(conn: HTTPConnection, cookie: str) -> str | None:
+    token = conn.cookies.get(cookie)
+    auth = conn.headers.get("authorization", "")
+    if not token and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    return token
+
+
+def fits(p: Principal | None, cookie: str) -> Principal | None:
+    """The principal if its kind is the one `cookie` is for: a worker token is no staff's."""
+    if p is None:
+        return None
+    return p if p.is_staff == (cookie == STAFF_COOKIE) else None
+
+
+async def resolve(conn: HTTPConnection, cookie: str) -> Principal | None:
+    cached = conn.scope.get(PRINCIPAL_KEY)
+    if isinstance(cached, Principal) and fits(cached, cookie):
+        return cached
+    node = conn.app.state.node
+    return fits(await node.sessions.lookup(bearer_or_cookie(conn, cookie)), cookie)
+
+
+class Guard:
+    """Refuses a request without a session of the route's audience (401 problem+json)."""
+
+    def __init__(self, app: ASGIApp, audience: Audience) -> None:
+        self.app = app
+        self.audience = audience
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.audience is not Audience.PUBLIC:
+            cookie = WORKER_COOKIE if self.audience is Audience.WORKER else STAFF_COOKIE
+            p = await resolve(HTTPConnection(scope), cookie)
+            if p is None:
+                await Problem(401, "unauthenticated", "sign in first").response()(
+                    scope, receive, send)
+                return
+            scope[PRINCIPAL_KEY] = p
+        await self.app(scope, receive, send)
+
+
+def enforce(routes: list[BaseRoute]) -> None:
+    """Wrap every route in its audience's guard; a route without one stops start-up."""
+    for route in routes:
+        if isinstance(route, Route):
+            if route.path not in ROUTES:
+                raise LookupError(f"route {route.path} has no declared audience (access.py)")
+            if not isinstance(route.app, Guard):
+                route.app = Guard(route.app, ROUTES[route.path])
+        elif isinstance(route, WebSocketRoute):
+            if route.path not in SOCKETS:
+                raise LookupError(f"socket {route.path} has no declared roles (access.py)")
+        elif not isinstance(route, Mount):
+            raise LookupError(f"unexpected route {route!r}")
