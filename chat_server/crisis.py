@@ -630,17 +630,26 @@ def rule_pass(text: str, rules: RuleSet | None = None) -> tuple[Assessment, bool
 MODEL_REASON = "learned_model"
 RULE_OVERRULED = "rule_not_confirmed"
 
+# Rule families whose high verdicts the learned layer may lower to a watch marker, and only
+# these: on the writers' corpus their triggers are the hard negatives' own words — a friend
+# who is safe now or a film (third_party_risk), games and hyperbole (harm_to_others,
+# violence_against_worker), jokes (ideation_explicit). Every other rule, and any verdict
+# that also carries a rule outside this set or a combination, is a floor: 我是累赘 or
+# 我要杀了那个包工头 reach high whatever the model says.
+WEAK_RULES = frozenset({"third_party_risk", "harm_to_others", "violence_against_worker",
+                        "ideation_explicit"})
+
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Cut-offs on the learned heads' probabilities, calibrated leave-one-writer-out."""
+    """Cut-offs on the learned heads' probabilities (docs/CRISIS.md, "Calibration")."""
 
     watch: float
-    # P(>= high) needed with no rule at or above high ...
+    # P(>= high) that raises a message no rule put at high.
     high: float
-    # ... with a rule at or above high (a rule is evidence, so the bar is lower: the rule
-    # stands unless the model finds the message quite unlike any risk it was taught).
-    high_with_rule: float
+    # A weak-family rule's high stands unless P(>= high) is below this: the model must be
+    # fairly sure the message is not a risk (a fixed bar, not fitted: see docs/CRISIS.md).
+    weak_rule: float
     imminent: float
 
     @classmethod
@@ -648,9 +657,18 @@ class Thresholds:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
 
+def weak(rule_result: Assessment) -> bool:
+    """A high verdict resting only on the weak rule families."""
+    return bool(rule_result.reasons) and set(rule_result.reasons) <= WEAK_RULES
+
+
 def decide(rule_result: Assessment, disarmed: bool, scores: Scores,
            thresholds: Thresholds) -> Assessment:
-    """Combine the rules' assessment with the learned scores (pure; see docs/CRISIS.md)."""
+    """Combine the rules' assessment with the learned scores (pure; see docs/CRISIS.md).
+
+    The rules' level is a floor, except a weak family's high (``WEAK_RULES``), which
+    becomes a watch marker when the model finds the message quite unlike a risk.
+    """
     t = thresholds
     rule_level = rule_result.level
     reasons = list(rule_result.reasons)
@@ -658,17 +676,14 @@ def decide(rule_result: Assessment, disarmed: bool, scores: Scores,
         # The rules saw a trigger and disarmed it (累死了, 我没想过自杀, 新闻里, 开玩笑的):
         # clinicians' exemptions and negation hold, the model never raises such a message.
         model_level = RiskLevel.none
+    elif scores.high >= t.high:
+        model_level = RiskLevel.imminent if scores.imminent >= t.imminent else RiskLevel.high
+    elif scores.watch >= t.watch:
+        model_level = RiskLevel.watch
     else:
-        bar = t.high_with_rule if rule_level >= RiskLevel.high else t.high
-        if scores.high >= bar:
-            model_level = (RiskLevel.imminent if scores.imminent >= t.imminent
-                           else RiskLevel.high)
-        elif scores.watch >= t.watch:
-            model_level = RiskLevel.watch
-        else:
-            model_level = RiskLevel.none
-    if rule_level >= RiskLevel.high and model_level < RiskLevel.high:
-        # The rule is kept as a quiet marker for the counselor, not an escalation.
+        model_level = RiskLevel.none
+    if rule_level >= RiskLevel.high and weak(rule_result) and scores.high < t.weak_rule:
+        # Kept as a quiet marker for the counselor, not an escalation.
         reasons.append(RULE_OVERRULED)
         rule_level = RiskLevel.watch
     if model_level > rule_level:

@@ -60,11 +60,22 @@ def context_text(context: Sequence[str]) -> str:
     return model_text(" ".join(context[-CONTEXT_MESSAGES:])) if context else ""
 
 
+# Gapped pairs: two characters with GAP_MAX or fewer between them, the gap written as
+# GAP. They carry a phrase through the insertions of dialect and slang (不想活 / 不太想活,
+# 想死 / 想去死) that break contiguous n-grams: +1 point of recall leave-one-writer-out.
+# "…" never occurs in model_text's output (NFKC turns it into "..."), so no collision.
+GAP_MAX = 2
+GAP = "…"
+
+
 def grams(text: str, n_max: int) -> list[str]:
-    """Character 1..n_max-grams of already normalised text (sklearn's ``char`` analyzer)."""
+    """Character 1..n_max-grams of already normalised text (sklearn's ``char`` analyzer),
+    then the gapped pairs (GAP_MAX)."""
     out: list[str] = []
     for n in range(1, n_max + 1):
         out.extend(text[i : i + n] for i in range(len(text) - n + 1))
+    for g in range(1, GAP_MAX + 1):
+        out.extend(text[i] + GAP * g + text[i + g + 1] for i in range(len(text) - g - 1))
     return out
 
 

@@ -24,6 +24,7 @@ from chat_server.crisis import (
     Thresholds,
     decide,
     rule_pass,
+    weak,
 )
 from chat_server.crisis_model import (
     CONTEXT_NGRAMS,
@@ -41,19 +42,27 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CORPUS = DATA / "crisis_corpus"
 # The two older sets (one message a line, label<TAB>text) are two more independent
 # writers: the rules' first authors and a second annotator. They train the shipped model
-# and every fold, and are scored leave-one-source-out like the six corpus writers.
+# and every fold, and are scored leave-one-source-out like the corpus writers.
 OLD_SETS = {"old_eval": DATA / "crisis_eval.tsv", "old_heldout": DATA / "crisis_heldout.tsv"}
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "crisis_model.tsv.gz"
-# Chosen leave-one-writer-out (docs/CRISIS.md, "Choosing the model"): C in {10, 30},
+# Chosen leave-one-writer-out (docs/CRISIS.md, "Choosing the learned layer"): C in
+# {10, 30, 100, 300, 1000} (nine writers: 300, weak regularisation pays with more data),
 # n-grams seen in at least 1, 2, 3 or 5 training messages. min_df 2 drops the one-off
 # n-grams a writer's own spelling leaves (better recall, a model a third the size).
-C = 30.0
+C = 300.0
 MIN_DF = 2
 SEED = 0
 # Targets of the calibration, on pooled leave-one-writer-out scores of the whole cascade.
 # FALSE_ALARM_TARGET leaves headroom under the 0.05 the test asserts.
 FALSE_ALARM_TARGET = 0.045
 WATCH_ON_NONE_TARGET = 0.12
+# A weak-family rule (crisis.WEAK_RULES) at high is lowered only below this P(>= high):
+# fixed by principle (the model must be fairly sure), not fitted, so that a clinician's
+# phrase in those families needs no more than a weak agreement from the model.
+WEAK_RULE_BAR = 0.3
+# Thresholds of a leave-one-writer-out fold are calibrated on its training writers only,
+# on out-of-fold scores of INNER_FOLDS groups of them (nested; docs/CRISIS.md).
+INNER_FOLDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +92,7 @@ def load_old_sets() -> list[Item]:
 
 
 def load_corpus(folder: Path = CORPUS) -> list[Item]:
-    """The six writers' items (w1..w6), in file order."""
+    """The corpus writers' items (w1..w9), in file order."""
     items = []
     for path in sorted(folder.glob("writer-*.jsonl")):
         for line in path.read_text("utf-8").splitlines():
@@ -156,15 +165,44 @@ def dump_model(model: CrisisModel) -> bytes:
 # --------------------------------------------------------------------------- evaluate
 
 
-def lowo_scores(items: Sequence[Item], writers: Sequence[str]) -> list[Scores]:
-    """Each item of `writers`, in order, scored by a model trained on every other writer."""
-    scores: dict[int, Scores] = {}
-    for writer in writers:
-        model = fit([it for it in items if it.writer != writer])
-        for i, it in enumerate(items):
-            if it.writer == writer:
-                scores[i] = model.scores(it.text, it.context)
-    return [scores[i] for i in sorted(scores)]
+def _fold(everything: Sequence[Item], writer: str) -> tuple[list[Scores], dict[str, float]]:
+    """One leave-one-writer-out fold: `writer`'s scores from a model that never saw it, and
+    thresholds calibrated on the other writers alone (inner out-of-fold scores)."""
+    train = [it for it in everything if it.writer != writer]
+    model = fit(train)
+    scores = [model.scores(it.text, it.context) for it in everything if it.writer == writer]
+    inner = sorted({it.writer for it in train} - set(OLD_SETS))
+    groups = [set(inner[k::INNER_FOLDS]) for k in range(INNER_FOLDS)]
+    held: list[Item] = []
+    held_scores: list[Scores] = []
+    for group in groups:
+        m = fit([it for it in train if it.writer not in group])
+        for it in train:
+            if it.writer in group:
+                held.append(it)
+                held_scores.append(m.scores(it.text, it.context))
+    return scores, calibrate(held, rule_passes(held), held_scores)
+
+
+def _fold_job(args: tuple[Sequence[Item], str]) -> tuple[list[Scores], dict[str, float]]:
+    return _fold(*args)
+
+
+def lowo(items: Sequence[Item], writers: Sequence[str],
+         ) -> tuple[list[Scores], dict[str, dict[str, float]]]:
+    """Each item of `writers`, in order, scored by a model trained on every other writer;
+    and each writer's thresholds, chosen without it. Two processes (two cores here), each
+    single-threaded: BLAS threads would only oversubscribe."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        folds = dict(zip(writers, pool.map(_fold_job, [(items, w) for w in writers]),
+                         strict=True))
+    scores: list[Scores] = []
+    for it in items:
+        if it.writer in folds:
+            scores.append(folds[it.writer][0].pop(0))
+    return scores, {w: f[1] for w, f in folds.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,41 +251,34 @@ def rule_passes(items: Sequence[Item]) -> RulePasses:
 
 
 def cascade_levels(passes: RulePasses, scores: Sequence[Scores],
-                   thresholds: Thresholds) -> list[RiskLevel]:
-    return [decide(a, d, s, thresholds).level for (a, d), s in zip(passes, scores, strict=True)]
+                   thresholds: Sequence[Thresholds]) -> list[RiskLevel]:
+    return [decide(a, d, s, t).level
+            for (a, d), s, t in zip(passes, scores, thresholds, strict=True)]
 
 
 def calibrate(items: Sequence[Item], passes: RulePasses,
               scores: Sequence[Scores]) -> dict[str, float]:
-    """Thresholds that maximise pooled recall at FALSE_ALARM_TARGET (a grid, deterministic).
-
-    Chosen on leave-one-writer-out scores, so each score comes from a model that never saw
-    its writer; the four numbers themselves are fitted on the pooled scores.
-    """
+    """Thresholds that maximise recall at FALSE_ALARM_TARGET on out-of-fold scores (a grid,
+    deterministic). The rules' floor is counted: it spends part of the false-alarm budget."""
     import numpy as np
 
-    # An item ends at >= high exactly when P(>= high) reaches its bar (crisis.decide), so
-    # the grid is searched on arrays rather than through decide.
+    # An item ends at >= high exactly when a standing rule or P(>= high) puts it there
+    # (crisis.decide), so the grid is searched on arrays rather than through decide.
     high = np.array([s.high for s in scores])
     ruled = np.array([a.level >= RiskLevel.high for a, _ in passes])
+    weakly = np.array([a.level >= RiskLevel.high and weak(a) for a, _ in passes])
     disarmed = np.array([d and a.level < RiskLevel.high for a, d in passes])
-    pos = np.array([it.level >= RiskLevel.high for it in items])
     neg = np.array([it.level == RiskLevel.none for it in items])
-    best: tuple[float, float, dict[str, float]] | None = None
-    for with_rule in (round(0.05 * k, 2) for k in range(1, 20)):
-        for base in (round(0.005 * k, 3) for k in range(40, 200)):
-            # What the rules disarmed (累死了, 我没想过自杀) the model never raises.
-            bar = np.where(ruled, min(with_rule, base), np.where(disarmed, 2.0, base))
-            flagged = high >= bar
-            false_alarm = float(flagged[neg].mean())
-            if false_alarm <= FALSE_ALARM_TARGET:
-                key = (float(flagged[pos].mean()), -false_alarm)
-                if best is None or key > best[:2]:
-                    best = (*key, {"high": base, "high_with_rule": min(with_rule, base)})
-                break  # bars rise with `base`: the first that fits recalls the most
-    if best is None:
+    floor = ruled & ~(weakly & (high < WEAK_RULE_BAR))
+    chosen: dict[str, float] | None = None
+    for base in (round(0.005 * k, 3) for k in range(40, 200)):
+        # What the rules disarmed (累死了, 我没想过自杀) the model never raises.
+        flagged = floor | ((high >= base) & ~disarmed)
+        if float(flagged[neg].mean()) <= FALSE_ALARM_TARGET:
+            chosen = {"high": base, "weak_rule": WEAK_RULE_BAR}
+            break  # the bar only rises: the first that fits recalls the most
+    if chosen is None:
         raise RuntimeError(f"no threshold keeps false alarms under {FALSE_ALARM_TARGET}")
-    chosen = best[2]
     # Watch: as many watch items flagged as possible while few none items get a marker.
     none_watch = sorted((s.watch for it, s in zip(items, scores, strict=True)
                          if it.level == RiskLevel.none), reverse=True)
@@ -278,11 +309,15 @@ def misses_by(items: Sequence[Item], levels: Sequence[RiskLevel],
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Leave-one-writer-out scores of every source, thresholds calibrated on the six writers."""
+    """Leave-one-writer-out scores of every held source, with nested thresholds per writer
+    and the thresholds of the shipped model (calibrated on every writer's outer scores)."""
 
     items: list[Item]
     passes: RulePasses
     scores: list[Scores]
+    # Per held writer: chosen on the other writers only (nested), used to score it.
+    fold_thresholds: dict[str, dict[str, float]]
+    # What the shipped model carries: calibrated on the pooled outer scores of the writers.
     thresholds: dict[str, float]
 
     def subset(self, writers: set[str]) -> list[int]:
@@ -293,33 +328,35 @@ class Evaluation:
         if not model:
             return [a.level for a, _ in self.passes]
         passes = self.passes if rules else [(Assessment(RiskLevel.none), False)] * len(self.items)
-        return cascade_levels(passes, self.scores, Thresholds.from_mapping(self.thresholds))
+        per = {w: Thresholds.from_mapping(t) for w, t in self.fold_thresholds.items()}
+        return cascade_levels(passes, self.scores, [per[it.writer] for it in self.items])
 
 
 def training_items() -> list[Item]:
-    """What the shipped model learns from: the six writers and the two older sets."""
+    """What the shipped model learns from: the writers' corpus and the two older sets."""
     return load_corpus() + load_old_sets()
 
 
 def evaluate(*, old_sets: bool = True) -> Evaluation:
-    """Leave one writer out over the six writers (and over the old sets if `old_sets`)."""
+    """Leave one writer out over the corpus writers (and over the old sets if `old_sets`)."""
     everything = training_items()
     held = sorted({it.writer for it in everything} - set(OLD_SETS))
     held += list(OLD_SETS) if old_sets else []
-    # Items in the order lowo_scores returns them: the file order of the held writers.
+    # Items in the order lowo returns them: the file order of the held writers.
     items = [it for it in everything if it.writer in held]
     passes = rule_passes(items)
-    scores = lowo_scores(everything, held)
+    scores, per_writer = lowo(everything, held)
     corpus = [i for i, it in enumerate(items) if it.writer not in OLD_SETS]
     th = calibrate([items[i] for i in corpus], [passes[i] for i in corpus],
                    [scores[i] for i in corpus])
-    return Evaluation(items, passes, scores, th)
+    return Evaluation(items, passes, scores, per_writer, th)
 
 
-def _report() -> None:
-    ev = evaluate()
+def _report(ev: Evaluation) -> None:
     items = ev.items
     print("thresholds", {k: round(v, 3) for k, v in sorted(ev.thresholds.items())})
+    for w, t in sorted(ev.fold_thresholds.items()):
+        print(f"fold {w:11} thresholds", {k: round(v, 3) for k, v in sorted(t.items())})
     corpus = ev.subset({it.writer for it in items} - set(OLD_SETS))
     writers = sorted({it.writer for it in items})
     for name, levels in (("rules", ev.levels(model=False)), ("model", ev.levels(rules=False)),
@@ -352,21 +389,23 @@ def _report() -> None:
         print(f"{label.name} items at >= watch", marked, "/", len(n))
 
 
-def _build(out: Path) -> None:
-    ev = evaluate(old_sets=False)
+def _build(out: Path, ev: Evaluation) -> None:
     out.write_bytes(dump_model(fit(training_items(), ev.thresholds)))
     print("wrote", out, "thresholds", {k: round(v, 3) for k, v in sorted(ev.thresholds.items())})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chat_server.crisis_training")
-    parser.add_argument("command", choices=["build", "report"])
+    # "all": one evaluation for both (the old sets never change the writers' thresholds:
+    # calibrate reads the corpus writers only, and the old sets train every fold anyway).
+    parser.add_argument("command", choices=["build", "report", "all"])
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args(argv)
-    if args.command == "build":
-        _build(args.out)
-    else:
-        _report()
+    ev = evaluate(old_sets=args.command != "build")
+    if args.command in ("report", "all"):
+        _report(ev)
+    if args.command in ("build", "all"):
+        _build(args.out, ev)
     return 0
 
 

@@ -30,7 +30,7 @@ from chat_server.crisis_model import (
 from tests.test_crisis import MUST_CATCH, MUST_NOT_ALARM
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent
-T = Thresholds(watch=0.5, high=0.7, high_with_rule=0.4, imminent=0.5)
+T = Thresholds(watch=0.5, high=0.7, weak_rule=0.3, imminent=0.5)
 
 
 def _scores(watch: float = 0.0, high: float = 0.0, imminent: float = 0.0) -> Scores:
@@ -48,16 +48,27 @@ def test_model_raises_what_the_rules_missed() -> None:
     assert decide(Assessment(N), False, _scores(0.2, 0.1, 0.0), T).level == N
 
 
-def test_a_rule_needs_only_the_lower_bar() -> None:
-    ruled = Assessment(H, ("ideation_explicit",))
-    assert decide(ruled, False, _scores(0.9, 0.5, 0.0), T) == ruled
-    # A rule's imminent stands once the rule is confirmed, whatever the imminent head says.
-    assert decide(Assessment(IM, ("x",)), False, _scores(0.9, 0.5, 0.0), T).level == IM
+def test_a_clear_rule_is_a_floor_whatever_the_model_says() -> None:
+    # 我是累赘, 安眠药攒了两瓶: a rule outside the weak families stands at P(high) = 0.
+    for ruled in (Assessment(H, ("indirect_ideation",)), Assessment(IM, ("x",)),
+                  Assessment(H, ("harm_to_others", "weapon"))):
+        assert decide(ruled, False, _scores(0.0, 0.0, 0.0), T) == ruled
 
 
-def test_a_rule_the_model_does_not_confirm_becomes_a_marker() -> None:
-    result = decide(Assessment(H, ("harm_to_others",)), False, _scores(0.1, 0.2, 0.0), T)
+def test_a_weak_family_rule_stands_unless_the_model_is_fairly_sure() -> None:
+    ruled = Assessment(H, ("harm_to_others",))
+    assert decide(ruled, False, _scores(0.5, 0.3, 0.0), T) == ruled
+    result = decide(ruled, False, _scores(0.1, 0.2, 0.0), T)
     assert result == Assessment(W, ("harm_to_others", RULE_OVERRULED))
+
+
+def test_must_catch_rules_stay_a_floor_in_the_cascade() -> None:
+    # The two phrases the first pass lowered to watch, and every must-catch the rules
+    # catch: the whole cascade keeps them at least at the rules' level.
+    assert assess("我是累赘").level >= H
+    assert assess("我要杀了那个包工头").level >= H
+    for text, level in MUST_CATCH:
+        assert assess(text).level >= level
 
 
 def test_disarmed_triggers_are_never_raised_by_the_model() -> None:
@@ -75,12 +86,6 @@ def test_disarmed_triggers_are_never_raised_by_the_model() -> None:
 def test_must_not_alarm(text: str) -> None:
     # Hyperbole, negation and other senses: no escalation (a quiet watch marker at most).
     assert assess(text).level < H
-
-
-def test_must_catch_mostly() -> None:
-    # Counts only. Three of the 30 are known disagreements (docs/CRISIS.md, "Limits").
-    agree = sum((assess(text).level >= H) == (level >= H) for text, level in MUST_CATCH)
-    assert agree >= 27, f"{agree}/{len(MUST_CATCH)} agree on >= high"
 
 
 def test_assess_keeps_its_plain_entry_point() -> None:
@@ -119,7 +124,8 @@ def test_assess_many_matches_assess() -> None:
 
 def test_model_text_and_grams() -> None:
     assert model_text("  我　想\tＳＩ  ") == "我 想 si"
-    assert grams("abc", 2) == ["a", "b", "c", "ab", "bc"]
+    assert grams("abc", 2) == ["a", "b", "c", "ab", "bc", "a…c"]
+    assert grams("abcd", 1)[-3:] == ["a…c", "b…d", "a……d"]
 
 
 def test_bad_model_files_are_refused() -> None:

@@ -1,9 +1,9 @@
-"""The learned layer on the six writers' corpus: leave one writer out, and a reproducible build.
+"""The learned layer on the nine writers' corpus: leave one writer out, and a reproducible build.
 
 Each fold trains on every source but one writer and scores that writer (the two older
-sets always train); the thresholds are the calibrated ones (crisis_training.calibrate).
-Figures only, never corpus text. About 20 s of CPU: seven fits of three logistic regressions.
-docs/CRISIS.md, "Learned layer", has the full table.
+sets always train); its thresholds are calibrated on its training writers only (nested,
+crisis_training._fold). Figures only, never corpus text. Some 37 fits of three logistic
+regressions, two processes: minutes, so it is a slow test. docs/CRISIS.md has the table.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from chat_server.crisis_training import (
 )
 
 pytest.importorskip("sklearn")
+# Nested leave-one-writer-out is some 37 fits: minutes on a shared two-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-WRITERS = ("w1", "w2", "w3", "w4", "w5", "w6")
-# The issue's target for the whole cascade, pooled over the six writers.
-TARGET_RECALL = 0.95
+WRITERS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9")
+# The issue's target for the whole cascade, pooled over the writers, is recall 0.95 at
+# false alarms <= 0.05. What the cascade reaches (docs/CRISIS.md) is asserted instead:
+# the target is NOT met, and a change that makes it worse fails here.
 MAX_FALSE_ALARM = 0.05
-# What the cascade reaches now (0.894 recall, 0.045 false alarms, docs/CRISIS.md): a floor
-# so that a change that makes it worse fails, while the target above is not met.
-FLOOR_RECALL = 0.88
+REACHED_RECALL = 0.93
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +65,9 @@ def test_corpus_shape() -> None:
         assert {json.loads(line)["writer"] for line in lines} == {writer}
 
 
-def test_lowo_cascade_floor(evaluation: Evaluation) -> None:
+def test_lowo_cascade(evaluation: Evaluation) -> None:
     recall, false_alarm, line = _pooled(evaluation)
-    assert recall >= FLOOR_RECALL and false_alarm <= MAX_FALSE_ALARM, line
-
-
-@pytest.mark.xfail(strict=True, reason="0.894 recall at 0.045 false alarms: the issue's 0.95 "
-                   "is not reached (docs/CRISIS.md, 'What is still missed')")
-def test_lowo_cascade_meets_the_issue_target(evaluation: Evaluation) -> None:
-    recall, false_alarm, line = _pooled(evaluation)
-    assert recall >= TARGET_RECALL and false_alarm <= MAX_FALSE_ALARM, line
+    assert recall >= REACHED_RECALL and false_alarm <= MAX_FALSE_ALARM, line
 
 
 def test_the_cascade_beats_each_stage(evaluation: Evaluation) -> None:
