@@ -102,6 +102,39 @@ def run_load(bases: list[str], pids: dict[str, int], *extra: str) -> dict[str, A
     return result
 
 
+ASSESSMENT = "yizhan_crisis_assessment_delay_seconds"
+
+
+def assessment_delay(bases: list[str]) -> dict[str, Any]:
+    """The crisis stage's delay (ack → assessed, and escalated if high) from each node's
+    /metrics histogram, merged: quantiles are bucket upper bounds (an upper estimate)."""
+    buckets: dict[float, float] = {}
+    backlog = 0.0
+    for base in bases:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        for line in text.splitlines():
+            if line.startswith(ASSESSMENT + "_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                bound = float("inf") if le == "+Inf" else float(le)
+                buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+            elif line.startswith("yizhan_crisis_backlog "):
+                backlog += float(line.rsplit(" ", 1)[1])
+    count = buckets.get(float("inf"), 0.0)
+    if not count:
+        return {"assessed": 0}
+
+    def quantile(q: float) -> float | None:
+        for bound in sorted(buckets):
+            if buckets[bound] >= q * count:
+                return None if bound == float("inf") else round(bound * 1000, 1)
+        return None
+
+    return {"assessed": int(count), "p50_ms_at_most": quantile(0.5),
+            "p99_ms_at_most": quantile(0.99), "max_ms_at_most": quantile(1.0),
+            "backlog_at_end": int(backlog)}
+
+
 def chat_args(size: dict[str, Any], conversations: int, saturation: float,
               handoff: int = 0) -> list[str]:
     return ["--scenario", "chat", "--conversations", str(conversations),
@@ -263,6 +296,8 @@ def bench(quick: bool) -> dict[str, Any]:
                         runs[label][f"chat_{n}"] = run_load(
                             bases, pids, *chat_args(size, n, saturation if i == 0 else 0,
                                                     handoff))
+                        if label == "yizhan" and "error" not in runs[label][f"chat_{n}"]:
+                            runs[label][f"chat_{n}"]["assessment"] = assessment_delay(bases)
                 with make() as (bases, pids):
                     for n in size["idle"]:
                         say(f"[{time.monotonic() - started:5.0f}s] {label}: {n} idle sockets")
@@ -274,6 +309,8 @@ def bench(quick: bool) -> dict[str, Any]:
                 say(f"[{time.monotonic() - started:5.0f}s] yizhan 2 nodes: {n} conversations")
                 runs["yizhan_2nodes"][f"chat_{n}"] = run_load(
                     bases, pids, *chat_args(size, n, size["two_node_saturation"]))
+                if "error" not in runs["yizhan_2nodes"][f"chat_{n}"]:
+                    runs["yizhan_2nodes"][f"chat_{n}"]["assessment"] = assessment_delay(bases)
     return {
         "mode": "quick" if quick else "full",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -295,7 +332,11 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     # Figures whose load run failed are left out here (the JSON keeps their error).
     y = {k: v for k, v in result["runs"]["yizhan"].items() if "error" not in v}
     r = {k: v for k, v in result["runs"]["relay"].items() if "error" not in v}
-    out: dict[str, Any] = {"latency": {}, "idle": {}}
+    out: dict[str, Any] = {"latency": {}, "idle": {}, "assessment": {}}
+    for label in ("yizhan", "yizhan_2nodes"):
+        for key, run in result["runs"][label].items():
+            if "assessment" in run:
+                out["assessment"][f"{label}/{key}"] = run["assessment"]
     for key, run in y.items():
         if key.startswith("chat_"):
             lat = run["phases"]["paced"]["one_way_ms"]
@@ -370,6 +411,9 @@ def report(result: dict[str, Any]) -> str:
     b = h["queue_burst"]
     lines.append(f"queue burst, all {b['waiting']} ask at once → matched: p50 {b['p50']} ms, "
                  f"p99 {b['p99']} ms; relay p99 {b['relay_p99']} ms")
+    for key, v in h["assessment"].items():
+        lines.append(f"crisis assessment delay {key} (ack → assessed/escalated, whole run "
+                     f"incl. saturation): {v}")
     for key, v in h["idle"].items():
         lines.append(f"idle {key}: {v['kb']} KB/connection, relay {v['relay_kb']} (×{v['ratio']})")
     for label, v in h["integrity"].items():
