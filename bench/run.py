@@ -30,6 +30,8 @@ from typing import Any
 
 import psutil
 
+from bench.load import assessment_from_metrics
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
@@ -102,37 +104,13 @@ def run_load(bases: list[str], pids: dict[str, int], *extra: str) -> dict[str, A
     return result
 
 
-ASSESSMENT = "yizhan_crisis_assessment_delay_seconds"
-
-
 def assessment_delay(bases: list[str]) -> dict[str, Any]:
-    """The crisis stage's delay (ack → assessed, and escalated if high) from each node's
-    /metrics histogram, merged: quantiles are bucket upper bounds (an upper estimate)."""
-    buckets: dict[float, float] = {}
-    backlog = 0.0
+    """The crisis stage's delay over a whole run, from each node's /metrics, merged."""
+    texts = []
     for base in bases:
         with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-            text = r.read().decode()
-        for line in text.splitlines():
-            if line.startswith(ASSESSMENT + "_bucket{"):
-                le = line.split('le="', 1)[1].split('"', 1)[0]
-                bound = float("inf") if le == "+Inf" else float(le)
-                buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
-            elif line.startswith("yizhan_crisis_backlog "):
-                backlog += float(line.rsplit(" ", 1)[1])
-    count = buckets.get(float("inf"), 0.0)
-    if not count:
-        return {"assessed": 0}
-
-    def quantile(q: float) -> float | None:
-        for bound in sorted(buckets):
-            if buckets[bound] >= q * count:
-                return None if bound == float("inf") else round(bound * 1000, 1)
-        return None
-
-    return {"assessed": int(count), "p50_ms_at_most": quantile(0.5),
-            "p99_ms_at_most": quantile(0.99), "max_ms_at_most": quantile(1.0),
-            "backlog_at_end": int(backlog)}
+            texts.append(r.read().decode())
+    return assessment_from_metrics(texts)
 
 
 def chat_args(size: dict[str, Any], conversations: int, saturation: float,
@@ -332,11 +310,14 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     # Figures whose load run failed are left out here (the JSON keeps their error).
     y = {k: v for k, v in result["runs"]["yizhan"].items() if "error" not in v}
     r = {k: v for k, v in result["runs"]["relay"].items() if "error" not in v}
-    out: dict[str, Any] = {"latency": {}, "idle": {}, "assessment": {}}
+    out: dict[str, Any] = {"latency": {}, "idle": {}, "assessment": {}, "assessment_paced": {}}
     for label in ("yizhan", "yizhan_2nodes"):
         for key, run in result["runs"][label].items():
             if "assessment" in run:
                 out["assessment"][f"{label}/{key}"] = run["assessment"]
+            paced = run.get("phases", {}).get("paced", {}).get("assessment")
+            if paced:
+                out["assessment_paced"][f"{label}/{key}"] = paced
     for key, run in y.items():
         if key.startswith("chat_"):
             lat = run["phases"]["paced"]["one_way_ms"]
@@ -414,6 +395,9 @@ def report(result: dict[str, Any]) -> str:
     for key, v in h["assessment"].items():
         lines.append(f"crisis assessment delay {key} (ack → assessed/escalated, whole run "
                      f"incl. saturation): {v}")
+    for key, v in h["assessment_paced"].items():
+        lines.append(f"crisis assessment delay {key}, paced phase only (1 msg/s per side): "
+                     f"{v}")
     for key, v in h["idle"].items():
         lines.append(f"idle {key}: {v['kb']} KB/connection, relay {v['relay_kb']} (×{v['ratio']})")
     for label, v in h["integrity"].items():

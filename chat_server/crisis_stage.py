@@ -2,15 +2,15 @@
 
 The send path stores a message with the rules' level (a floor, microseconds) and a
 ``pending`` risk row, acknowledges it, and hands it here. One background task takes
-pending messages in small batches and runs the cascade (``crisis.assess_many``) in one
-worker thread, then hands the results back to the event loop (``CrisisFeature.assessed``).
+everything waiting (a round) and runs the cascade (``crisis.assess_many``) in one worker
+thread, then hands the results back to the event loop (``CrisisFeature.assessed``).
 
-Limits: a batch is at most ``BATCH`` messages (≈ 0.15 ms each, so the thread holds the
-GIL for a few milliseconds at most and the interpreter's 5 ms switch interval bounds what
-the event loop waits); the queue is unbounded in memory but every entry is also a pending
-row in PostgreSQL, so a node that dies loses nothing (the sweeper re-reads those rows);
-context is the worker's last ``CONTEXT_MESSAGES`` texts seen by this node, for at most
-``CONTEXT_CONVERSATIONS`` conversations (a conversation that moved nodes starts without).
+Limits: a round is at most ``ROUND`` messages (≈ 0.1–0.3 ms each), one thread hand-off and
+one statement; the interpreter's 5 ms switch interval bounds what the event loop waits;
+the queue is unbounded in memory but every entry is also a pending row in PostgreSQL, so
+a node that dies loses nothing (the sweeper re-reads those rows); context is the worker's
+last ``CONTEXT_MESSAGES`` texts seen by this node, for at most ``CONTEXT_CONVERSATIONS``
+conversations (a conversation that moved nodes starts without).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from chat_server.crisis_model import CONTEXT_MESSAGES
 
 log = logging.getLogger("yizhan.crisis")
 
-# Small batches: each is one thread hand-off; larger ones would hold the GIL longer.
-BATCH = 16
+# At most this many messages per round: one thread hand-off, one statement to settle them.
+ROUND = 512
 CONTEXT_CONVERSATIONS = 20_000
 
 
@@ -98,8 +98,13 @@ class AssessmentStage:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            # Everything waiting, up to ROUND, in one thread hand-off and one database
+            # statement. Hand-offs of 16 made the loop's ready queue the limit at
+            # saturation (each waits its turn there): the stage fell seconds behind
+            # (docs/BENCHMARKS.md). A long round does not starve the loop: CPython makes a
+            # thread give up the GIL every 5 ms (sys.getswitchinterval) when the loop wants it.
             batch = [await self._queue.get()]
-            while len(batch) < BATCH and not self._queue.empty():
+            while len(batch) < ROUND and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
                 results = await loop.run_in_executor(

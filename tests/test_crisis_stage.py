@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from chat_server.crisis import Assessment, RiskLevel, assess
-from chat_server.crisis_stage import BATCH, AssessmentStage, Pending
+from chat_server.crisis_stage import ROUND, AssessmentStage, Pending
 
 
 async def test_results_come_back_in_order_with_context() -> None:
@@ -33,7 +33,7 @@ async def test_results_come_back_in_order_with_context() -> None:
     assert got[2][0].context == tuple(texts[:2])
     assert got[3][0].context == ()
     assert got[2][1] == assess(texts[2], context=texts[:2])
-    assert max(batches) <= BATCH
+    assert max(batches) <= ROUND
 
 
 async def test_the_event_loop_keeps_turning_while_it_assesses() -> None:
