@@ -75,6 +75,10 @@ if TYPE_CHECKING:
 
 # A high-risk message the live path did not escalate within this long is recovered.
 RECOVER_AFTER_S = 3
+# A worker message no learned stage settled within this long is read back and assessed
+# (its node died after the ack). Longer than RECOVER_AFTER_S: a live stage that is behind
+# under a burst should not be raced by every node's sweeper.
+RECOVER_PENDING_AFTER_S = 10
 
 log = logging.getLogger("yizhan.crisis")
 
@@ -368,10 +372,15 @@ class CrisisFeature:
 
     async def recover_unassessed(self) -> None:
         """Hand the stage again the pending rows that no stage settled in time (a node died
-        between the ack and the assessment): the message is read back from the record."""
-        rows = await self.store.lease_pending(RECOVER_AFTER_S, self.node.now())
+        between the ack and the assessment): the message is read back from the record.
+        Rows this node's stage still holds are left to it: re-reading them under a burst
+        only added load to a stage that was behind."""
+        rows = await self.store.lease_pending(RECOVER_PENDING_AFTER_S, self.node.now())
+        taken = 0
         for row in rows:
             cid, seq = str(row["conversation_id"]), row["seq"]
+            if (cid, seq) in self.stage.held:
+                continue
             earlier = await self.node.conversations.messages_after(cid, max(0, seq - 8), 8)
             texts = [m for m in earlier if m.sender_role == "worker" and m.kind == "text"]
             mine = [m.text for m in texts if m.seq == seq]
@@ -379,8 +388,10 @@ class CrisisFeature:
                 continue  # shredded or not a text: nothing to read
             self.stage.submit(cid, seq, mine[0],
                               context=[m.text for m in texts if m.seq < seq])
-            log.error("message assessed late, by the sweeper", extra={"fields": {
-                "conversation_id": cid, "seq": seq}})
+            taken += 1
+        if taken:
+            log.error("messages assessed late, by the sweeper", extra={"fields": {
+                "count": taken}})
 
     async def recover_unhandled(self) -> None:
         """Open the escalations that a failure between storing a high-risk message and

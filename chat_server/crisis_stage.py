@@ -57,6 +57,8 @@ class AssessmentStage:
         # Recent worker texts per conversation, least recently used first.
         self._context: OrderedDict[str, deque[str]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        # (conversation, seq) queued or being assessed here: the sweeper leaves them alone.
+        self.held: set[tuple[str, int]] = set()
 
     def submit(self, conversation_id: str, seq: int, text: str,
                context: Sequence[str] | None = None) -> None:
@@ -70,6 +72,7 @@ class AssessmentStage:
             self._context.move_to_end(conversation_id)
         earlier = tuple(context) if context is not None else tuple(seen)
         seen.append(text)
+        self.held.add((conversation_id, seq))
         self._queue.put_nowait(Pending(conversation_id, seq, text, earlier, time.monotonic()))
 
     def forget(self, conversation_id: str) -> None:
@@ -116,5 +119,6 @@ class AssessmentStage:
                 # The rows stay pending: the sweeper assesses them again.
                 log.exception("crisis stage batch failed")
             finally:
-                for _ in batch:
+                for p in batch:
+                    self.held.discard((p.conversation_id, p.seq))
                     self._queue.task_done()

@@ -457,7 +457,7 @@ async def test_a_message_the_stage_never_read_is_assessed_by_the_sweeper(node) -
         assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 1
     finally:
         feature.stage.submit = real
-    alert = await sws.expect("escalation", timeout=15)
+    alert = await sws.expect("escalation", timeout=30)
     assert dropped and alert["escalation"]["conversation_id"] == conv
     assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 0
     assert_worker_safe(wws)
