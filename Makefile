@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench soak clean-var
+.PHONY: run test test-fast lint bench soak clean-var crisis-model crisis-report
 
 # Every downloaded file, pip included, is checked against requirements-dev.lock's hashes
 # (regenerate with scripts/lock after changing constraints.txt). Our own package is local:
@@ -48,6 +48,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+# The learned crisis layer: trains on tests/data (seeded, deterministic) and writes
+# chat_server/data/crisis_model.tsv.gz; tests/test_crisis_corpus.py checks the shipped file
+# is what this builds. One thread: BLAS threads only oversubscribe a shared 2-core machine.
+crisis-model: $(STAMP)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis_training build
+
+# Leave-one-writer-out figures of docs/CRISIS.md (counts only).
+crisis-report: $(STAMP)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis_training report
 
 clean-var:
 	rm -rf var

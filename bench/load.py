@@ -113,6 +113,37 @@ class Http:
         raise RuntimeError(f"no {name} cookie from {url}")
 
 
+ASSESSMENT = "yizhan_crisis_assessment_delay_seconds"
+
+
+def assessment_from_metrics(texts: list[str]) -> dict[str, Any]:
+    """The crisis stage's delay (ack → assessed, and escalated if high) from the nodes'
+    /metrics histograms, merged: quantiles are bucket upper bounds (an upper estimate)."""
+    buckets: dict[float, float] = {}
+    backlog = 0.0
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith(ASSESSMENT + "_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                bound = float("inf") if le == "+Inf" else float(le)
+                buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+            elif line.startswith("yizhan_crisis_backlog "):
+                backlog += float(line.rsplit(" ", 1)[1])
+    count = buckets.get(float("inf"), 0.0)
+    if not count:
+        return {"assessed": 0}
+
+    def quantile(q: float) -> float | None:
+        for bound in sorted(buckets):
+            if buckets[bound] >= q * count:
+                return None if bound == float("inf") else round(bound * 1000, 1)
+        return None
+
+    return {"assessed": int(count), "p50_ms_at_most": quantile(0.5),
+            "p99_ms_at_most": quantile(0.99), "max_ms_at_most": quantile(1.0),
+            "backlog_at_end": int(backlog)}
+
+
 @dataclass(eq=False)
 class Conv:
     id: str
@@ -400,6 +431,15 @@ class Load:
             "cpu_percent": match_cpu,
         }
         phases = {"paced": await self.phase_run("paced", args.duration, self.paced)}
+        # The crisis stage's delay at the paced load alone (the issue's 1 msg/s per side),
+        # before saturation floods it: 2 s lets the last messages' assessments land.
+        await asyncio.sleep(2)
+        try:
+            metrics = [(await self.http.client.get(base + "/metrics")).text
+                       for base in self.bases]
+            phases["paced"]["assessment"] = assessment_from_metrics(metrics)
+        except httpx.HTTPError:
+            pass  # the bare relay has no /metrics
         if args.saturation > 0:
             phases["saturation"] = await self.phase_run("saturation", args.saturation,
                                                         self.saturate)

@@ -30,6 +30,8 @@ from typing import Any
 
 import psutil
 
+from bench.load import assessment_from_metrics
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
@@ -100,6 +102,15 @@ def run_load(bases: list[str], pids: dict[str, int], *extra: str) -> dict[str, A
         return {"error": tail[0]}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def assessment_delay(bases: list[str]) -> dict[str, Any]:
+    """The crisis stage's delay over a whole run, from each node's /metrics, merged."""
+    texts = []
+    for base in bases:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            texts.append(r.read().decode())
+    return assessment_from_metrics(texts)
 
 
 def chat_args(size: dict[str, Any], conversations: int, saturation: float,
@@ -266,6 +277,8 @@ def bench(quick: bool) -> dict[str, Any]:
                         runs[label][f"chat_{n}"] = run_load(
                             bases, pids, *chat_args(size, n, saturation if i == 0 else 0,
                                                     handoff))
+                        if label == "yizhan" and "error" not in runs[label][f"chat_{n}"]:
+                            runs[label][f"chat_{n}"]["assessment"] = assessment_delay(bases)
                 with make() as (bases, pids):
                     for n in size["idle"]:
                         say(f"[{time.monotonic() - started:5.0f}s] {label}: {n} idle sockets")
@@ -277,6 +290,8 @@ def bench(quick: bool) -> dict[str, Any]:
                 say(f"[{time.monotonic() - started:5.0f}s] yizhan 2 nodes: {n} conversations")
                 runs["yizhan_2nodes"][f"chat_{n}"] = run_load(
                     bases, pids, *chat_args(size, n, size["two_node_saturation"]))
+                if "error" not in runs["yizhan_2nodes"][f"chat_{n}"]:
+                    runs["yizhan_2nodes"][f"chat_{n}"]["assessment"] = assessment_delay(bases)
     return {
         "mode": "quick" if quick else "full",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -298,7 +313,14 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     # Figures whose load run failed are left out here (the JSON keeps their error).
     y = {k: v for k, v in result["runs"]["yizhan"].items() if "error" not in v}
     r = {k: v for k, v in result["runs"]["relay"].items() if "error" not in v}
-    out: dict[str, Any] = {"latency": {}, "idle": {}}
+    out: dict[str, Any] = {"latency": {}, "idle": {}, "assessment": {}, "assessment_paced": {}}
+    for label in ("yizhan", "yizhan_2nodes"):
+        for key, run in result["runs"][label].items():
+            if "assessment" in run:
+                out["assessment"][f"{label}/{key}"] = run["assessment"]
+            paced = run.get("phases", {}).get("paced", {}).get("assessment")
+            if paced:
+                out["assessment_paced"][f"{label}/{key}"] = paced
     for key, run in y.items():
         if key.startswith("chat_"):
             lat = run["phases"]["paced"]["one_way_ms"]
@@ -373,6 +395,12 @@ def report(result: dict[str, Any]) -> str:
     b = h["queue_burst"]
     lines.append(f"queue burst, all {b['waiting']} ask at once → matched: p50 {b['p50']} ms, "
                  f"p99 {b['p99']} ms; relay p99 {b['relay_p99']} ms")
+    for key, v in h["assessment"].items():
+        lines.append(f"crisis assessment delay {key} (ack → assessed/escalated, whole run "
+                     f"incl. saturation): {v}")
+    for key, v in h["assessment_paced"].items():
+        lines.append(f"crisis assessment delay {key}, paced phase only (1 msg/s per side): "
+                     f"{v}")
     for key, v in h["idle"].items():
         lines.append(f"idle {key}: {v['kb']} KB/connection, relay {v['relay_kb']} (×{v['ratio']})")
     for label, v in h["integrity"].items():

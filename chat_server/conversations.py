@@ -191,10 +191,12 @@ def _write_sql(*, checked: bool) -> str:
         " SELECT *, " + at + " FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[],"
         f" $8::uuid[], $9::text[], $10::int[], $11::bytea[], $12::bytea[]){guard} RETURNING 1),"
         # Risk levels ride in the same transaction; high ones wait for their escalation.
+        # The level is the rules' (a floor); pending until the learned stage has read it
+        # (crisis_stage.py), which is what the sweeper recovers if this node dies first.
         " r AS (INSERT INTO message_risk (conversation_id, seq, level, rule_ids, handled_at,"
-        " created_at)"
+        " created_at, pending)"
         " SELECT c, s, l, CASE WHEN ids = '' THEN '{}'::text[] ELSE string_to_array(ids, ',')"
-        f" END, CASE WHEN l >= 2 THEN NULL ELSE {at} END, {at}"
+        f" END, CASE WHEN l >= 2 THEN NULL ELSE {at} END, {at}, true"
         " FROM unnest($13::uuid[], $14::bigint[], $15::int[], $16::text[]) AS x(c, s, l, ids)"
         " ON CONFLICT DO NOTHING RETURNING 1)"
         f" SELECT {at} AS at, (SELECT count(*) FROM m) AS inserted,"

@@ -22,6 +22,7 @@ How one message is assessed:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 import re
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from chat_server.crisis_model import CrisisModel, Scores, default_model
 from chat_server.regex_chars import required_chars
 
 __all__ = [
@@ -42,11 +44,16 @@ __all__ = [
     "Rule",
     "RuleFileError",
     "RuleSet",
+    "Thresholds",
     "assess",
+    "assess_many",
+    "assess_rules",
     "combine",
+    "decide",
     "default_rules",
     "load_rules",
     "normalize",
+    "rule_pass",
 ]
 
 RULES_FILE = "crisis_rules.toml"
@@ -541,14 +548,26 @@ def _in_the_past(norm: str, start: int, rules: RuleSet) -> bool:
     return not _search(rules.present_pattern, norm[cues[-1].end() : start])
 
 
-def assess(text: str, rules: RuleSet | None = None) -> Assessment:
-    """Assess one worker message; ``rules`` defaults to the packaged rule file."""
+def assess_rules(text: str, rules: RuleSet | None = None) -> Assessment:
+    """The rules alone on one message; ``rules`` defaults to the packaged rule file."""
+    return rule_pass(text, rules)[0]
+
+
+def rule_pass(text: str, rules: RuleSet | None = None) -> tuple[Assessment, bool]:
+    """The rules' assessment, and whether they saw a trigger and disarmed it.
+
+    Disarmed: an exemption phrase (累死了, 跳楼价), a negated or news match, or one lowered
+    as past or joking. The learned layer then needs more evidence to raise the message.
+    """
     rules = rules or default_rules()
     norm = normalize(text)
     candidates = rules.index.candidates(norm) if norm else set()
     if not candidates:
         # No rule can fire, so no combination can either: the common case, kept cheap.
-        return Assessment(RiskLevel.none)
+        # Exemption phrases need no rule index entry; look for them only here.
+        exempt = _search(rules.exemption_pattern, norm) if norm else False
+        return Assessment(RiskLevel.none), exempt
+    disarmed = _search(rules.exemption_pattern, norm)
 
     # First pass: drop matches voided by context, negated, or about strangers in the news.
     kept: list[tuple[_Match, Rule, bool]] = []
@@ -559,11 +578,13 @@ def assess(text: str, rules: RuleSet | None = None) -> Assessment:
             continue
         before = _clause_before(norm, m.start)
         if rule.negatable and _negated(before, rules):
+            disarmed = True
             continue
         third = False
         if rule.check_speaker:
             speaker = _nearest_speaker_is_third(before, rules)
             if speaker is not False and _search(rules.news_pattern, before):
+                disarmed = True
                 continue  # strangers in the news are not this worker's risk
             third = speaker is True
         kept.append((m, rule, third))
@@ -578,9 +599,11 @@ def assess(text: str, rules: RuleSet | None = None) -> Assessment:
         if rule.downgradable and rule.level > RiskLevel.none:
             if not still_now and _in_the_past(norm, m.start, rules):
                 fired.append((rules.past_id, min(rule.level, rules.past_level), frozenset()))
+                disarmed = True
                 continue
             if joking:
                 fired.append((rules.joke_id, min(rule.level, rules.joke_level), frozenset()))
+                disarmed = True
                 continue
         if third:
             if rule.level > RiskLevel.none:
@@ -598,7 +621,105 @@ def assess(text: str, rules: RuleSet | None = None) -> Assessment:
         if combo.all_of <= present:
             level = max(level, combo.level)
             reasons.append(combo.id)
-    return Assessment(level, tuple(dict.fromkeys(reasons)))
+    return Assessment(level, tuple(dict.fromkeys(reasons))), disarmed
+
+
+# --------------------------------------------------------------------------- cascade
+
+# Reason ids added when the learned layer, not a rule, set the level (docs/CRISIS.md).
+MODEL_REASON = "learned_model"
+RULE_OVERRULED = "rule_not_confirmed"
+
+# Rule families whose high verdicts the learned layer may lower to a watch marker, and only
+# these: on the writers' corpus their triggers are the hard negatives' own words — a friend
+# who is safe now or a film (third_party_risk), games and hyperbole (harm_to_others,
+# violence_against_worker), jokes (ideation_explicit). Every other rule, and any verdict
+# that also carries a rule outside this set or a combination, is a floor: 我是累赘 or
+# 我要杀了那个包工头 reach high whatever the model says.
+WEAK_RULES = frozenset({"third_party_risk", "harm_to_others", "violence_against_worker",
+                        "ideation_explicit"})
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Cut-offs on the learned heads' probabilities (docs/CRISIS.md, "Calibration")."""
+
+    watch: float
+    # P(>= high) that raises a message no rule put at high.
+    high: float
+    # A weak-family rule's high stands unless P(>= high) is below this: the model must be
+    # fairly sure the message is not a risk (a fixed bar, not fitted: see docs/CRISIS.md).
+    weak_rule: float
+    imminent: float
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, float]) -> Thresholds:
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
+
+def weak(rule_result: Assessment) -> bool:
+    """A high verdict resting only on the weak rule families."""
+    return bool(rule_result.reasons) and set(rule_result.reasons) <= WEAK_RULES
+
+
+def decide(rule_result: Assessment, disarmed: bool, scores: Scores,
+           thresholds: Thresholds) -> Assessment:
+    """Combine the rules' assessment with the learned scores (pure; see docs/CRISIS.md).
+
+    The rules' level is a floor, except a weak family's high (``WEAK_RULES``), which
+    becomes a watch marker when the model finds the message quite unlike a risk.
+    """
+    t = thresholds
+    rule_level = rule_result.level
+    reasons = list(rule_result.reasons)
+    if rule_level < RiskLevel.high and disarmed:
+        # The rules saw a trigger and disarmed it (累死了, 我没想过自杀, 新闻里, 开玩笑的):
+        # clinicians' exemptions and negation hold, the model never raises such a message.
+        model_level = RiskLevel.none
+    elif scores.high >= t.high:
+        model_level = RiskLevel.imminent if scores.imminent >= t.imminent else RiskLevel.high
+    elif scores.watch >= t.watch:
+        model_level = RiskLevel.watch
+    else:
+        model_level = RiskLevel.none
+    if rule_level >= RiskLevel.high and weak(rule_result) and scores.high < t.weak_rule:
+        # Kept as a quiet marker for the counselor, not an escalation.
+        reasons.append(RULE_OVERRULED)
+        rule_level = RiskLevel.watch
+    if model_level > rule_level:
+        reasons.append(MODEL_REASON)
+    return Assessment(max(rule_level, model_level), tuple(reasons))
+
+
+def assess(text: str, rules: RuleSet | None = None, *,
+           context: Sequence[str] = (), model: CrisisModel | None = None) -> Assessment:
+    """Assess one worker message, read with up to two earlier worker messages (oldest first).
+
+    Rules and the learned layer together (``decide``). Pure and CPU-bound, about 0.1 ms;
+    the server should call it off its event loop (docs/CRISIS.md, "Calling it").
+    """
+    model = model or default_model()
+    rule_result, disarmed = rule_pass(text, rules)
+    if not text.strip():
+        return rule_result  # the model's intercepts alone would speak for an empty message
+    scores = model.scores(text, context)
+    return decide(rule_result, disarmed, scores, _thresholds(model))
+
+
+@functools.lru_cache(maxsize=8)
+def _thresholds(model: CrisisModel) -> Thresholds:
+    # Cached per model (hashed by identity): parsing them each time cost ~10% of assess.
+    return Thresholds.from_mapping(dict(model.thresholds))
+
+
+def assess_many(batch: Iterable[tuple[str, Sequence[str]]], rules: RuleSet | None = None, *,
+                model: CrisisModel | None = None) -> list[Assessment]:
+    """Assess (text, earlier worker messages) pairs in order: one call per batch.
+
+    What the server runs in its single crisis worker thread (docs/CRISIS.md, "Calling
+    it"): a batch pays one thread hand-off instead of one per message.
+    """
+    return [assess(text, rules, context=context, model=model) for text, context in batch]
 
 
 # --------------------------------------------------------------------------- context

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,15 @@ from starlette.routing import BaseRoute, Route
 from chat_queue.matching import Band
 from chat_server import metrics
 from chat_server.conversations import Appended, Conversation
-from chat_server.crisis import Assessment, RiskLevel, assess, combine, default_rules
+from chat_server.crisis import (
+    Assessment,
+    RiskLevel,
+    assess_rules,
+    combine,
+    default_model,
+    default_rules,
+)
+from chat_server.crisis_stage import AssessmentStage, Pending
 from chat_server.escalation import (
     OUTCOMES,
     Deadlines,
@@ -66,6 +75,10 @@ if TYPE_CHECKING:
 
 # A high-risk message the live path did not escalate within this long is recovered.
 RECOVER_AFTER_S = 3
+# A worker message no learned stage settled within this long is read back and assessed
+# (its node died after the ack). Longer than RECOVER_AFTER_S: a live stage that is behind
+# under a burst should not be raced by every node's sweeper.
+RECOVER_PENDING_AFTER_S = 10
 
 log = logging.getLogger("yizhan.crisis")
 
@@ -189,6 +202,8 @@ class CrisisFeature:
         self.store = EscalationStore(node.services.pool, node.vault,
                                      Deadlines(s.ack_deadline_s, s.ack_deadline_imminent_s))
         self._task: asyncio.Task[None] | None = None
+        # The learned stage, after the acknowledgement (issue 18, item 5).
+        self.stage = AssessmentStage(self.assessed)
 
     def install(self) -> None:
         node = self.node
@@ -196,7 +211,10 @@ class CrisisFeature:
         # Read and compile the rules now: compiling them on the first worker message
         # stopped the event loop for tens of milliseconds, in front of everyone.
         default_rules()
-        node.assessor = assess
+        default_model()
+        # On the send path only the rules run (microseconds): their level is stored with
+        # the message as a floor; the learned layer runs after the ack (crisis_stage.py).
+        node.assessor = assess_rules
         node.welcome_extras.append(self.welcome)
         node.handlers.update({
             Flag: self.flag, ScreenAnswers: self.screen, Ack: self.ack, Watch: self.watch,
@@ -208,9 +226,11 @@ class CrisisFeature:
         await self.store.seed_resources(seed_resources(), self.node.now())
         self._task = asyncio.create_task(every(SWEEP_S, self.sweep, "escalation sweep"),
                                          name="escalation-sweeper")
+        self.stage.start()
 
     async def stop(self) -> None:
         await cancel(self._task)
+        await self.stage.stop()
 
     # ---- alerts -----------------------------------------------------------------------
 
@@ -294,24 +314,42 @@ class CrisisFeature:
                          text: str, assessment: Assessment | None) -> None:
         if conn.role is not Role.WORKER:
             return
-        # Assessed before storing, and stored with the message (the endpoint asks
-        # node.assessor); assess here only if that did not happen.
-        result: Assessment = assessment if assessment is not None else assess(text)
-        if assessment is None:
-            await self.store.record_level(conv.id, appended.seq, result.level, result.reasons,
-                                          self.node.now())
-        level = result.level
-        if level >= RiskLevel.watch:
-            # The context rule only ever raises a message that is itself at least watch.
-            level = combine(await self.store.recent_levels(conv.id, appended.seq), level)
-        reasons = result.reasons + (("context_rule",) if level > result.level else ())
+        # Stored (with the rules' level, pending) and acknowledged already: the learned
+        # stage reads it in the background and calls `assessed`.
+        self.stage.submit(conv.id, appended.seq, text)
+        metrics.ASSESSMENT_BACKLOG.set(self.stage.backlog)
+
+    async def assessed(self, batch: list[tuple[Pending, Assessment]]) -> None:
+        """Record a batch's levels, then escalate or badge what needs it (event loop)."""
+        settled = await self.store.settle_levels(
+            [(p.conversation_id, p.seq, a.level, a.reasons) for p, a in batch])
+        stored = {(str(r["conversation_id"]), r["seq"]): r for r in settled}
+        for p, a in batch:
+            row = stored.get((p.conversation_id, p.seq))
+            if row is not None and RiskLevel(row["level"]) >= RiskLevel.watch:
+                try:
+                    await self.act(p.conversation_id, p.seq, RiskLevel(row["level"]), a.reasons)
+                except Exception:
+                    # A high row stays unhandled: the sweeper opens its escalation.
+                    log.exception("acting on an assessment failed")
+            metrics.ASSESSMENT_SECONDS.observe(time.monotonic() - p.since)
+        metrics.ASSESSMENT_BACKLOG.set(self.stage.backlog)
+
+    async def act(self, conversation_id: str, seq: int, level: RiskLevel,
+                  reasons: tuple[str, ...]) -> None:
+        conv = await self.node.conversations.get(conversation_id)
+        if conv is None:
+            return
+        new = level
+        # The context rule only ever raises a message that is itself at least watch.
+        level = combine(await self.store.recent_levels(conv.id, seq), level)
+        reasons = reasons + (("context_rule",) if level > new else ())
         if opens(level):
             await self.escalate(conv, level, Source.MESSAGE, reasons)
-            await self.store.mark_risk_handled(conv.id, appended.seq, self.node.now())
-        elif level >= RiskLevel.watch and await self.store.raise_conversation_level(conv.id,
-                                                                                   level):
+            await self.store.mark_risk_handled(conv.id, seq, self.node.now())
+        elif await self.store.raise_conversation_level(conv.id, level):
             # The sender's socket may hold an older copy (a hand-over changes the counselor).
-            await self.badge(await self.node.conversations.get(conv.id) or conv, level)
+            await self.badge(conv, level)
 
     # ---- welcome: a supervisor's board starts with what is open ----------------------
 
@@ -324,12 +362,36 @@ class CrisisFeature:
     # ---- sweeper ----------------------------------------------------------------------
 
     async def sweep(self) -> None:
+        await self.recover_unassessed()
         await self.recover_unhandled()
         for esc in await self.store.overdue(self.node.now()):
             metrics.ESCALATION_BREACHES.inc()
             log.error("escalation not acknowledged in time", extra={"fields": {
                 "escalation_id": esc.id, "level": esc.level.name}})
             await self.announce(esc, realert=True, badge=False)
+
+    async def recover_unassessed(self) -> None:
+        """Hand the stage again the pending rows that no stage settled in time (a node died
+        between the ack and the assessment): the message is read back from the record.
+        Rows this node's stage still holds are left to it: re-reading them under a burst
+        only added load to a stage that was behind."""
+        rows = await self.store.lease_pending(RECOVER_PENDING_AFTER_S, self.node.now())
+        taken = 0
+        for row in rows:
+            cid, seq = str(row["conversation_id"]), row["seq"]
+            if (cid, seq) in self.stage.held:
+                continue
+            earlier = await self.node.conversations.messages_after(cid, max(0, seq - 8), 8)
+            texts = [m for m in earlier if m.sender_role == "worker" and m.kind == "text"]
+            mine = [m.text for m in texts if m.seq == seq]
+            if not mine:
+                continue  # shredded or not a text: nothing to read
+            self.stage.submit(cid, seq, mine[0],
+                              context=[m.text for m in texts if m.seq < seq])
+            taken += 1
+        if taken:
+            log.error("messages assessed late, by the sweeper", extra={"fields": {
+                "count": taken}})
 
     async def recover_unhandled(self) -> None:
         """Open the escalations that a failure between storing a high-risk message and

@@ -63,6 +63,15 @@ BACKEND_UP = Gauge(
 
 ROLES = ("worker", "counselor", "supervisor", "admin")
 
+# From acknowledgement to the learned stage's level recorded (and, for high, the
+# escalation opened): the crisis stage runs after the ack (chat_server/crisis_stage.py).
+ASSESSMENT_SECONDS = Histogram(
+    "yizhan_crisis_assessment_delay_seconds",
+    "Worker message acknowledged to assessed and, if high, escalated",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+ASSESSMENT_BACKLOG = Gauge("yizhan_crisis_backlog", "Worker messages waiting for assessment")
+
 
 @functools.cache
 def messages_stored(role: str) -> Counter:

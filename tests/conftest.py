@@ -177,6 +177,9 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
         **websocket_options(settings.max_frame_bytes),
         log_config=None,
         access_log=False,
+        # Test clients keep connections idle for seconds on a loaded machine; uvicorn's 5 s
+        # keep-alive could close one just as a client reused it (httpx ReadError).
+        timeout_keep_alive=120,
         lifespan="on",
         proxy_headers=False,  # as `yizhan serve`: the app trusts proxies by its settings
     )

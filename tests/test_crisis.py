@@ -1,4 +1,5 @@
-"""Crisis assessment: must-catch and must-not-alarm phrases, rule-file examples, context."""
+"""The rule layer of crisis assessment (``assess_rules``): must-catch and must-not-alarm phrases,
+rule-file examples, context. The whole cascade is tested in test_crisis_cascade.py."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from chat_server.crisis import (
     ConversationRisk,
     RiskLevel,
     RuleFileError,
-    assess,
     combine,
     default_rules,
     load_rules,
     normalize,
+)
+from chat_server.crisis import (
+    assess_rules as assess,
 )
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent

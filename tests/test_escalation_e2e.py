@@ -422,3 +422,44 @@ async def test_a_risk_signal_survives_a_failure_before_the_alert(node) -> None:
     assert_worker_safe(wws)
     for who in (worker, counselor, sup):
         await who.close()
+
+
+# The rules see nothing here; only the learned stage, after the ack, finds the risk.
+MODEL_ONLY = "这辈子就到这儿吧，钱都转给我妈了"
+
+
+async def test_the_ack_does_not_wait_for_the_learned_stage(node) -> None:
+    """A message the rules miss is acknowledged at once; the escalation follows from the
+    background stage, with the learned layer's reason."""
+    sup, sws = await supervisor(node)
+    worker, wws, counselor, _cws, conv = await chat(node)
+    await say(wws, conv, MODEL_ONLY, "w1")
+    alert = await sws.expect("escalation", timeout=10)
+    assert alert["escalation"]["conversation_id"] == conv
+    assert "learned_model" in alert["escalation"]["reasons"]
+    assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 0
+    assert_worker_safe(wws)
+    for who in (worker, counselor, sup):
+        await who.close()
+
+
+async def test_a_message_the_stage_never_read_is_assessed_by_the_sweeper(node) -> None:
+    """The node stored and acknowledged the message, then lost it before the learned stage
+    ran (a crash): the pending row brings it back, the message is read from the record."""
+    sup, sws = await supervisor(node)
+    worker, wws, counselor, _cws, conv = await chat(node)
+    feature = node.app.state.crisis
+    real = feature.stage.submit
+    dropped: list[int] = []
+    feature.stage.submit = lambda cid, seq, text, context=None: dropped.append(seq)
+    try:
+        await say(wws, conv, MODEL_ONLY, "w1")
+        assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 1
+    finally:
+        feature.stage.submit = real
+    alert = await sws.expect("escalation", timeout=30)
+    assert dropped and alert["escalation"]["conversation_id"] == conv
+    assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 0
+    assert_worker_safe(wws)
+    for who in (worker, counselor, sup):
+        await who.close()

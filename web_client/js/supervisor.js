@@ -327,10 +327,12 @@ function renderRatings() {
 
 // ---------------------------------------------------------------- escalations
 
+// A reason id without a label (a rule added since) shows as "other grounds", never as a
+// raw id; tests/test_crisis_strings.py keeps every rule id labelled in both languages.
 function reasonLabel(r) {
   const key = 'v.reason.' + r;
   const s = t(key);
-  return s === key ? r : s;
+  return s === key ? t('v.reason.other') : s;
 }
 
 function countdownText(e) {
