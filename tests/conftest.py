@@ -42,31 +42,32 @@ def backend_urls() -> Iterator[tuple[str, str]]:
         yield db_url, redis_url
         return
     from chat_server.embedded import EmbeddedServers
-    # A private folder, not pytest's rotating basetemp: pytest keeps only the three newest
-    # basetemps, so a second run started beside this one would delete our servers' data.
-    private = Path(tempfile.mkdtemp(prefix="yizhan-test-"))
-    try:
-        servers = EmbeddedServers(private / "servers")
-        with servers:
-            url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
-            yield url, servers.redis_url
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    with private_tmp() as private, EmbeddedServers(private / "servers") as servers:
+        url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
+        yield url, servers.redis_url
 
 
-@pytest.fixture
-def server_tmp() -> Iterator[Path]:
-    """A folder for embedded servers a test starts itself, outside pytest's basetemp.
+@contextlib.contextmanager
+def private_tmp() -> Iterator[Path]:
+    """A folder for embedded servers, outside pytest's basetemp, removed afterwards.
 
-    As root, the embedded PostgreSQL runs as its own user, who must traverse every folder
-    above its data; any pytest starting on this machine makes /tmp/pytest-of-root 0700
-    again, which cut a running server off its data (initdb failed on pg_control).
+    pytest keeps only the three newest basetemps, so a second run started beside this one
+    would delete our servers' data; and as root the embedded PostgreSQL runs as its own
+    user, who must traverse every folder above its data, while any pytest starting on this
+    machine makes /tmp/pytest-of-root 0700 again (initdb failed on pg_control).
     """
     path = Path(tempfile.mkdtemp(prefix="yizhan-test-"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    """private_tmp() for one test that starts embedded servers itself."""
+    with private_tmp() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -39,9 +36,8 @@ async def revive(servers: EmbeddedServers) -> None:
 
 
 async def test_postgres_restart_mid_commit_loses_nothing_and_refuses_nothing(
-        settings, key_file) -> None:
-    private = Path(tempfile.mkdtemp(prefix="yizhan-pg-restart-"))
-    servers = EmbeddedServers(private / "servers")
+        settings, key_file, server_tmp) -> None:
+    servers = EmbeddedServers(server_tmp / "servers")
     try:
         await asyncio.to_thread(servers.start)
         url = await db.ensure_database(servers.database_url, "yizhan_restart_test")
@@ -96,4 +92,3 @@ async def test_postgres_restart_mid_commit_loses_nothing_and_refuses_nothing(
             await node.stop()
     finally:
         await asyncio.to_thread(servers.stop)
-        shutil.rmtree(private, ignore_errors=True)
