@@ -50,14 +50,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 # The learned crisis layer: trains on tests/data (seeded, deterministic) and writes
-# chat_server/data/crisis_model.tsv.gz; tests/test_crisis_corpus.py checks the shipped file
+# chat_server/crisis/data/crisis_model.tsv.gz; tests/test_crisis_corpus.py checks the shipped file
 # is what this builds. One thread: BLAS threads only oversubscribe a shared 2-core machine.
 crisis-model: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis_training build
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis.training build
 
 # Leave-one-writer-out figures of docs/CRISIS.md (counts only).
 crisis-report: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis_training report
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis.training report
 
 clean-var:
 	rm -rf var

@@ -125,7 +125,7 @@ class Backends:
     """Embedded PostgreSQL and Valkey, started once; one database per server set-up."""
 
     def __init__(self, tmp: Path) -> None:
-        from chat_server.embedded import EmbeddedServers
+        from chat_server.ops.embedded import EmbeddedServers
 
         self.servers = EmbeddedServers(tmp / "backends")
         self.tmp = tmp
@@ -163,8 +163,8 @@ class Backends:
 async def create_counselors(database_url: str, key_file: Path, count: int) -> None:
     """Accounts bench0000…: setup, not the measured path (Argon2 costs ~30 ms each)."""
     from chat_server import db
-    from chat_server.protocol import Role
-    from chat_server.sessions import SessionStore
+    from chat_server.accounts.sessions import SessionStore
+    from chat_server.wire.protocol import Role
     from crypto.keyring import KeyRing
     from crypto.pseudonym import CardRule
 

@@ -66,7 +66,7 @@ EPOCH = PREFIX + "epoch"
 
 # + scope (a hashed PIN target, source address or staff name): hash {n, until} of recent
 # failed guesses and the epoch ms before which the next try is slowed. TTL = a day from
-# the last failure (chat_server/throttle.py), so old failures are forgotten.
+# the last failure (chat_server/accounts/throttle.py), so old failures are forgotten.
 SLOW = PREFIX + "slow:"
 
 # + scope: a counter of requests in the current fixed window. TTL = the window.

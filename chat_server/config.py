@@ -230,7 +230,7 @@ class _Reader:
 
     def targets(self, name: str) -> str:
         raw = self.optional(name) or ""
-        from chat_server.roster import parse_targets  # lazy: roster imports nothing of ours
+        from chat_server.roster.rules import parse_targets  # lazy: roster imports nothing of ours
 
         try:
             parse_targets(raw)

@@ -64,7 +64,7 @@ BACKEND_UP = Gauge(
 ROLES = ("worker", "counselor", "supervisor", "admin")
 
 # From acknowledgement to the learned stage's level recorded (and, for high, the
-# escalation opened): the crisis stage runs after the ack (chat_server/crisis_stage.py).
+# escalation opened): the crisis stage runs after the ack (chat_server/crisis/stage.py).
 ASSESSMENT_SECONDS = Histogram(
     "yizhan_crisis_assessment_delay_seconds",
     "Worker message acknowledged to assessed and, if high, escalated",

@@ -8,8 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from chat_server import wire
-from chat_server.sessions import Principal
+from chat_server.accounts.sessions import Principal
+from chat_server.wire import codec as wire
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 429: "Too many requests", 503: "Unavailable"}

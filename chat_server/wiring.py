@@ -11,34 +11,30 @@ from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from chat_queue.store import QueueStore
-from chat_server import (
-    access,
-    admin_routes,
-    api,
-    board,
-    crisis_feature,
-    directory,
-    metrics,
-    reports,
-    retention,
-    selfservice,
-    shifts_feature,
-)
+from chat_server import access, metrics
+from chat_server.accounts import staff_routes as admin_routes
+from chat_server.accounts.sessions import SessionStore
 from chat_server.app import create_app
+from chat_server.chat import retention
+from chat_server.chat import routes as api
+from chat_server.chat.dispatch import Dispatcher
+from chat_server.chat.endpoint import staff_endpoint, worker_endpoint
+from chat_server.chat.hub import Hub
+from chat_server.chat.node import Node
+from chat_server.chat.store import ConversationStore
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
-from chat_server.conversations import ConversationStore
-from chat_server.dispatch import Dispatcher
-from chat_server.endpoint import staff_endpoint, worker_endpoint
-from chat_server.hours import Hours
-from chat_server.hub import Hub
-from chat_server.node import Node
+from chat_server.crisis import board, directory
+from chat_server.crisis import feature as crisis_feature
+from chat_server.ops import reports
 from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, http_error_handler, problem_handler
-from chat_server.protocol import CloseCode
+from chat_server.roster import service as shifts_feature
+from chat_server.roster.hours import Hours
+from chat_server.selfservice import service as selfservice
 from chat_server.services import Services
-from chat_server.sessions import SessionStore
 from chat_server.vault import load_key_ring
+from chat_server.wire.protocol import CloseCode
 from crypto.envelope import Vault
 from crypto.pseudonym import CardRule
 

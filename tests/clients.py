@@ -144,7 +144,7 @@ PASSWORD = "correct horse battery staple 9"
 
 async def make_staff(node: Any, role: str = "counselor", name: str | None = None,
                      capacity: int = 2) -> Staff:
-    from chat_server.protocol import Role
+    from chat_server.wire.protocol import Role
 
     username = name or f"{role}{next(_counter)}"
     await node.node.sessions.create_staff(username, f"小{username[-2:]}", Role(role), PASSWORD,

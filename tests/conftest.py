@@ -41,7 +41,7 @@ def backend_urls() -> Iterator[tuple[str, str]]:
         refuse_unless_a_test_database(db_url)
         yield db_url, redis_url
         return
-    from chat_server.embedded import EmbeddedServers
+    from chat_server.ops.embedded import EmbeddedServers
     with private_tmp() as private, EmbeddedServers(private / "servers") as servers:
         url = asyncio.run(db.ensure_database(servers.database_url, "yizhan_test"))
         yield url, servers.redis_url

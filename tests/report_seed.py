@@ -126,7 +126,7 @@ async def seed(pool: asyncpg.Pool, counselor_a: str, counselor_b: str, superviso
 
 def flat(report: dict[str, Any]) -> dict[str, Any]:
     """The report's figures by their CSV names (the rows the exports hold)."""
-    from chat_server.reports import rows
+    from chat_server.ops.reports import rows
 
     return {f"{section}.{name}": value for section, name, value in rows(report)
             if section != "range" and ".20" not in name and "per_counselor" not in name}

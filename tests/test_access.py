@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from chat_server import access
 from chat_server.access import Audience, Guard
-from chat_server.protocol import FRAMES, ErrorCode, Limits, ProtocolError, Role, parse
+from chat_server.wire.protocol import FRAMES, ErrorCode, Limits, ProtocolError, Role, parse
 from tests.clients import Worker, make_staff
 from tests.conftest import ORIGIN
 

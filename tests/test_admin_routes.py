@@ -7,7 +7,7 @@ import datetime as dt
 
 import httpx
 
-from chat_server import totp
+from chat_server.accounts import totp
 from tests.clients import PASSWORD, Staff, Worker, make_staff
 from tests.conftest import ORIGIN
 
@@ -163,7 +163,7 @@ async def test_every_staff_route_refuses_workers_and_other_roles(node) -> None:
 
 
 async def test_kek_rotation_rewraps_totp_secrets(node) -> None:
-    from chat_server import keyops
+    from chat_server.ops import keys as keyops
 
     admin = await make_staff(node, "admin")
     secret, _ = await set_up(node, admin, "rotsup", "supervisor")

@@ -346,7 +346,7 @@ async def test_an_untrusted_peer_cannot_claim_tls(node_factory) -> None:
 def test_finding_9_data_folders_are_private(server_tmp) -> None:
     import redis
 
-    from chat_server.embedded import EmbeddedServers
+    from chat_server.ops.embedded import EmbeddedServers
 
     var = server_tmp / "var"
     var.mkdir(mode=0o755)  # as an older version left it

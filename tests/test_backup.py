@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from chat_server import cli, db
+from chat_server.chat.store import ConversationStore
 from chat_server.config import Settings
-from chat_server.conversations import ConversationStore
 from crypto.envelope import Vault
 from crypto.errors import CryptoError
 from crypto.keyring import KeyRing

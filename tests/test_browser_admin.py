@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from playwright.async_api import Page, expect
 
-from chat_server import totp
+from chat_server.accounts import totp
 from tests import browser as _browser
 from tests.browser import PageErrors, desktop, tid
 from tests.clients import PASSWORD, Staff, make_staff

@@ -53,7 +53,7 @@ async def snap(page: Page, folder: Path, name: str, full_page: bool = False) -> 
 
 async def named_staff(node: RunningNode, username: str, display: str, role: str,
                       capacity: int = 2) -> Staff:
-    from chat_server.protocol import Role
+    from chat_server.wire.protocol import Role
 
     await node.node.sessions.create_staff(username, display, Role(role), PASSWORD, capacity)
     staff = Staff(node.base, username, PASSWORD)
@@ -211,7 +211,7 @@ async def test_screenshots_of_the_management_pages(browser, node_factory, shots)
     "delete my history" result."""
     import base64
 
-    from chat_server import totp
+    from chat_server.accounts import totp
     from tests.report_seed import seed
     from tests.test_browser_admin import manager_signs_in
 

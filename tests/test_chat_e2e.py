@@ -154,7 +154,7 @@ async def test_waiting_workers_hear_their_place_move_up(node_factory) -> None:
 
 
 async def test_a_long_conversation_resyncs_whole_and_in_order(node) -> None:
-    from chat_server.conversations import NewMessage
+    from chat_server.chat.store import NewMessage
 
     worker, wws, counselor, _cws, conv = await matched_pair(node)
     total = 2500  # more than a catch-up page and more than a socket's outbox

@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
-from chat_server.protocol import Role
-from chat_server.sessions import SessionStore
+from chat_server.accounts.sessions import SessionStore
+from chat_server.wire.protocol import Role
 from crypto.keyring import KeyRing
 from crypto.pseudonym import DEFAULT_CARD_RULE
 from tests.clients import PASSWORD, Staff, Worker, make_staff

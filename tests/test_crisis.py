@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat_server.crisis import (
+from chat_server.crisis.cascade import (
     Assessment,
     ConversationRisk,
     RiskLevel,
@@ -23,14 +23,14 @@ from chat_server.crisis import (
     load_rules,
     normalize,
 )
-from chat_server.crisis import (
+from chat_server.crisis.cascade import (
     assess_rules as assess,
 )
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent
 
 RULES_TEXT = (
-    importlib.resources.files("chat_server").joinpath("crisis_rules.toml").read_text("utf-8")
+    importlib.resources.files("chat_server.crisis").joinpath("rules.toml").read_text("utf-8")
 )
 RULES_DATA = tomllib.loads(RULES_TEXT)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chat_server.crisis import (
+from chat_server.crisis.cascade import (
     MODEL_REASON,
     RULE_OVERRULED,
     Assessment,
@@ -17,7 +17,7 @@ from chat_server.crisis import (
     assess_many,
     decide,
 )
-from chat_server.crisis_model import (
+from chat_server.crisis.model import (
     FORMAT,
     ModelFileError,
     Scores,

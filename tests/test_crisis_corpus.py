@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 
-from chat_server.crisis import RiskLevel
-from chat_server.crisis_model import context_text, default_model, model_text
-from chat_server.crisis_training import (
+from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.model import context_text, default_model, model_text
+from chat_server.crisis.training import (
     CORPUS,
     SEED,
     C,

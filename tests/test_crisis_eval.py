@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_server.crisis import RiskLevel, assess
+from chat_server.crisis.cascade import RiskLevel, assess
 
 DATA = Path(__file__).parent / "data"
 EVAL_SET = DATA / "crisis_eval.tsv"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chat_server.crisis import Assessment, RiskLevel, assess
-from chat_server.crisis_stage import ROUND, AssessmentStage, Pending
+from chat_server.crisis.cascade import Assessment, RiskLevel, assess
+from chat_server.crisis.stage import ROUND, AssessmentStage, Pending
 
 
 async def test_results_come_back_in_order_with_context() -> None:

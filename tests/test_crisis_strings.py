@@ -15,7 +15,7 @@ OTHER_IDS = {"third_party_risk", "past_risk", "said_as_joke", "learned_model",
 
 
 def _rule_ids() -> set[str]:
-    text = importlib.resources.files("chat_server").joinpath("crisis_rules.toml").read_text(
+    text = importlib.resources.files("chat_server.crisis").joinpath("rules.toml").read_text(
         "utf-8")
     ids: set[str] = set()
 

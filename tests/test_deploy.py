@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chat_server import metrics  # noqa: F401 - registers every metric the rules name
-from chat_server.protocol import Role
-from chat_server.sessions import SessionStore
+from chat_server.accounts.sessions import SessionStore
+from chat_server.wire.protocol import Role
 from crypto.keyring import KeyRing
 from crypto.pseudonym import DEFAULT_CARD_RULE
 from tests.clients import PASSWORD, WsClient, resident_id

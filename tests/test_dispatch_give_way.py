@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from chat_server.dispatch import Dispatcher
+from chat_server.chat.dispatch import Dispatcher
 
 
 def dispatcher() -> Dispatcher:

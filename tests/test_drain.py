@@ -11,9 +11,9 @@ import httpx
 import pytest
 import websockets
 
-from chat_server.conversations import Appended, NewMessage
-from chat_server.endpoint import MAX_IN_FLIGHT
-from chat_server.protocol import CloseCode
+from chat_server.chat.endpoint import MAX_IN_FLIGHT
+from chat_server.chat.store import Appended, NewMessage
+from chat_server.wire.protocol import CloseCode
 from tests.clients import matched_pair
 from tests.conftest import RunningNode
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from chat_server.crisis import RiskLevel
-from chat_server.escalation import (
+from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.escalation import (
     Deadlines,
     Status,
     audience,

@@ -1,4 +1,4 @@
-"""The per-connection feed: events in, actions out, no I/O (chat_server/feed.py)."""
+"""The per-connection feed: events in, actions out, no I/O (chat_server/wire/feed.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chat_server.feed import Emit, Feed, Fetch
+from chat_server.wire.feed import Emit, Feed, Fetch
 
 C = "conv-1"
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat_server.hours import Hours
+from chat_server.roster.hours import Hours
 
 SH = ZoneInfo("Asia/Shanghai")
 HOURS = Hours(tz=SH, open_time=dt.time(10), close_time=None, closed_days=(dt.date(2026, 2, 17),))

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from chat_server.hub import Hub
+from chat_server.chat.hub import Hub
 
 
 @contextlib.asynccontextmanager

@@ -11,9 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from chat_server import cli, db, keyops
+from chat_server import cli, db
+from chat_server.chat.store import ConversationStore
 from chat_server.config import Settings
-from chat_server.conversations import ConversationStore
+from chat_server.ops import keys as keyops
 from chat_server.vault import open_text, seal_text
 from crypto.envelope import Aad, Sealed, Vault, open_sealed
 from crypto.errors import CryptoError

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chat_server.conversations import (
+from chat_server.chat.store import (
     _READ_SQL,
     Appended,
     ConversationStore,
@@ -116,7 +116,7 @@ async def test_a_conversation_ended_after_the_read_takes_nothing(node: Any) -> N
 
 
 async def test_several_batchers_keep_each_conversation_dense_and_in_order(node: Any) -> None:
-    from chat_server.writer import MessageWriter
+    from chat_server.chat.writer import MessageWriter
 
     pairs = [await matched_pair(node) for _ in range(3)]
     store: ConversationStore = node.node.conversations

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from chat_server.outbox import Outbox, OutboxFull
+from chat_server.chat.outbox import Outbox, OutboxFull
 
 
 async def test_frames_come_out_in_order_all_that_wait_at_once() -> None:

@@ -56,7 +56,7 @@ def test_the_wheel_carries_every_data_file(dist: Path) -> None:
     assert wanted - names == set()
     assert any(n.startswith("chat_server/migrations/0001_") for n in names)
     assert any(n.startswith("chat_queue/lua/") for n in names)
-    assert "chat_server/crisis_rules.toml" in names
+    assert "chat_server/crisis/rules.toml" in names
     assert not [n for n in names if n.endswith(".pyc") or n.startswith(("tests/", "bench/"))]
     # The embedded servers are an extra, not a dependency of every node.
     metadata = zipfile.ZipFile(wheel).read(

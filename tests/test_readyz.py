@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from chat_server.config import Settings
-from chat_server.embedded import EmbeddedValkey
+from chat_server.ops.embedded import EmbeddedValkey
 from tests.conftest import start_node
 
 

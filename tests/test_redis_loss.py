@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chat_server.config import Settings
-from chat_server.embedded import EmbeddedValkey
+from chat_server.ops.embedded import EmbeddedValkey
 from tests.clients import Worker, make_staff, matched_pair
 from tests.conftest import start_node
 from tests.test_hub import another_node_hub, heard_within

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat_server.referrals import (
+from chat_server.crisis.referrals import (
     SeedError,
     card_text,
     end_of_day,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from chat_server.regex_chars import required_chars
+from chat_server.crisis.regex_chars import required_chars
 
 CASES = [
     ("不想活(?![成得出])", {"不"}),

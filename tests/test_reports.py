@@ -8,7 +8,7 @@ import io
 import zipfile
 from xml.etree import ElementTree
 
-from chat_server import reports
+from chat_server.ops import reports
 from tests.clients import make_staff
 from tests.report_seed import EXPECTED, PER_COUNSELOR, SH, flat, seed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chat_server import retention
+from chat_server.chat import retention
 from tests.clients import Worker, make_staff, matched_pair
 
 T0 = dt.datetime(2026, 3, 2, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai: open

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat_server.roster import (
+from chat_server.roster.rules import (
     Change,
     ChangeKind,
     Pattern,

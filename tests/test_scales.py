@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_server.scales import GAD7, PHQ9, SCALES, STRESS, Scale, ScaleError, score
+from chat_server.selfservice.scales import GAD7, PHQ9, SCALES, STRESS, Scale, ScaleError, score
 
 
 def answers_for(scale: Scale, total: int, *, item9: int = 0) -> list[int]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chat_server.booking import effective_status
-from chat_server.service_reports import average, count, rate
+from chat_server.selfservice.booking import effective_status
+from chat_server.selfservice.reports import average, count, rate
 
 T = dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC)
 

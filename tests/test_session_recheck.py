@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 import websockets
 
-from chat_server.dispatch import REVALIDATE_EVERY_TICKS
+from chat_server.chat.dispatch import REVALIDATE_EVERY_TICKS
 from crypto.tokens import hash_token
 from tests.clients import Worker
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat_server.roster_store import supervisor_of_the_hour
+from chat_server.roster.store import supervisor_of_the_hour
 from tests.clients import Staff, Worker, make_staff
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from chat_server import cli
+from chat_server.accounts.sessions import SessionStore
 from chat_server.config import Settings
-from chat_server.protocol import Role
-from chat_server.sessions import SessionStore
+from chat_server.wire.protocol import Role
 from crypto.keyring import KeyRing
 from crypto.pseudonym import CardRule
 from tests.clients import PASSWORD

@@ -14,7 +14,7 @@ import pytest
 
 from chat_server import db
 from chat_server.clock import system_clock
-from chat_server.embedded import EmbeddedServers
+from chat_server.ops.embedded import EmbeddedServers
 from tests.clients import Worker, make_staff
 from tests.conftest import start_node
 from tests.resume_schedules import Side, Target, settle

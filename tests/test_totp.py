@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chat_server import totp
+from chat_server.accounts import totp
 from crypto.keyring import KeyRing
 
 RFC_SECRET = b"12345678901234567890"  # RFC 6238 appendix B, SHA-1

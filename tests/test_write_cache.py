@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_server.write_cache import WriteCache
+from chat_server.chat.write_cache import WriteCache
 
 
 def _row(conv: str, last_seq: int = 0, encryptions: int = 0) -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""Accounts: worker pseudonyms and devices, staff and their second factor, sessions."""

@@ -1,0 +1,55 @@
+"""The second factor of staff sign-in: asked for after the password matched.
+
+Kept apart from api.py (which only passes it to SessionStore.staff_sign_in) so the
+password's own slow-down (issue 16) and this stay separate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from chat_server.accounts.staff import StaffAccounts
+from chat_server.problems import Problem
+
+# Wrong codes per account in the window: a 6-digit code has 10^6 values, three of which
+# are live at once; 5 tries per 15 minutes makes guessing one take decades.
+TOTP_FAILURES = 5
+TOTP_WINDOW_S = 900
+
+
+def accounts_of(request: Request) -> StaffAccounts:
+    node = request.app.state.node
+    return StaffAccounts(node.services.pool, node.sessions.ring, node.time)
+
+
+def second_factor(request: Request, data: dict[str, Any]
+                  ) -> Callable[[str], Awaitable[None]]:
+    code = data.get("totp")
+
+    async def check(staff_id: str) -> None:
+        accounts = accounts_of(request)
+        if not await accounts.totp_enabled(staff_id):
+            return
+        if not isinstance(code, str) or not code.strip():
+            # Only someone who knows the password learns that a code is needed.
+            raise Problem(401, "totp_required", "enter the code from your authenticator app")
+        if len(code) > 32:
+            raise Problem(400, "bad_field", "totp must be at most 32 characters", field="totp")
+        redis = request.app.state.node.services.redis
+        key = f"yz:rl:totp:{staff_id}"
+        tries = int(await redis.get(key) or 0)
+        if tries >= TOTP_FAILURES:
+            raise Problem(429, "rate_limited", "too many wrong codes; wait a little",
+                          retry_after=max(1, int(await redis.ttl(key))))
+        if not await accounts.check_second_factor(staff_id, code):
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, TOTP_WINDOW_S, nx=True)
+                await pipe.execute()
+            raise Problem(401, "totp_incorrect", "that code does not match")
+        await redis.delete(key)
+
+    return check

@@ -1,0 +1,1 @@
+"""The chat domain: conversations, their messages, matching, sockets and fan-out."""

@@ -1,0 +1,115 @@
+"""What a supervisor's board reads at a glance: seats, risk, ratings, referrals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chat_server.accounts.sessions import STAFF_COOKIE
+from chat_server.chat.routes import node_of, parse_uuid, principal
+from chat_server.crisis.cascade import RiskLevel
+from chat_server.problems import Problem, require_role
+
+# A score at or below this stands out on the board.
+LOW_SCORE = 2
+
+
+async def board(request: Request) -> Response:
+    """Counselors on duty with their load, the queue, and active conversations by risk."""
+    node = node_of(request)
+    require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
+    assert node.dispatcher is not None
+    seats = await node.queue.on_duty()
+    names: dict[str, str] = {}
+    if seats:
+        rows = await node.services.pool.fetch(
+            "SELECT id::text, display_name FROM staff WHERE id = ANY($1::uuid[])",
+            [uuid.UUID(s.staff_id) for s in seats])
+        names = {r["id"]: r["display_name"] for r in rows}
+    risk_rows = await node.services.pool.fetch(
+        "SELECT risk_level, count(*) AS n FROM conversations WHERE status = 'active'"
+        " GROUP BY risk_level")
+    risk = {level.name: 0 for level in RiskLevel}
+    for r in risk_rows:
+        risk[RiskLevel(min(r["risk_level"], 3)).name] += r["n"]
+    return JSONResponse({
+        "queue": await node.dispatcher.queue_stats(),
+        "counselors": [
+            {"id": s.staff_id, "display_name": names.get(s.staff_id, ""), "load": s.load,
+             "capacity": s.capacity, "draining": s.draining, "present": s.present}
+            for s in seats
+        ],
+        "conversations_by_risk": risk,
+    })
+
+
+async def ratings(request: Request) -> Response:
+    """Scores per counselor per ISO week; low scores counted apart so they stand out."""
+    node = node_of(request)
+    require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
+    try:
+        weeks = int(request.query_params.get("weeks", "8"))
+    except ValueError:
+        raise Problem(400, "bad_field", "weeks must be a whole number", field="weeks") from None
+    if not 1 <= weeks <= 52:
+        raise Problem(400, "bad_field", "weeks must be from 1 to 52", field="weeks")
+    rows = await node.services.pool.fetch(
+        "SELECT s.id::text AS id, s.display_name,"
+        " to_char(r.created_at AT TIME ZONE $2, 'IYYY-\"W\"IW') AS week,"
+        " count(*) AS n, avg(r.score)::float AS average,"
+        " count(*) FILTER (WHERE r.score <= $3) AS low"
+        " FROM ratings r JOIN staff s ON s.id = r.counselor_id"
+        " WHERE r.created_at > $1"
+        " GROUP BY s.id, s.display_name, week ORDER BY s.display_name, week",
+        node.now() - dt.timedelta(weeks=weeks), node.settings.timezone, LOW_SCORE)
+    people: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        person = people.setdefault(r["id"], {"id": r["id"], "display_name": r["display_name"],
+                                             "count": 0, "total": 0.0, "low": 0, "weeks": []})
+        person["weeks"].append({"week": r["week"], "count": r["n"],
+                                "average": round(r["average"], 2), "low": r["low"]})
+        person["count"] += r["n"]
+        person["total"] += r["average"] * r["n"]
+        person["low"] += r["low"]
+    out = []
+    for person in people.values():
+        total = person.pop("total")
+        person["average"] = round(total / person["count"], 2) if person["count"] else None
+        out.append(person)
+    out.sort(key=lambda p: (p["average"] is None, p["average"] or 0))
+    return JSONResponse({"weeks": weeks, "low_score": LOW_SCORE, "counselors": out})
+
+
+async def escalation_referrals(request: Request) -> Response:
+    """Referrals made for one escalation, so their status can be followed after a reload."""
+    node = node_of(request)
+    p = require_role(await principal(request, STAFF_COOKIE), "supervisor", "counselor")
+    escalation_id = parse_uuid(request.path_params["escalation_id"])
+    row = await node.services.pool.fetchrow(
+        "SELECT c.counselor_id::text AS counselor_id FROM escalations e"
+        " JOIN conversations c ON c.id = e.conversation_id WHERE e.id = $1",
+        uuid.UUID(escalation_id))
+    if row is None or (str(p.role) == "counselor" and row["counselor_id"] != p.id):
+        raise Problem(404, "not_found", "no such escalation")
+    rows = await node.services.pool.fetch(
+        "SELECT r.id::text AS id, r.status, r.created_at, s.name, s.kind, s.phone"
+        " FROM referrals r JOIN referral_resources s ON s.id = r.resource_id"
+        " WHERE r.escalation_id = $1 ORDER BY r.created_at", uuid.UUID(escalation_id))
+    return JSONResponse({"referrals": [
+        {"id": r["id"], "status": r["status"], "created_at": r["created_at"].isoformat(),
+         "resource": {"name": r["name"], "kind": r["kind"], "phone": r["phone"]}}
+        for r in rows
+    ]})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/supervisor/board", board),
+        Route("/api/supervisor/ratings", ratings),
+        Route("/api/escalations/{escalation_id}/referrals", escalation_referrals, methods=["GET"]),
+    ]

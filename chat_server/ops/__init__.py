@@ -1,0 +1,1 @@
+"""Operating the service: admin verbs, keys, embedded servers, dev set-up, reports."""

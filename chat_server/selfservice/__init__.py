@@ -1,0 +1,1 @@
+"""Self-service: assessments, the library, booking, open days and their reports."""

@@ -1,0 +1,1 @@
+"""The wire contract: frames, their codec, and the pure per-connection feed."""
