@@ -1,6 +1,8 @@
 // zh-CN first, English second. Every string a person reads lives here.
 // Static markup: data-i18n="key" (textContent), data-i18n-placeholder, data-i18n-aria-label,
 // data-i18n-title. Code: t('key', {name: '小林'}).
+// A translation table: longer than the ~400 lines a module of code keeps to, on purpose
+// (one place per page for every string; splitting it would only scatter them).
 
 const LANG_KEY = 'yz.lang';
 

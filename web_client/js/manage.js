@@ -2,8 +2,9 @@
 // (with the two-factor step), the role check, the navigation between them, sign-out.
 
 import { $, h, clear, setText } from './dom.js';
-import { applyI18n, onLangChange, t } from './i18n.js';
-import { currentStaff, showSignin, showView, signOut, wireLangToggles, wireSignin } from './staff.js';
+import { onLangChange, t } from './i18n.js';
+import { wireLanguage } from './shell.js';
+import { currentStaff, showSignin, showView, signOut, wireSignin } from './staff.js';
 import './strings-admin.js';
 
 // Which page each role may open, in the order of the navigation.
@@ -32,8 +33,7 @@ function renderNav(staff) {
 export function startPage(roles, ready) {
   let started = false;
   let current = null;
-  wireLangToggles();
-  applyI18n(document);
+  wireLanguage();
   const enter = (staff) => {
     if (roles.indexOf(staff.role) < 0) {
       setText($('#denied-text'), t('m.denied'));

@@ -1,42 +1,24 @@
-// Shared by the worker's self-service pages: header (home, language, quick exit), the
-// hotlines, the signed-in check, error text and time formatting.
+// Shared by the worker's self-service pages (assess, booking, self-help and its exercises,
+// open days): the page shell of js/shell.js with the hotlines from the server, the
+// signed-in check, error text and time formatting.
 
-import { api, beacon, ApiError } from './api.js';
-import { $, $$, h, clear, setText, show, telHref } from './dom.js';
-import { t, applyI18n, toggleLang, onLangChange, getLang, fmtWhen } from './i18n.js';
-import { getHotlines, setServerHotlines } from './hotlines.js';
+import { api, ApiError } from './api.js';
+import { $, $$, h, clear, setText, show } from './dom.js';
+import { t, onLangChange, getLang, fmtWhen } from './i18n.js';
+import { setServerHotlines } from './hotlines.js';
+import { quickExit, renderHotlines as renderLists, wireLanguage, wireQuickExit } from './shell.js';
 import './strings-services.js';
 
-export function quickExit() {
-  document.body.classList.add('exiting');
-  beacon('/api/worker/signout', { forget_device: true });
-  try { sessionStorage.clear(); } catch (e) { /* ignore */ }
-  try { localStorage.clear(); } catch (e) { /* ignore */ }
-  location.replace('/neutral.html');
-}
+export { quickExit };
 
 export function renderHotlines() {
-  const en = getLang() === 'en';
-  for (const list of $$('[data-hotlines]')) {
-    clear(list);
-    for (const line of getHotlines()) {
-      const name = en && line.name_en ? line.name_en : line.name;
-      list.appendChild(h('li', null, h('a', {
-        class: ['hotline', line.emergency ? 'hotline-emergency' : ''], href: telHref(line.phone),
-        testid: 'hotline',
-      }, h('span', { class: 'hotline-name', text: name }),
-      h('span', { class: 'hotline-phone', text: line.phone }))));
-    }
-  }
+  renderLists(false);
 }
 
-/** Wire the header; `rerender` runs again when the language changes. */
+/** Wire the page shell (js/shell.js); `rerender` runs again when the language changes. */
 export function wireChrome(rerender) {
-  const exit = $('[data-testid="quick-exit"]');
-  if (exit) exit.addEventListener('click', quickExit);
-  const lang = $('[data-testid="lang-toggle"]');
-  if (lang) lang.addEventListener('click', toggleLang);
-  applyI18n(document);
+  wireQuickExit();
+  wireLanguage();
   renderHotlines();
   onLangChange(() => { renderHotlines(); if (rerender) rerender(); });
   api('/api/status', { timeout: 8000 }).then((st) => {

@@ -4,8 +4,9 @@
 
 import { api, ApiError } from './api.js';
 import { $, h, clear, setText } from './dom.js';
-import { t, applyI18n, onLangChange, fmtWhen } from './i18n.js';
-import { showView, toast, wireLangToggles, currentStaff, wireSignin, showSignin, signOut } from './staff.js';
+import { t, onLangChange, fmtWhen } from './i18n.js';
+import { wireLanguage } from './shell.js';
+import { showView, toast, currentStaff, wireSignin, showSignin, signOut } from './staff.js';
 import './strings-services.js';
 
 const TABS = {
@@ -264,8 +265,7 @@ async function start(staff) {
 }
 
 async function main() {
-  applyI18n(document);
-  wireLangToggles();
+  wireLanguage();
   onLangChange(() => { if (S.staff) open(S.tab); });
   wireSignin(start);
   $('#signout').addEventListener('click', async () => { await signOut(); location.reload(); });

@@ -4,8 +4,9 @@
 
 import { $, h, clear, setText, show, hide } from './dom.js';
 import { api, ApiError } from './api.js';
-import { t, applyI18n, onLangChange } from './i18n.js';
-import { showView, wireLangToggles } from './staff.js';
+import { t, onLangChange } from './i18n.js';
+import { wireLanguage } from './shell.js';
+import { showView } from './staff.js';
 import './strings-admin.js';
 
 const HOME = { counselor: 'counselor.html', supervisor: 'supervisor.html', admin: 'admin.html' };
@@ -53,8 +54,7 @@ async function submit(ev) {
 }
 
 async function boot() {
-  wireLangToggles();
-  applyI18n(document);
+  wireLanguage();
   onLangChange(renderInfo);
   const m = /[#&]t=([A-Za-z0-9_-]+)/.exec(location.hash);
   token = m ? m[1] : '';

@@ -1,8 +1,9 @@
-// Shared by the counselor console and the supervisor board: sign-in view, views, toast.
+// Shared by the staff pages: sign-in view, views, toast. (The language toggles and the
+// rest of the page shell: js/shell.js.)
 
 import { $, $$, setText, show, hide } from './dom.js';
 import { api, ApiError } from './api.js';
-import { t, toggleLang } from './i18n.js';
+import { t } from './i18n.js';
 import './strings-admin.js';
 
 export function showView(name) {
@@ -18,10 +19,6 @@ export function toast(text, ms) {
   show(el);
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => hide(el), ms || 5000);
-}
-
-export function wireLangToggles() {
-  for (const b of $$('[data-lang-toggle]')) b.addEventListener('click', toggleLang);
 }
 
 /** Resolves with the staff object, or null when not signed in. Throws on network trouble. */

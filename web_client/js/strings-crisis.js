@@ -1,5 +1,7 @@
 // Strings for the crisis, referral and roster parts of the pages (zh-CN first, English
 // second). Merged into the dictionaries of i18n.js when this module is imported.
+// A translation table: longer than the ~400 lines a module of code keeps to, on purpose
+// (one place per page for every string; splitting it would only scatter them).
 
 import { DICTS } from './i18n.js';
 

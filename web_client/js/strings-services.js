@@ -1,5 +1,7 @@
 // Strings of the self-service pages (assessments, self-help, booking, open days, the staff
 // services page), zh-CN first, English second. Merged into i18n.js's dictionaries.
+// A translation table: longer than the ~400 lines a module of code keeps to, on purpose
+// (one place per page for every string; splitting it would only scatter them).
 
 import { DICTS } from './i18n.js';
 
