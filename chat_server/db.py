@@ -9,6 +9,8 @@ from importlib import resources
 
 import asyncpg
 
+from yizhan_errors import YizhanError
+
 # Serializes `yizhan migrate` runs started at once.
 _MIGRATE_LOCK_ID = 0x59_7A_68_61
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -21,7 +23,7 @@ _DATA_GRANTS = (
 )
 
 
-class SchemaError(Exception):
+class SchemaError(YizhanError):
     """The database's schema does not match this code; the message says what to do."""
 
 

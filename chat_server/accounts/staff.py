@@ -23,6 +23,7 @@ from chat_server.clock import Clock
 from crypto.keyring import KeyRing
 from crypto.passwords import check_password_policy, hash_password
 from crypto.tokens import hash_token, looks_like_token, new_token
+from yizhan_errors import YizhanError
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 ROLES = ("counselor", "supervisor", "admin")
@@ -32,7 +33,7 @@ TOTP_REQUIRED_ROLES = frozenset({"supervisor", "admin"})
 SETUP_TTL = dt.timedelta(hours=72)
 
 
-class AccountError(Exception):
+class AccountError(YizhanError):
     """A refused change; `code` is the problem code the route answers with."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:

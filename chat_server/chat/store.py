@@ -17,6 +17,7 @@ from chat_server.vault import open_text, seal_text
 from chat_server.wire.protocol import Role
 from crypto.envelope import Sealed, Vault, check_budget
 from crypto.keyring import WrappedKey
+from yizhan_errors import YizhanError
 
 if TYPE_CHECKING:
     from chat_server.accounts.sessions import Principal
@@ -93,7 +94,7 @@ class Appended:
     wrapped: WrappedKey | None = None
 
 
-class NotActive(Exception):
+class NotActive(YizhanError):
     """The conversation does not take this message: not active (still waiting, ended,
     shredded), or the sender is no longer its participant."""
 

@@ -15,7 +15,13 @@ from typing import Any
 import asyncpg
 
 from chat_server.crisis.cascade import RiskLevel
-from chat_server.crisis.escalation import Deadlines, Source, Status, raise_level
+from chat_server.crisis.escalation import (
+    Deadlines,
+    Source,
+    Status,
+    raise_level,
+    set_level_deadline,
+)
 from chat_server.crisis.referrals import Resource, followups
 from chat_server.vault import seal_text
 from crypto.envelope import Vault
@@ -295,8 +301,6 @@ class EscalationStore:
     async def set_level(self, escalation_id: str, staff_id: str, level: RiskLevel,
                         note: str, wrapped: WrappedKey | None, now: dt.datetime,
                         ) -> Escalation | None:
-        from chat_server.crisis.escalation import set_level_deadline
-
         async with self.pool.acquire() as conn, conn.transaction():
             current = await conn.fetchrow(
                 "SELECT conversation_id, status, ack_deadline FROM escalations"

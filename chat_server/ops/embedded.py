@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from yizhan_errors import YizhanError
+
 log = logging.getLogger("yizhan.embedded")
 
 # A unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
@@ -50,7 +52,7 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
-class EmbeddedError(Exception):
+class EmbeddedError(YizhanError):
     """An embedded server could not be started."""
 
 

@@ -15,6 +15,7 @@ import asyncpg
 
 from crypto.envelope import rewrap
 from crypto.keyring import KeyRing, WrappedKey
+from yizhan_errors import YizhanError
 
 DEFAULT_BATCH = 500
 
@@ -99,7 +100,7 @@ async def live_keys_under(conn: asyncpg.Connection, kek_version: int) -> int:
     )
 
 
-class ShredRefused(Exception):
+class ShredRefused(YizhanError):
     """The conversation cannot be shredded (unknown, or still open)."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from yizhan_errors import YizhanError
+
 DAY_MINUTES = 24 * 60
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CSV_HEADER = ("date", "username", "role", "start", "end", "note")
@@ -26,7 +28,7 @@ MAX_CSV_ROWS = 20000
 MAX_RANGE_DAYS = 400
 
 
-class RosterError(Exception):
+class RosterError(YizhanError):
     """Refused roster input; `errors` lists every problem (CSV: with line numbers)."""
 
     def __init__(self, errors: Sequence[str]) -> None:

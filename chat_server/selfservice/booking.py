@@ -37,6 +37,7 @@ from chat_server.selfservice.service import (
     worker_of,
 )
 from chat_server.wire.protocol import Role
+from yizhan_errors import YizhanError
 
 if TYPE_CHECKING:
     from chat_server.chat.endpoint import Connection
@@ -53,11 +54,11 @@ MODES = ("online", "in_person")
 ATTENDANCE = ("attended", "no_show")
 
 
-class SlotTaken(Exception):
+class SlotTaken(YizhanError):
     pass
 
 
-class TooMany(Exception):
+class TooMany(YizhanError):
     pass
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from yizhan_errors import YizhanError
 
-class ScaleError(ValueError):
+
+class ScaleError(YizhanError, ValueError):
     """Answers that do not fit the scale (wrong count or a value out of range)."""
 
 
