@@ -81,7 +81,9 @@ async def applied_version(conn: asyncpg.Connection) -> int:
     """The highest migration applied to this database (0: none)."""
     if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
         return 0
-    return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    version: int = await conn.fetchval(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return version
 
 
 async def check_version(conn: asyncpg.Connection) -> int:

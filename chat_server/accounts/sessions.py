@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from chat_server.accounts.staff_accounts import StaffAccounts, hash_secret, verify_secret
+from chat_server.accounts.staff_commands import StaffCommands, hash_secret, verify_secret
 from chat_server.clock import Clock, system_clock
 from chat_server.wire.protocol import Role
 from crypto.errors import InvalidIdentity
@@ -107,8 +107,8 @@ def new_alias() -> str:
     return alias(secrets.token_bytes(32))
 
 
-class SessionStore(StaffAccounts):
-    """Sign-in and session look-up; the account changes it inherits are in staff_accounts."""
+class SessionStore(StaffCommands):
+    """Sign-in and session look-up; the account changes it inherits are in staff_commands."""
 
     def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule,
                  clock: Clock = system_clock) -> None:

@@ -8,6 +8,7 @@ So no password ever passes through an admin's hands, a chat app or an email.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import json
 import re
@@ -88,7 +89,7 @@ class StaffAccounts:
         self.ring = ring
         self.clock = clock  # the node's clock (docs/DECISIONS.md, "One clock")
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(_STAFF_SELECT + " ORDER BY s.role, s.username",
                                      self.clock())
         return [staff_json(r) for r in rows]
@@ -135,7 +136,7 @@ class StaffAccounts:
         assert account is not None
         return account
 
-    async def set_disabled(self, actor: str, staff_id: str, disabled: bool) -> list[bytes]:
+    async def set_disabled(self, actor: str, staff_id: str, disabled: bool) -> builtins.list[bytes]:
         """Disable (revoking every session; their hashes are returned) or enable again."""
         now = self.clock()
         sid = uuid.UUID(staff_id)
@@ -153,7 +154,7 @@ class StaffAccounts:
                               sid, now, {})
         return revoked
 
-    async def reset(self, actor: str, staff_id: str) -> tuple[SetupLink, list[bytes]]:
+    async def reset(self, actor: str, staff_id: str) -> tuple[SetupLink, builtins.list[bytes]]:
         """Forget the password and both factors; a new set-up link is the way back in."""
         now = self.clock()
         sid = uuid.UUID(staff_id)
@@ -200,7 +201,7 @@ class StaffAccounts:
         return Enrolment(str(row["id"]), row["username"], row["display_name"], row["role"],
                          row["role"] in TOTP_REQUIRED_ROLES, secret)
 
-    async def complete(self, token: str, password: str, code: str | None) -> list[str]:
+    async def complete(self, token: str, password: str, code: str | None) -> builtins.list[str]:
         """Set the password (and TOTP, if a code is given); returns new recovery codes."""
         enrol = await self.enrolment(token)
         check_password_policy(password, username=enrol.username)  # raises WeakPassword
@@ -292,7 +293,7 @@ class StaffAccounts:
         return SetupLink(token, expires)
 
     async def _revoke(self, conn: asyncpg.Connection, sid: uuid.UUID, now: dt.datetime
-                      ) -> list[bytes]:
+                      ) -> builtins.list[bytes]:
         rows = await conn.fetch(
             "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL"
             " RETURNING token_hash", sid, now)

@@ -271,7 +271,7 @@ class ConversationStore:
     async def readable_by(self, worker_id: str, session_hash: bytes, devices: Sequence[bytes],
                           limit: int) -> list[asyncpg.Record]:
         """The newest conversations this worker session may read, with counselor names."""
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "SELECT c.id, c.status, c.created_at, c.ended_at, s.display_name"
             " FROM conversations c LEFT JOIN staff s ON s.id = c.counselor_id"
             " WHERE c.worker_id = $1"
@@ -280,7 +280,7 @@ class ConversationStore:
             " AND c.shredded_at IS NULL"
             " ORDER BY c.created_at DESC LIMIT $4",
             uuid.UUID(worker_id), session_hash, list(devices), limit,
-        )
+        ))
 
     async def active_for_counselor(self, staff_id: str) -> list[Conversation]:
         rows = await self.pool.fetch(
@@ -352,8 +352,8 @@ class ConversationStore:
         for i, r in done.items():
             results[i] = r
         for i, j in twin_of.items():
-            r = results[j]
-            results[i] = Appended(r.seq, r.at, True) if isinstance(r, Appended) else r
+            twin = results[j]
+            results[i] = Appended(twin.seq, twin.at, True) if isinstance(twin, Appended) else twin
         return [r if r is not None else RuntimeError("not stored") for r in results]
 
     async def _append_optimistic(
@@ -651,13 +651,13 @@ class ConversationStore:
         With every counselor present that is none at all, instead of every active
         conversation every two seconds (1,000 rows decoded in one go held up messages).
         """
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "SELECT id::text AS id, counselor_id::text AS counselor_id, counselor_away_at"
             " FROM conversations WHERE status = 'active'"
             " AND counselor_id IS NOT NULL"
             " AND (counselor_away_at IS NOT NULL OR NOT (counselor_id = ANY($1::uuid[])))",
             present,
-        )
+        ))
 
     async def silent_since(self, before: dt.datetime) -> list[str]:
         """Active conversations matched before `before` with no message since then."""
@@ -668,9 +668,9 @@ class ConversationStore:
         return [r["id"] for r in rows]
 
     async def waiting(self) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "SELECT id, band, queued_at FROM conversations WHERE status = 'waiting'"
-        )
+        ))
 
     async def seats_taken(self) -> dict[str, list[str]]:
         """Per counselor, the conversations holding a seat: active, or ended in wrap-up."""

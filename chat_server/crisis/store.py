@@ -6,6 +6,7 @@ one escalation cannot both win. Times come from the caller's clock (`now`), neve
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import uuid
@@ -120,7 +121,7 @@ class EscalationStore:
         return Escalation.from_row(row) if row else None
 
     async def list(self, statuses: tuple[str, ...], counselor_id: str | None = None,
-                   limit: int = 200) -> list[Escalation]:
+                   limit: int = 200) -> builtins.list[Escalation]:
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS}{_FROM} WHERE e.status = ANY($1::text[])"
             " AND ($2::uuid IS NULL OR c.counselor_id = $2)"
@@ -131,7 +132,7 @@ class EscalationStore:
     # ---- message levels (for the context rule) ----------------------------------------
 
     async def recent_levels(self, conversation_id: str, before_seq: int, n: int = 4,
-                            ) -> list[RiskLevel]:
+                            ) -> builtins.list[RiskLevel]:
         rows = await self.pool.fetch(
             "SELECT level FROM message_risk WHERE conversation_id = $1 AND seq < $2"
             " ORDER BY seq DESC LIMIT $3", uuid.UUID(conversation_id), before_seq, n)
@@ -144,14 +145,14 @@ class EscalationStore:
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             uuid.UUID(conversation_id), seq, int(level), list(rule_ids), now)
 
-    async def settle_levels(self, rows: list[tuple[str, int, RiskLevel, tuple[str, ...]]],
-                            ) -> list[asyncpg.Record]:
+    async def settle_levels(self, rows: builtins.list[tuple[str, int, RiskLevel, tuple[str, ...]]],
+                            ) -> builtins.list[asyncpg.Record]:
         """Record the learned stage's levels on pending rows; returns the rows it settled.
 
         The stored level is the rules' floor, so a level only rises; a row raised to high
         becomes unhandled (the sweeper's outbox) until its escalation is opened. A row the
         sweeper already took back is not pending and is left to it."""
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "UPDATE message_risk m SET level = GREATEST(m.level, x.l), pending = false,"
             " rule_ids = CASE WHEN x.ids = '' THEN m.rule_ids ELSE string_to_array(x.ids, ',')"
             " END, handled_at = CASE WHEN x.l >= 2 AND m.level < 2 THEN NULL"
@@ -160,21 +161,21 @@ class EscalationStore:
             " WHERE m.conversation_id = x.c AND m.seq = x.s AND m.pending"
             " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
             [uuid.UUID(r[0]) for r in rows], [r[1] for r in rows], [int(r[2]) for r in rows],
-            [",".join(r[3]) for r in rows])
+            [",".join(r[3]) for r in rows]))
 
     async def lease_pending(self, older_than_s: float, now: dt.datetime,
-                            limit: int = 100) -> list[asyncpg.Record]:
+                            limit: int = 100) -> builtins.list[asyncpg.Record]:
         """Pending rows no stage settled within `older_than_s` (their node died or lagged).
 
         Leased by moving created_at to `now`, so another node's sweep leaves them alone
         for as long again; they stay pending, and the stage that reads them settles them."""
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "UPDATE message_risk m SET created_at = $3 FROM (SELECT conversation_id, seq"
             " FROM message_risk WHERE pending AND created_at < $1 ORDER BY created_at"
             " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
             " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
             " RETURNING m.conversation_id, m.seq",
-            now - dt.timedelta(seconds=older_than_s), limit, now)
+            now - dt.timedelta(seconds=older_than_s), limit, now))
 
     async def mark_risk_handled(self, conversation_id: str, seq: int, now: dt.datetime) -> None:
         await self.pool.execute(
@@ -182,17 +183,17 @@ class EscalationStore:
             " AND handled_at IS NULL", uuid.UUID(conversation_id), seq, now)
 
     async def claim_unhandled_risk(self, older_than_s: float, now: dt.datetime,
-                                   limit: int = 50) -> list[asyncpg.Record]:
+                                   limit: int = 50) -> builtins.list[asyncpg.Record]:
         """High-risk rows still unhandled after `older_than_s`, marked handled atomically
         so only one node acts on each (unclaim_risk gives one back if that fails)."""
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "UPDATE message_risk m SET handled_at = $3 FROM (SELECT conversation_id, seq"
             " FROM message_risk WHERE handled_at IS NULL AND level >= 2"
             " AND created_at < $1 ORDER BY created_at"
             " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
             " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
             " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
-            now - dt.timedelta(seconds=older_than_s), limit, now)
+            now - dt.timedelta(seconds=older_than_s), limit, now))
 
     async def unclaim_risk(self, conversation_id: str, seq: int) -> None:
         await self.pool.execute(
@@ -332,7 +333,7 @@ class EscalationStore:
                               staff_id, "resolved", RiskLevel(row["level"]), (), note)
             return await self.get(escalation_id, conn)
 
-    async def overdue(self, now: dt.datetime) -> list[Escalation]:
+    async def overdue(self, now: dt.datetime) -> builtins.list[Escalation]:
         """Claim every missed deadline once: the conditional UPDATE lets one node act."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -361,7 +362,9 @@ class EscalationStore:
             uuid.UUID(escalation_id) if escalation_id else None, reason,
             json.dumps(detail or {}))
 
-    async def audit_rows(self, conversation_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def audit_rows(
+        self, conversation_id: str | None, limit: int
+    ) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT a.id, a.at, a.actor_staff_id, s.display_name, a.action, a.conversation_id,"
             " a.escalation_id, a.reason, a.detail FROM audit_log a"
@@ -405,7 +408,7 @@ class EscalationStore:
 
     # ---- referral directory -----------------------------------------------------------
 
-    async def seed_resources(self, resources: list[Resource], now: dt.datetime) -> None:
+    async def seed_resources(self, resources: builtins.list[Resource], now: dt.datetime) -> None:
         for r in resources:
             await self.pool.execute(
                 "INSERT INTO referral_resources (seed_key, name, phone, kind, hours, region,"
@@ -413,7 +416,7 @@ class EscalationStore:
                 " ON CONFLICT (seed_key) DO NOTHING",
                 r.key, r.name, r.phone, r.kind, r.hours, r.region, r.verify_before_launch, now)
 
-    async def resources(self, include_disabled: bool = False) -> list[dict[str, Any]]:
+    async def resources(self, include_disabled: bool = False) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT id, name, phone, kind, hours, region, verify_before_launch, disabled_at"
             " FROM referral_resources WHERE $1 OR disabled_at IS NULL ORDER BY created_at, name",
@@ -492,7 +495,7 @@ class EscalationStore:
                 json.dumps({"referral_id": referral_id, "status": new}))
         return await self.referral(referral_id)
 
-    async def followups_due(self, before: dt.datetime) -> list[dict[str, Any]]:
+    async def followups_due(self, before: dt.datetime) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT f.id, f.referral_id, f.label, f.due_at, r.status, r.conversation_id,"
             " r.escalation_id, s.name AS resource_name FROM referral_followups f"

@@ -95,7 +95,7 @@ class EmbeddedPostgres:
                 (self.pgdata / "postmaster.pid").unlink()
         with server._lock:  # type: ignore[attr-defined]
             server.ensure_postgres_running()  # type: ignore[attr-defined]
-        return server.get_uri()  # type: ignore[attr-defined]
+        return str(server.get_uri())  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:
         pid_file = self.pgdata / "postmaster.pid"

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import getpass
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -33,7 +34,7 @@ class AdminError(YizhanError):
 
 
 def run(
-    verb: str, settings: Settings, work: Callable[[Settings], Awaitable[int]]
+    verb: str, settings: Settings, work: Callable[[Settings], Coroutine[Any, Any, int]]
 ) -> int:
     """Resolve the servers (embedded if URLs are unset), run `work`, report AdminError."""
     try:

@@ -501,6 +501,9 @@ def parse_csv(text: str, people_by_username: Mapping[str, Person], first: dt.dat
         day_text, username, _role, start_text, end_text = (c.strip() for c in row[:5])
         note = row[5].strip() if len(row) > 5 else ""
         problems: list[str] = []
+        day: dt.date | None
+        start: int | None
+        end: int | None
         try:
             day = dt.date.fromisoformat(day_text)
             if not first <= day <= last:

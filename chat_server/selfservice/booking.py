@@ -183,11 +183,11 @@ class BookingStore:
     # ---- bookings -----------------------------------------------------------------
 
     async def _rows_of(self, conn: Any, worker_id: str) -> list[asyncpg.Record]:
-        return await conn.fetch(
+        return list(await conn.fetch(
             "SELECT b.id, b.owner_session, b.owner_device, b.status, b.conversation_id,"
             f" b.created_at, {_SLOT_COLUMNS}{_SLOT_FROM} JOIN bookings b ON b.slot_id = sl.id"
             " WHERE b.worker_id = $1 ORDER BY sl.starts_at DESC LIMIT 100",
-            uuid.UUID(worker_id))
+            uuid.UUID(worker_id)))
 
     def _view(self, r: asyncpg.Record, now: dt.datetime) -> dict[str, Any]:
         return {"id": str(r["id"]), "status": effective_status(r["status"], r["ends_at"], now),
@@ -207,11 +207,12 @@ class BookingStore:
             raise SlotTaken()
         try:
             async with conn.transaction():
-                return await conn.fetchval(
+                booking_id: uuid.UUID = await conn.fetchval(
                     "INSERT INTO bookings (slot_id, worker_id, owner_session, owner_device,"
                     " status, created_at, updated_at) VALUES ($1, $2, $3, $5, 'booked', $4, $4)"
                     " RETURNING id", slot_id, uuid.UUID(p.id), p.token_hash, now,
                     own_device(p))
+                return booking_id
         except asyncpg.UniqueViolationError:
             raise SlotTaken() from None
 
@@ -281,11 +282,11 @@ class BookingStore:
     async def waiting_booked(self) -> list[asyncpg.Record]:
         """Booked chats still waiting for their counselor (the sweeper retries them)."""
         now = self.clock()
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "SELECT b.id, c.id AS conversation_id, sl.counselor_id FROM bookings b"
             " JOIN booking_slots sl ON sl.id = b.slot_id"
             " JOIN conversations c ON c.id = b.conversation_id"
-            " WHERE b.status = 'booked' AND c.status = 'waiting' AND sl.ends_at > $1", now)
+            " WHERE b.status = 'booked' AND c.status = 'waiting' AND sl.ends_at > $1", now))
 
     async def day(self, first: dt.datetime, last: dt.datetime,
                   counselor_id: str | None) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ class StaffListing:
     disabled: bool
 
 
-class StaffAccounts:
+class StaffCommands:
     def __init__(self, pool: asyncpg.Pool, clock: Clock = system_clock) -> None:
         self.pool = pool
         self.clock = clock  # the node's clock: expiry and revocation times come from it
