@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	scripts/ensure-chromium
 	scripts/ensure-deploy-tools
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -43,8 +44,10 @@ soak: $(STAMP)
 	YIZHAN_SCHEDULES=$(SCHEDULES) YIZHAN_KILL_SCHEDULES=$(KILL_SCHEDULES) \
 		$(BIN)/python -m pytest -q tests/test_delivery_random.py tests/test_delivery_kill.py $(PYTEST_ARGS)
 
+# mypy reads its file list and per-package strictness from pyproject.toml ([tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)

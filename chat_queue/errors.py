@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from yizhan_errors import YizhanError
 
-class QueueError(Exception):
+
+class QueueError(YizhanError):
     """Root of every error this package raises on purpose (bad arguments, out-of-range values)."""

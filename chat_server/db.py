@@ -9,6 +9,8 @@ from importlib import resources
 
 import asyncpg
 
+from yizhan_errors import YizhanError
+
 # Serializes `yizhan migrate` runs started at once.
 _MIGRATE_LOCK_ID = 0x59_7A_68_61
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -21,7 +23,7 @@ _DATA_GRANTS = (
 )
 
 
-class SchemaError(Exception):
+class SchemaError(YizhanError):
     """The database's schema does not match this code; the message says what to do."""
 
 
@@ -79,7 +81,9 @@ async def applied_version(conn: asyncpg.Connection) -> int:
     """The highest migration applied to this database (0: none)."""
     if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
         return 0
-    return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    version: int = await conn.fetchval(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return version
 
 
 async def check_version(conn: asyncpg.Connection) -> int:

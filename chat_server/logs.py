@@ -40,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(safe_fields(getattr(record, "fields", None)))
         if record.exc_info and record.exc_info[0] is not None:
             entry["exc_type"] = record.exc_info[0].__name__
-            entry["traceback"] = safe_traceback(record.exc_info)  # type: ignore[arg-type]
+            entry["traceback"] = safe_traceback(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -54,7 +54,7 @@ class ReadableFormatter(logging.Formatter):
             line += f" [{record.exc_info[0].__name__}]"
         line = f"{line} {tail}".rstrip()
         if record.exc_info and record.exc_info[0] is not None:
-            line += "\n" + safe_traceback(record.exc_info).rstrip()  # type: ignore[arg-type]
+            line += "\n" + safe_traceback(record.exc_info).rstrip()
         return line
 
 

@@ -39,6 +39,6 @@ async def cancel(*tasks: asyncio.Task[object] | None) -> None:
             task.cancel()
         await asyncio.wait(live, timeout=RECANCEL_AFTER_S)
         live = [t for t in live if not t.done()]
-    for task in tasks:
-        if task is not None and not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not warn that nobody did
+    for ended in tasks:
+        if ended is not None and not ended.cancelled():
+            ended.exception()  # retrieved, so asyncio does not warn that nobody did

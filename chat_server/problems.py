@@ -10,12 +10,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from chat_server.accounts.sessions import Principal
 from chat_server.wire import codec as wire
+from yizhan_errors import YizhanError
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 429: "Too many requests", 503: "Unavailable"}
 
 
-class Problem(Exception):
+class Problem(YizhanError):
     def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status

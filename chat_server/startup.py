@@ -16,6 +16,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from chat_server import db
+from yizhan_errors import YizhanError
 
 log = logging.getLogger("yizhan.startup")
 
@@ -31,7 +32,7 @@ RETRIED = (
 )
 
 
-class Unavailable(Exception):
+class Unavailable(YizhanError):
     """A backend did not answer before the deadline."""
 
 

@@ -6,8 +6,10 @@ logs and HTTP problem documents.
 
 from __future__ import annotations
 
+from yizhan_errors import YizhanError
 
-class CryptoError(Exception):
+
+class CryptoError(YizhanError):
     """Root of every error this package raises on purpose."""
 
 

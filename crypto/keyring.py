@@ -17,6 +17,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,7 +47,7 @@ def _wrap_aad(version: int) -> bytes:
     return f"yizhan:kek-wrap:v{version}".encode()
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # JSON true/false would otherwise pass as the integers 1/0
     return isinstance(value, int) and not isinstance(value, bool)
 

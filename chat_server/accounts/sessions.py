@@ -6,7 +6,6 @@ WebSocket resolves its token to a Principal here.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 import re
@@ -18,19 +17,17 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from chat_server.accounts.staff_commands import StaffCommands, hash_secret, verify_secret
 from chat_server.clock import Clock, system_clock
 from chat_server.wire.protocol import Role
 from crypto.errors import InvalidIdentity
 from crypto.keyring import KeyRing
 from crypto.passwords import (
-    check_password_policy,
-    dummy_verify,
-    hash_password,
     needs_rehash,
-    verify_password,
 )
 from crypto.pseudonym import CardRule, alias, all_pseudonyms, identify
 from crypto.tokens import hash_token, looks_like_token, new_token
+from yizhan_errors import YizhanError
 
 WORKER_COOKIE = "yz_w"
 STAFF_COOKIE = "yz_s"
@@ -65,23 +62,23 @@ class WorkerSignIn:
     pin_set: bool
 
 
-class PinIncorrect(Exception):
+class PinIncorrect(YizhanError):
     """The PIN did not match (or no PIN was ever set: the same answer on purpose)."""
 
 
-class BadCredentials(Exception):
+class BadCredentials(YizhanError):
     """Unknown name, wrong password or disabled account: one answer for all three."""
 
 
-class BadPin(Exception):
+class BadPin(YizhanError):
     """Not the shape of a code (8 digits): it cannot match anything, so it is no guess."""
 
 
-class PinSlowed(Exception):
+class PinSlowed(YizhanError):
     """Too many wrong PINs lately for this number or source: wait (never a lockout)."""
 
 
-class NoPossession(Exception):
+class NoPossession(YizhanError):
     """The session holds nothing bound to any conversation, so it may not set a PIN."""
 
 
@@ -110,25 +107,14 @@ def new_alias() -> str:
     return alias(secrets.token_bytes(32))
 
 
-async def _hash(secret: str) -> str:
-    # Argon2id costs ~30 ms of CPU: keep it off the event loop.
-    return await asyncio.to_thread(hash_password, secret)
+class SessionStore(StaffCommands):
+    """Sign-in and session look-up; the account changes it inherits are in staff_commands."""
 
-
-async def _verify(secret: str, encoded: str | None) -> bool:
-    if encoded is None:
-        await asyncio.to_thread(dummy_verify, secret)
-        return False
-    return await asyncio.to_thread(verify_password, secret, encoded)
-
-
-class SessionStore:
     def __init__(self, pool: asyncpg.Pool, ring: KeyRing, card_rule: CardRule,
                  clock: Clock = system_clock) -> None:
-        self.pool = pool
+        super().__init__(pool, clock)
         self.ring = ring
         self.card_rule = card_rule
-        self.clock = clock  # the node's clock: expiry and revocation times come from it
 
     # ---- workers ------------------------------------------------------------------
 
@@ -195,7 +181,7 @@ class SessionStore:
                     raise PinSlowed()
                 # One indexed look-up whether or not this number has a code: the same work
                 # and the same answer either way.
-                digest = self.pin_digest(str(worker_id), row["pepper_version"], pin)
+                digest = pin_digest(self.ring, str(worker_id), row["pepper_version"], pin)
                 opened = await conn.fetch(
                     "SELECT device_hash, alias FROM worker_devices WHERE worker_id = $1"
                     " AND pin_digest = $2 ORDER BY created_at", worker_id, digest)
@@ -275,7 +261,7 @@ class SessionStore:
                 "UPDATE worker_devices SET pin_digest = $3 WHERE worker_id = $1"
                 " AND device_hash = ANY($2::bytea[])",
                 uuid.UUID(p.id), list(p.devices),
-                self.pin_digest(p.id, row["pepper_version"], pin))
+                pin_digest(self.ring, p.id, row["pepper_version"], pin))
         return pin
 
     async def is_device_of(self, device_token: str | None, number: str) -> bool:
@@ -294,17 +280,6 @@ class SessionStore:
             hash_token(device_token), [c.pepper_version for c in candidates],
             [c.digest for c in candidates]))
 
-    def pin_digest(self, worker_id: str, pepper_version: int, pin: str) -> bytes:
-        """The code keyed with the pepper: what worker_devices.pin_digest holds.
-
-        Keyed, so a dump without the key ring cannot test guesses; not Argon2id, because
-        it must be found by an indexed look-up (one number may have PINs on several
-        devices, and a guesser must not be able to make sign-in slower by adding more).
-        Whoever holds the ring and the dump reads every message anyway (docs/SECURITY.md).
-        """
-        return hmac.digest(self.ring.pepper(pepper_version),
-                           f"yizhan:pin:{worker_id}:{pin}".encode(), "sha256")
-
     async def devices_have_pin(self, devices: tuple[bytes, ...]) -> bool:
         return bool(await self.pool.fetchval(
             "SELECT bool_or(pin_digest IS NOT NULL) FROM worker_devices"
@@ -321,7 +296,7 @@ class SessionStore:
         row = await self.pool.fetchrow(
             "SELECT id, password_hash, disabled_at FROM staff WHERE username = $1", username
         )
-        ok = await _verify(password, row["password_hash"] if row else None)
+        ok = await verify_secret(password, row["password_hash"] if row else None)
         if not ok or row is None or row["disabled_at"] is not None:
             raise BadCredentials()
         if second_factor is not None:
@@ -330,7 +305,7 @@ class SessionStore:
             await self.pool.execute(
                 "UPDATE staff SET password_hash = $2 WHERE id = $1",
                 row["id"],
-                await _hash(password),
+                await hash_secret(password),
             )
         token = new_token()
         await self.pool.execute(
@@ -343,54 +318,6 @@ class SessionStore:
         principal = await self.lookup(token)
         assert principal is not None
         return token, principal
-
-    async def create_staff(
-        self, username: str, display_name: str, role: Role, password: str, capacity: int = 2
-    ) -> str:
-        check_password_policy(password, username=username)
-        staff_id = await self.pool.fetchval(
-            "INSERT INTO staff (username, display_name, role, password_hash, capacity,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            username,
-            display_name,
-            str(role),
-            await _hash(password),
-            capacity,
-            self.clock(),
-        )
-        return str(staff_id)
-
-    async def reset_password(self, username: str, password: str) -> bool:
-        check_password_policy(password, username=username)
-        async with self.pool.acquire() as conn, conn.transaction():
-            staff_id = await conn.fetchval(
-                "UPDATE staff SET password_hash = $2 WHERE username = $1 RETURNING id",
-                username,
-                await _hash(password),
-            )
-            if staff_id is None:
-                return False
-            await conn.execute(
-                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id, self.clock(),
-            )
-        return True
-
-    async def disable_staff(self, username: str) -> str | None:
-        """Disable an account and revoke its sessions; returns its id (for closing sockets)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            staff_id = await conn.fetchval(
-                "UPDATE staff SET disabled_at = COALESCE(disabled_at, $2) WHERE username = $1"
-                " RETURNING id",
-                username, self.clock(),
-            )
-            if staff_id is None:
-                return None
-            await conn.execute(
-                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
-                staff_id, self.clock(),
-            )
-        return str(staff_id)
 
     # ---- sessions -----------------------------------------------------------------
 
@@ -409,25 +336,7 @@ class SessionStore:
             " AND (s.staff_id IS NULL OR st.disabled_at IS NULL)",
             token_hash, self.clock(),
         )
-        if row is None:
-            return None
-        if row["worker_id"] is not None:
-            return Principal(
-                id=str(row["worker_id"]),
-                role=Role.WORKER,
-                token_hash=token_hash,
-                name=row["alias"],
-                history_access=row["history_access"],
-                devices=tuple(bytes(d) for d in row["devices"]),
-            )
-        return Principal(
-            id=str(row["staff_id"]),
-            role=Role(row["role"]),
-            token_hash=token_hash,
-            name=row["display_name"],
-            capacity=row["capacity"],
-            username=row["username"],
-        )
+        return None if row is None else _principal(row, token_hash)
 
     async def revoke(self, token_hash: bytes) -> None:
         await self.pool.execute(
@@ -440,3 +349,35 @@ class SessionStore:
             await self.pool.execute(
                 "DELETE FROM worker_devices WHERE device_hash = $1", hash_token(device_token)
             )
+
+
+def _principal(row: asyncpg.Record, token_hash: bytes) -> Principal:
+    if row["worker_id"] is not None:
+        return Principal(
+            id=str(row["worker_id"]),
+            role=Role.WORKER,
+            token_hash=token_hash,
+            name=row["alias"],
+            history_access=row["history_access"],
+            devices=tuple(bytes(d) for d in row["devices"]),
+        )
+    return Principal(
+        id=str(row["staff_id"]),
+        role=Role(row["role"]),
+        token_hash=token_hash,
+        name=row["display_name"],
+        capacity=row["capacity"],
+        username=row["username"],
+    )
+
+
+def pin_digest(ring: KeyRing, worker_id: str, pepper_version: int, pin: str) -> bytes:
+    """The code keyed with the pepper: what worker_devices.pin_digest holds.
+
+    Keyed, so a dump without the key ring cannot test guesses; not Argon2id, because
+    it must be found by an indexed look-up (one number may have PINs on several
+    devices, and a guesser must not be able to make sign-in slower by adding more).
+    Whoever holds the ring and the dump reads every message anyway (docs/SECURITY.md).
+    """
+    return hmac.digest(ring.pepper(pepper_version),
+                       f"yizhan:pin:{worker_id}:{pin}".encode(), "sha256")

@@ -8,6 +8,7 @@ So no password ever passes through an admin's hands, a chat app or an email.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 import json
 import re
@@ -23,6 +24,7 @@ from chat_server.clock import Clock
 from crypto.keyring import KeyRing
 from crypto.passwords import check_password_policy, hash_password
 from crypto.tokens import hash_token, looks_like_token, new_token
+from yizhan_errors import YizhanError
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 ROLES = ("counselor", "supervisor", "admin")
@@ -32,7 +34,7 @@ TOTP_REQUIRED_ROLES = frozenset({"supervisor", "admin"})
 SETUP_TTL = dt.timedelta(hours=72)
 
 
-class AccountError(Exception):
+class AccountError(YizhanError):
     """A refused change; `code` is the problem code the route answers with."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
@@ -87,7 +89,7 @@ class StaffAccounts:
         self.ring = ring
         self.clock = clock  # the node's clock (docs/DECISIONS.md, "One clock")
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(_STAFF_SELECT + " ORDER BY s.role, s.username",
                                      self.clock())
         return [staff_json(r) for r in rows]
@@ -134,7 +136,7 @@ class StaffAccounts:
         assert account is not None
         return account
 
-    async def set_disabled(self, actor: str, staff_id: str, disabled: bool) -> list[bytes]:
+    async def set_disabled(self, actor: str, staff_id: str, disabled: bool) -> builtins.list[bytes]:
         """Disable (revoking every session; their hashes are returned) or enable again."""
         now = self.clock()
         sid = uuid.UUID(staff_id)
@@ -152,7 +154,7 @@ class StaffAccounts:
                               sid, now, {})
         return revoked
 
-    async def reset(self, actor: str, staff_id: str) -> tuple[SetupLink, list[bytes]]:
+    async def reset(self, actor: str, staff_id: str) -> tuple[SetupLink, builtins.list[bytes]]:
         """Forget the password and both factors; a new set-up link is the way back in."""
         now = self.clock()
         sid = uuid.UUID(staff_id)
@@ -199,7 +201,7 @@ class StaffAccounts:
         return Enrolment(str(row["id"]), row["username"], row["display_name"], row["role"],
                          row["role"] in TOTP_REQUIRED_ROLES, secret)
 
-    async def complete(self, token: str, password: str, code: str | None) -> list[str]:
+    async def complete(self, token: str, password: str, code: str | None) -> builtins.list[str]:
         """Set the password (and TOTP, if a code is given); returns new recovery codes."""
         enrol = await self.enrolment(token)
         check_password_policy(password, username=enrol.username)  # raises WeakPassword
@@ -291,7 +293,7 @@ class StaffAccounts:
         return SetupLink(token, expires)
 
     async def _revoke(self, conn: asyncpg.Connection, sid: uuid.UUID, now: dt.datetime
-                      ) -> list[bytes]:
+                      ) -> builtins.list[bytes]:
         rows = await conn.fetch(
             "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL"
             " RETURNING token_hash", sid, now)

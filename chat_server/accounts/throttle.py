@@ -29,7 +29,7 @@ def delay_after(failures: int) -> int:
     """Seconds to wait after `failures` wrong answers in a row (0: no wait)."""
     if failures < FREE_FAILURES:
         return 0
-    return min(MAX_DELAY_S, 2 ** (failures - FREE_FAILURES + 1))
+    return min(MAX_DELAY_S, int(2 ** (failures - FREE_FAILURES + 1)))
 
 
 class Throttle:

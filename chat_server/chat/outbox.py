@@ -11,10 +11,12 @@ import asyncio
 from collections import deque
 from typing import Any
 
+from yizhan_errors import YizhanError
+
 Frame = dict[str, Any] | str  # a str is a frame already encoded
 
 
-class OutboxFull(Exception):
+class OutboxFull(YizhanError):
     """The socket has not kept up: `limit` frames wait already."""
 
 

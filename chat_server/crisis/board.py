@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.sessions import STAFF_COOKIE
 from chat_server.chat.routes import node_of, parse_uuid, principal
+from chat_server.crisis.board_store import BoardStore
 from chat_server.crisis.cascade import RiskLevel
 from chat_server.problems import Problem, require_role
 
@@ -25,18 +25,11 @@ async def board(request: Request) -> Response:
     require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
     assert node.dispatcher is not None
     seats = await node.queue.on_duty()
-    names: dict[str, str] = {}
-    if seats:
-        rows = await node.services.pool.fetch(
-            "SELECT id::text, display_name FROM staff WHERE id = ANY($1::uuid[])",
-            [uuid.UUID(s.staff_id) for s in seats])
-        names = {r["id"]: r["display_name"] for r in rows}
-    risk_rows = await node.services.pool.fetch(
-        "SELECT risk_level, count(*) AS n FROM conversations WHERE status = 'active'"
-        " GROUP BY risk_level")
+    store = BoardStore(node.services.pool)
+    names = await store.display_names([s.staff_id for s in seats])
     risk = {level.name: 0 for level in RiskLevel}
-    for r in risk_rows:
-        risk[RiskLevel(min(r["risk_level"], 3)).name] += r["n"]
+    for level, n in await store.active_by_risk():
+        risk[RiskLevel(min(level, 3)).name] += n
     return JSONResponse({
         "queue": await node.dispatcher.queue_stats(),
         "counselors": [
@@ -58,14 +51,7 @@ async def ratings(request: Request) -> Response:
         raise Problem(400, "bad_field", "weeks must be a whole number", field="weeks") from None
     if not 1 <= weeks <= 52:
         raise Problem(400, "bad_field", "weeks must be from 1 to 52", field="weeks")
-    rows = await node.services.pool.fetch(
-        "SELECT s.id::text AS id, s.display_name,"
-        " to_char(r.created_at AT TIME ZONE $2, 'IYYY-\"W\"IW') AS week,"
-        " count(*) AS n, avg(r.score)::float AS average,"
-        " count(*) FILTER (WHERE r.score <= $3) AS low"
-        " FROM ratings r JOIN staff s ON s.id = r.counselor_id"
-        " WHERE r.created_at > $1"
-        " GROUP BY s.id, s.display_name, week ORDER BY s.display_name, week",
+    rows = await BoardStore(node.services.pool).weekly_ratings(
         node.now() - dt.timedelta(weeks=weeks), node.settings.timezone, LOW_SCORE)
     people: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -90,16 +76,11 @@ async def escalation_referrals(request: Request) -> Response:
     node = node_of(request)
     p = require_role(await principal(request, STAFF_COOKIE), "supervisor", "counselor")
     escalation_id = parse_uuid(request.path_params["escalation_id"])
-    row = await node.services.pool.fetchrow(
-        "SELECT c.counselor_id::text AS counselor_id FROM escalations e"
-        " JOIN conversations c ON c.id = e.conversation_id WHERE e.id = $1",
-        uuid.UUID(escalation_id))
-    if row is None or (str(p.role) == "counselor" and row["counselor_id"] != p.id):
+    store = BoardStore(node.services.pool)
+    found, counselor_id = await store.escalation_exists(escalation_id)
+    if not found or (str(p.role) == "counselor" and counselor_id != p.id):
         raise Problem(404, "not_found", "no such escalation")
-    rows = await node.services.pool.fetch(
-        "SELECT r.id::text AS id, r.status, r.created_at, s.name, s.kind, s.phone"
-        " FROM referrals r JOIN referral_resources s ON s.id = r.resource_id"
-        " WHERE r.escalation_id = $1 ORDER BY r.created_at", uuid.UUID(escalation_id))
+    rows = await store.escalation_referrals(escalation_id)
     return JSONResponse({"referrals": [
         {"id": r["id"], "status": r["status"], "created_at": r["created_at"].isoformat(),
          "resource": {"name": r["name"], "kind": r["kind"], "phone": r["phone"]}}

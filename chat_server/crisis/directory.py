@@ -6,7 +6,6 @@ crisis needs it, so such entries are flagged to supervisors until someone checks
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
 
@@ -16,13 +15,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.staff_routes import staff_principal
+from chat_server.crisis.directory_store import DirectoryStore
 from chat_server.crisis.referrals import KINDS
 from chat_server.problems import Problem, check_origin, field_str, json_body
 
 STALE_AFTER = dt.timedelta(days=90)
 EDITORS = ("supervisor", "admin")
-_COLUMNS = ("id, name, phone, kind, hours, region, verify_before_launch, disabled_at,"
-            " last_verified_at, created_at")
 
 
 def entry_json(r: asyncpg.Record, now: dt.datetime) -> dict[str, Any]:
@@ -57,13 +55,6 @@ def _fields(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     return out
 
 
-async def _audit(conn: Any, actor: str, action: str, rid: uuid.UUID, now: dt.datetime) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor_staff_id, action, reason, at, detail)"
-        " VALUES ($1, $2, 'referral directory', $3, $4)", uuid.UUID(actor), action, now,
-        json.dumps({"resource_id": str(rid)}))
-
-
 def _rid(request: Request) -> uuid.UUID:
     try:
         return uuid.UUID(request.path_params["resource_id"])
@@ -74,12 +65,10 @@ def _rid(request: Request) -> uuid.UUID:
 async def directory(request: Request) -> Response:
     node = request.app.state.node
     now = node.now()
-    pool = node.services.pool
+    store = DirectoryStore(node.services.pool)
     if request.method == "GET":
         await staff_principal(request, *EDITORS)
-        rows = await pool.fetch(f"SELECT {_COLUMNS} FROM referral_resources"
-                                " ORDER BY disabled_at IS NOT NULL, region, name")
-        entries = [entry_json(r, now) for r in rows]
+        entries = [entry_json(r, now) for r in await store.entries()]
         # Stale first: the work to do is at the top.
         entries.sort(key=lambda e: (e["disabled"], not e["stale"]))
         return JSONResponse({"resources": entries, "stale_after_days": STALE_AFTER.days,
@@ -87,15 +76,7 @@ async def directory(request: Request) -> Response:
     check_origin(request)
     me = await staff_principal(request, *EDITORS)
     f = _fields(await json_body(request), partial=False)
-    async with pool.acquire() as conn, conn.transaction():
-        # Whoever adds an entry has just looked it up: it counts as verified today.
-        row = await conn.fetchrow(
-            "INSERT INTO referral_resources (name, phone, kind, hours, region,"
-            " verify_before_launch, last_verified_at, verified_by, created_at)"
-            f" VALUES ($1, $2, $3, $4, $5, false, $6, $7, $6) RETURNING {_COLUMNS}",
-            f["name"], f["phone"], f["kind"], f.get("hours", ""), f.get("region", ""), now,
-            uuid.UUID(me.id))
-        await _audit(conn, me.id, "directory_added", row["id"], now)
+    row = await store.add(f, me.id, now)
     return JSONResponse(entry_json(row, now), status_code=201)
 
 
@@ -103,26 +84,14 @@ async def directory_entry(request: Request) -> Response:
     check_origin(request)
     me = await staff_principal(request, *EDITORS)
     node = request.app.state.node
-    now = node.now()
     rid = _rid(request)
     f = _fields(await json_body(request), partial=True)
     if not f:
         raise Problem(400, "bad_field", "nothing to change")
-    async with node.services.pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM referral_resources WHERE id = $1 FOR UPDATE",
-                               rid) is None:
-            raise Problem(404, "not_found", "no such directory entry")
-        for column in ("name", "phone", "kind", "hours", "region"):
-            if column in f:
-                await conn.execute(f"UPDATE referral_resources SET {column} = $2 WHERE id = $1",
-                                   rid, f[column])
-        if "disabled" in f:
-            await conn.execute(
-                "UPDATE referral_resources SET disabled_at = CASE WHEN $2"
-                " THEN COALESCE(disabled_at, $3) END WHERE id = $1", rid, f["disabled"], now)
-        await _audit(conn, me.id, "directory_edited", rid, now)
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM referral_resources WHERE id = $1",
-                                  rid)
+    now = node.now()
+    row = await DirectoryStore(node.services.pool).edit(rid, f, me.id, now)
+    if row is None:
+        raise Problem(404, "not_found", "no such directory entry")
     return JSONResponse(entry_json(row, now))
 
 
@@ -132,15 +101,9 @@ async def directory_verified(request: Request) -> Response:
     me = await staff_principal(request, *EDITORS)
     node = request.app.state.node
     now = node.now()
-    rid = _rid(request)
-    async with node.services.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE referral_resources SET last_verified_at = $2, verified_by = $3,"
-            f" verify_before_launch = false WHERE id = $1 RETURNING {_COLUMNS}",
-            rid, now, uuid.UUID(me.id))
-        if row is None:
-            raise Problem(404, "not_found", "no such directory entry")
-        await _audit(conn, me.id, "directory_verified", rid, now)
+    row = await DirectoryStore(node.services.pool).verified(_rid(request), me.id, now)
+    if row is None:
+        raise Problem(404, "not_found", "no such directory entry")
     return JSONResponse(entry_json(row, now))
 
 

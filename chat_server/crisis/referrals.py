@@ -8,6 +8,8 @@ import json
 import tomllib
 from dataclasses import dataclass
 
+from yizhan_errors import YizhanError
+
 SEED_FILE = "referrals.toml"
 
 KINDS = ("hotline", "emergency", "hospital", "counseling", "legal", "other")
@@ -41,7 +43,7 @@ class Resource:
     verify_before_launch: bool
 
 
-class SeedError(ValueError):
+class SeedError(YizhanError, ValueError):
     """The seed file is malformed; the message names the entry and field."""
 
 

@@ -6,6 +6,7 @@ one escalation cannot both win. Times come from the caller's clock (`now`), neve
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import uuid
@@ -15,11 +16,21 @@ from typing import Any
 import asyncpg
 
 from chat_server.crisis.cascade import RiskLevel
-from chat_server.crisis.escalation import Deadlines, Source, Status, raise_level
-from chat_server.crisis.referrals import Resource, followups
+from chat_server.crisis.escalation import (
+    Deadlines,
+    Source,
+    Status,
+    raise_level,
+    set_level_deadline,
+)
+from chat_server.crisis.level_store import LevelLog
+from chat_server.crisis.referral_store import ReferralLog, mark_followup_done
 from chat_server.vault import seal_text
 from crypto.envelope import Vault
 from crypto.keyring import WrappedKey
+
+# mark_followup_done lives in referral_store; crisis.feature imports it from here.
+__all__ = ["Escalation", "EscalationStore", "Signal", "mark_followup_done"]
 
 _COLUMNS = (
     "e.id, e.conversation_id, e.level, e.status, e.source, e.reasons, e.opened_at,"
@@ -94,7 +105,9 @@ class Signal:
     raised: bool
 
 
-class EscalationStore:
+class EscalationStore(LevelLog, ReferralLog):
+    """Escalations and their audit; message levels and referrals come from the bases."""
+
     def __init__(self, pool: asyncpg.Pool, vault: Vault, deadlines: Deadlines) -> None:
         self.pool = pool
         self.vault = vault
@@ -114,93 +127,13 @@ class EscalationStore:
         return Escalation.from_row(row) if row else None
 
     async def list(self, statuses: tuple[str, ...], counselor_id: str | None = None,
-                   limit: int = 200) -> list[Escalation]:
+                   limit: int = 200) -> builtins.list[Escalation]:
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS}{_FROM} WHERE e.status = ANY($1::text[])"
             " AND ($2::uuid IS NULL OR c.counselor_id = $2)"
             " ORDER BY e.level DESC, e.opened_at LIMIT $3",
             list(statuses), uuid.UUID(counselor_id) if counselor_id else None, limit)
         return [Escalation.from_row(r) for r in rows]
-
-    # ---- message levels (for the context rule) ----------------------------------------
-
-    async def recent_levels(self, conversation_id: str, before_seq: int, n: int = 4,
-                            ) -> list[RiskLevel]:
-        rows = await self.pool.fetch(
-            "SELECT level FROM message_risk WHERE conversation_id = $1 AND seq < $2"
-            " ORDER BY seq DESC LIMIT $3", uuid.UUID(conversation_id), before_seq, n)
-        return [RiskLevel(r["level"]) for r in reversed(rows)]
-
-    async def record_level(self, conversation_id: str, seq: int, level: RiskLevel,
-                           rule_ids: tuple[str, ...], now: dt.datetime) -> None:
-        await self.pool.execute(
-            "INSERT INTO message_risk (conversation_id, seq, level, rule_ids, created_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            uuid.UUID(conversation_id), seq, int(level), list(rule_ids), now)
-
-    async def settle_levels(self, rows: list[tuple[str, int, RiskLevel, tuple[str, ...]]],
-                            ) -> list[asyncpg.Record]:
-        """Record the learned stage's levels on pending rows; returns the rows it settled.
-
-        The stored level is the rules' floor, so a level only rises; a row raised to high
-        becomes unhandled (the sweeper's outbox) until its escalation is opened. A row the
-        sweeper already took back is not pending and is left to it."""
-        return await self.pool.fetch(
-            "UPDATE message_risk m SET level = GREATEST(m.level, x.l), pending = false,"
-            " rule_ids = CASE WHEN x.ids = '' THEN m.rule_ids ELSE string_to_array(x.ids, ',')"
-            " END, handled_at = CASE WHEN x.l >= 2 AND m.level < 2 THEN NULL"
-            " ELSE m.handled_at END"
-            " FROM unnest($1::uuid[], $2::bigint[], $3::int[], $4::text[]) AS x(c, s, l, ids)"
-            " WHERE m.conversation_id = x.c AND m.seq = x.s AND m.pending"
-            " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
-            [uuid.UUID(r[0]) for r in rows], [r[1] for r in rows], [int(r[2]) for r in rows],
-            [",".join(r[3]) for r in rows])
-
-    async def lease_pending(self, older_than_s: float, now: dt.datetime,
-                            limit: int = 100) -> list[asyncpg.Record]:
-        """Pending rows no stage settled within `older_than_s` (their node died or lagged).
-
-        Leased by moving created_at to `now`, so another node's sweep leaves them alone
-        for as long again; they stay pending, and the stage that reads them settles them."""
-        return await self.pool.fetch(
-            "UPDATE message_risk m SET created_at = $3 FROM (SELECT conversation_id, seq"
-            " FROM message_risk WHERE pending AND created_at < $1 ORDER BY created_at"
-            " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
-            " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
-            " RETURNING m.conversation_id, m.seq",
-            now - dt.timedelta(seconds=older_than_s), limit, now)
-
-    async def mark_risk_handled(self, conversation_id: str, seq: int, now: dt.datetime) -> None:
-        await self.pool.execute(
-            "UPDATE message_risk SET handled_at = $3 WHERE conversation_id = $1 AND seq = $2"
-            " AND handled_at IS NULL", uuid.UUID(conversation_id), seq, now)
-
-    async def claim_unhandled_risk(self, older_than_s: float, now: dt.datetime,
-                                   limit: int = 50) -> list[asyncpg.Record]:
-        """High-risk rows still unhandled after `older_than_s`, marked handled atomically
-        so only one node acts on each (unclaim_risk gives one back if that fails)."""
-        return await self.pool.fetch(
-            "UPDATE message_risk m SET handled_at = $3 FROM (SELECT conversation_id, seq"
-            " FROM message_risk WHERE handled_at IS NULL AND level >= 2"
-            " AND created_at < $1 ORDER BY created_at"
-            " LIMIT $2 FOR UPDATE SKIP LOCKED) AS due"
-            " WHERE m.conversation_id = due.conversation_id AND m.seq = due.seq"
-            " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
-            now - dt.timedelta(seconds=older_than_s), limit, now)
-
-    async def unclaim_risk(self, conversation_id: str, seq: int) -> None:
-        await self.pool.execute(
-            "UPDATE message_risk SET handled_at = NULL WHERE conversation_id = $1 AND seq = $2",
-            uuid.UUID(conversation_id), seq)
-
-    async def raise_conversation_level(self, conversation_id: str, level: RiskLevel,
-                                       force: bool = False) -> bool:
-        """Set the conversation's badge level; only upwards unless a supervisor forces it."""
-        changed = await self.pool.fetchval(
-            "UPDATE conversations SET risk_level = $2 WHERE id = $1"
-            " AND (risk_level < $2 OR ($3 AND risk_level <> $2)) RETURNING 1",
-            uuid.UUID(conversation_id), int(level), force)
-        return bool(changed)
 
     # ---- sealing ----------------------------------------------------------------------
 
@@ -295,8 +228,6 @@ class EscalationStore:
     async def set_level(self, escalation_id: str, staff_id: str, level: RiskLevel,
                         note: str, wrapped: WrappedKey | None, now: dt.datetime,
                         ) -> Escalation | None:
-        from chat_server.crisis.escalation import set_level_deadline
-
         async with self.pool.acquire() as conn, conn.transaction():
             current = await conn.fetchrow(
                 "SELECT conversation_id, status, ack_deadline FROM escalations"
@@ -328,7 +259,7 @@ class EscalationStore:
                               staff_id, "resolved", RiskLevel(row["level"]), (), note)
             return await self.get(escalation_id, conn)
 
-    async def overdue(self, now: dt.datetime) -> list[Escalation]:
+    async def overdue(self, now: dt.datetime) -> builtins.list[Escalation]:
         """Claim every missed deadline once: the conditional UPDATE lets one node act."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -357,7 +288,9 @@ class EscalationStore:
             uuid.UUID(escalation_id) if escalation_id else None, reason,
             json.dumps(detail or {}))
 
-    async def audit_rows(self, conversation_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def audit_rows(
+        self, conversation_id: str | None, limit: int
+    ) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT a.id, a.at, a.actor_staff_id, s.display_name, a.action, a.conversation_id,"
             " a.escalation_id, a.reason, a.detail FROM audit_log a"
@@ -398,142 +331,3 @@ class EscalationStore:
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
             uuid.UUID(conversation_id), phq2_1, phq2_2, phq9_9, now)
         return bool(inserted)
-
-    # ---- referral directory -----------------------------------------------------------
-
-    async def seed_resources(self, resources: list[Resource], now: dt.datetime) -> None:
-        for r in resources:
-            await self.pool.execute(
-                "INSERT INTO referral_resources (seed_key, name, phone, kind, hours, region,"
-                " verify_before_launch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " ON CONFLICT (seed_key) DO NOTHING",
-                r.key, r.name, r.phone, r.kind, r.hours, r.region, r.verify_before_launch, now)
-
-    async def resources(self, include_disabled: bool = False) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT id, name, phone, kind, hours, region, verify_before_launch, disabled_at"
-            " FROM referral_resources WHERE $1 OR disabled_at IS NULL ORDER BY created_at, name",
-            include_disabled)
-        return [_resource(r) for r in rows]
-
-    async def resource(self, resource_id: str) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(
-            "SELECT id, name, phone, kind, hours, region, verify_before_launch, disabled_at"
-            " FROM referral_resources WHERE id = $1", uuid.UUID(resource_id))
-        return _resource(row) if row else None
-
-    async def add_resource(self, name: str, phone: str, kind: str, hours: str, region: str,
-                           verify_before_launch: bool, now: dt.datetime) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
-            "INSERT INTO referral_resources (name, phone, kind, hours, region,"
-            " verify_before_launch, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " RETURNING id, name, phone, kind, hours, region, verify_before_launch, disabled_at",
-            name, phone, kind, hours, region, verify_before_launch, now)
-        return _resource(row)
-
-    # ---- referrals --------------------------------------------------------------------
-
-    async def create_referral(self, escalation: Escalation, resource_id: str, staff_id: str,
-                              message_seq: int | None, now: dt.datetime) -> dict[str, Any]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rid = await conn.fetchval(
-                "INSERT INTO referrals (escalation_id, conversation_id, resource_id, created_by,"
-                " status, message_seq, created_at) VALUES ($1, $2, $3, $4, 'proposed', $5, $6)"
-                " RETURNING id", uuid.UUID(escalation.id), uuid.UUID(escalation.conversation_id),
-                uuid.UUID(resource_id), uuid.UUID(staff_id), message_seq, now)
-            for label, due in followups(now):
-                await conn.execute(
-                    "INSERT INTO referral_followups (referral_id, due_at, label)"
-                    " VALUES ($1, $2, $3)", rid, due, label)
-            await conn.execute(
-                "INSERT INTO audit_log (at, actor_staff_id, action, conversation_id,"
-                " escalation_id, detail) VALUES ($1, $2, 'referral_proposed', $3, $4, $5)",
-                now, uuid.UUID(staff_id), uuid.UUID(escalation.conversation_id),
-                uuid.UUID(escalation.id), json.dumps({"referral_id": str(rid)}))
-        got = await self.referral(str(rid))
-        assert got is not None
-        return got
-
-    async def referral(self, referral_id: str) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(
-            "SELECT r.*, c.counselor_id, s.name AS resource_name FROM referrals r"
-            " JOIN conversations c ON c.id = r.conversation_id"
-            " JOIN referral_resources s ON s.id = r.resource_id WHERE r.id = $1",
-            uuid.UUID(referral_id))
-        return _referral(row) if row else None
-
-    async def move_referral(self, referral_id: str, current: str, new: str, staff_id: str,
-                            now: dt.datetime) -> dict[str, Any] | None:
-        """Conditional on the status read, so two concurrent changes cannot both apply."""
-        if new not in ("accepted", "declined", "contacted", "completed"):
-            # The column name below is built from it: only known statuses may reach SQL.
-            raise ValueError(f"unknown referral status {new!r}")
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"UPDATE referrals SET status = $3, {new}_at = $4"
-                " WHERE id = $1 AND status = $2 RETURNING conversation_id, escalation_id",
-                uuid.UUID(referral_id), current, new, now)
-            if row is None:
-                return None
-            if new in ("declined", "completed"):
-                # Closed: follow-ups still pending are no longer due.
-                await conn.execute(
-                    "UPDATE referral_followups SET done_at = $2, done_by = $3"
-                    " WHERE referral_id = $1 AND done_at IS NULL",
-                    uuid.UUID(referral_id), now, uuid.UUID(staff_id))
-            await conn.execute(
-                "INSERT INTO audit_log (at, actor_staff_id, action, conversation_id,"
-                " escalation_id, detail) VALUES ($1, $2, 'referral_status', $3, $4, $5)",
-                now, uuid.UUID(staff_id), row["conversation_id"], row["escalation_id"],
-                json.dumps({"referral_id": referral_id, "status": new}))
-        return await self.referral(referral_id)
-
-    async def followups_due(self, before: dt.datetime) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT f.id, f.referral_id, f.label, f.due_at, r.status, r.conversation_id,"
-            " r.escalation_id, s.name AS resource_name FROM referral_followups f"
-            " JOIN referrals r ON r.id = f.referral_id"
-            " JOIN referral_resources s ON s.id = r.resource_id"
-            " WHERE f.done_at IS NULL AND f.due_at < $1 ORDER BY f.due_at", before)
-        return [{"id": r["id"], "referral_id": str(r["referral_id"]), "label": r["label"],
-                 "due_at": _iso(r["due_at"]), "referral_status": r["status"],
-                 "conversation_id": str(r["conversation_id"]),
-                 "escalation_id": str(r["escalation_id"]), "resource": r["resource_name"]}
-                for r in rows]
-
-
-async def mark_followup_done(pool: asyncpg.Pool, followup_id: int, staff_id: str,
-                             now: dt.datetime) -> bool:
-    """Close a follow-up once (with who and when, audited); False if unknown or done."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE referral_followups f SET done_at = $3, done_by = $2 FROM referrals r"
-            " WHERE f.id = $1 AND f.done_at IS NULL AND r.id = f.referral_id"
-            " RETURNING r.conversation_id, r.escalation_id, f.label",
-            followup_id, uuid.UUID(staff_id), now)
-        if row is None:
-            return False
-        await conn.execute(
-            "INSERT INTO audit_log (at, actor_staff_id, action, conversation_id, escalation_id,"
-            " detail) VALUES ($1, $2, 'followup_done', $3, $4, $5)",
-            now, uuid.UUID(staff_id), row["conversation_id"], row["escalation_id"],
-            json.dumps({"followup_id": followup_id, "label": row["label"]}))
-    return True
-
-
-def _resource(r: asyncpg.Record) -> dict[str, Any]:
-    return {"id": str(r["id"]), "name": r["name"], "phone": r["phone"], "kind": r["kind"],
-            "hours": r["hours"], "region": r["region"],
-            "verify_before_launch": r["verify_before_launch"],
-            "disabled": r["disabled_at"] is not None}
-
-
-def _referral(r: asyncpg.Record) -> dict[str, Any]:
-    out = {"id": str(r["id"]), "escalation_id": str(r["escalation_id"]),
-           "conversation_id": str(r["conversation_id"]), "resource_id": str(r["resource_id"]),
-           "resource": r["resource_name"], "status": r["status"],
-           "message_seq": r["message_seq"], "created_at": _iso(r["created_at"])}
-    for name in ("accepted", "declined", "contacted", "completed"):
-        out[f"{name}_at"] = _iso(r[f"{name}_at"])
-    out["counselor_id"] = str(r["counselor_id"]) if r["counselor_id"] else None
-    return out

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from yizhan_errors import YizhanError
+
 log = logging.getLogger("yizhan.embedded")
 
 # A unix socket path longer than this is refused by the kernel (sun_path is 108 bytes).
@@ -50,7 +52,7 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
-class EmbeddedError(Exception):
+class EmbeddedError(YizhanError):
     """An embedded server could not be started."""
 
 
@@ -93,7 +95,7 @@ class EmbeddedPostgres:
                 (self.pgdata / "postmaster.pid").unlink()
         with server._lock:  # type: ignore[attr-defined]
             server.ensure_postgres_running()  # type: ignore[attr-defined]
-        return server.get_uri()  # type: ignore[attr-defined]
+        return str(server.get_uri())  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:
         pid_file = self.pgdata / "postmaster.pid"

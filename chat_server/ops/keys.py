@@ -15,6 +15,7 @@ import asyncpg
 
 from crypto.envelope import rewrap
 from crypto.keyring import KeyRing, WrappedKey
+from yizhan_errors import YizhanError
 
 DEFAULT_BATCH = 500
 
@@ -92,14 +93,15 @@ async def usage(conn: asyncpg.Connection) -> list[KekUsage]:
 
 
 async def live_keys_under(conn: asyncpg.Connection, kek_version: int) -> int:
-    return await conn.fetchval(
+    count: int = await conn.fetchval(
         "SELECT (SELECT count(*) FROM data_keys WHERE kek_version = $1 AND wrapped IS NOT NULL)"
         " + (SELECT count(*) FROM staff WHERE totp_kek_version = $1 AND totp_secret IS NOT NULL)",
         kek_version,
     )
+    return count
 
 
-class ShredRefused(Exception):
+class ShredRefused(YizhanError):
     """The conversation cannot be shredded (unknown, or still open)."""
 
 

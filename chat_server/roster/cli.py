@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chat_server import db
 from chat_server.config import Settings
-from chat_server.ops.admin import BAD_INPUT, OK, REFUSED, AdminError, _run
+from chat_server.ops.verbs import BAD_INPUT, OK, REFUSED, AdminError, run
 from chat_server.roster.rules import (
     Change,
     ChangeKind,
@@ -31,6 +31,7 @@ from chat_server.roster.rules import (
     parse_week,
     parse_weekdays,
 )
+from chat_server.roster.service import records_csv
 from chat_server.roster.store import RosterStore
 
 
@@ -142,7 +143,7 @@ def cmd_pattern(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts pattern", settings, work)
+    return run("shifts pattern", settings, work)
 
 
 def cmd_change(settings: Settings, args: argparse.Namespace) -> int:
@@ -165,7 +166,7 @@ def cmd_change(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run(f"shifts {args.kind}", settings, work)
+    return run(f"shifts {args.kind}", settings, work)
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -183,7 +184,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts list", settings, work)
+    return run("shifts list", settings, work)
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -199,7 +200,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts export", settings, work)
+    return run("shifts export", settings, work)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -225,7 +226,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts import", settings, work)
+    return run("shifts import", settings, work)
 
 
 def cmd_coverage(settings: Settings, args: argparse.Namespace) -> int:
@@ -251,12 +252,10 @@ def cmd_coverage(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts coverage", settings, work)
+    return run("shifts coverage", settings, work)
 
 
 def cmd_records(settings: Settings, args: argparse.Namespace) -> int:
-    from chat_server.roster.service import records_csv
-
     try:
         monday = parse_week(args.week)
     except ValueError as exc:
@@ -272,4 +271,4 @@ def cmd_records(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await store.pool.close()
 
-    return _run("shifts records", settings, work)
+    return run("shifts records", settings, work)

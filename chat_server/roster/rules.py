@@ -15,170 +15,60 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-DAY_MINUTES = 24 * 60
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from chat_server.roster.shifts import (
+    Change,
+    ChangeKind,
+    Pattern,
+    Person,
+    RosterError,
+    Shift,
+    Window,
+)
+from chat_server.roster.times import (
+    DAY_MINUTES,
+    WEEKDAYS,
+    Interval,
+    at,
+    format_weekdays,
+    hhmm,
+    merge,
+    minutes_of,
+    overlap,
+    parse_hhmm,
+    parse_week,
+    parse_weekdays,
+    subtract,
+)
+
+# The pieces moved to times.py and shifts.py are still named here, where callers import them.
+__all__ = [
+    "DAY_MINUTES",
+    "WEEKDAYS",
+    "Change",
+    "ChangeKind",
+    "Interval",
+    "Pattern",
+    "Person",
+    "RosterError",
+    "Shift",
+    "Window",
+    "at",
+    "format_weekdays",
+    "hhmm",
+    "merge",
+    "minutes_of",
+    "parse_hhmm",
+    "parse_week",
+    "parse_weekdays",
+    "subtract",
+]
+
 CSV_HEADER = ("date", "username", "role", "start", "end", "note")
 MAX_CSV_ROWS = 20000
 MAX_RANGE_DAYS = 400
-
-
-class RosterError(Exception):
-    """Refused roster input; `errors` lists every problem (CSV: with line numbers)."""
-
-    def __init__(self, errors: Sequence[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = list(errors)
-
-
-class ChangeKind(StrEnum):
-    LEAVE = "leave"  # removes pattern time (whole day when it spans the window)
-    EXTRA = "extra"  # adds a one-off shift (an extra shift, or the taking side of a swap)
-
-
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    staff_id: str
-    weekdays: frozenset[int]  # 0 = Monday, as date.weekday()
-    start: int
-    end: int
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None  # inclusive
-    note: str = ""
-    id: str = ""
-
-    def applies(self, day: dt.date) -> bool:
-        return (
-            day.weekday() in self.weekdays
-            and (self.valid_from is None or day >= self.valid_from)
-            and (self.valid_until is None or day <= self.valid_until)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    staff_id: str
-    day: dt.date
-    kind: ChangeKind
-    start: int
-    end: int
-    note: str = ""
-    id: str = ""
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Shift:
-    day: dt.date
-    start: int
-    end: int
-    staff_id: str
-    note: str = field(default="", compare=False)
-
-    def start_at(self, tz: ZoneInfo) -> dt.datetime:
-        return at(self.day, self.start, tz)
-
-    def end_at(self, tz: ZoneInfo) -> dt.datetime:
-        return at(self.day, self.end, tz)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    id: str
-    username: str
-    display_name: str
-    role: str  # counselor | supervisor | admin
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Service hours of a day, in minutes: shifts must lie inside."""
-
-    open: int
-    close: int
-    closed_days: frozenset[dt.date] = frozenset()
-
-    @classmethod
-    def of(cls, open_time: dt.time, close_time: dt.time | None,
-           closed_days: Iterable[dt.date] = ()) -> Window:
-        close = DAY_MINUTES if close_time is None else minutes_of(close_time)
-        return cls(minutes_of(open_time), close, frozenset(closed_days))
-
-    def describe(self) -> str:
-        return f"{hhmm(self.open)}–{hhmm(self.close)}"
-
-
-# ---- times ------------------------------------------------------------------------------
-
-
-def minutes_of(t: dt.time) -> int:
-    return t.hour * 60 + t.minute
-
-
-def hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-def parse_hhmm(text: str) -> int:
-    """'18:00' → 1080; '24:00' is the end of the day. ValueError otherwise."""
-    m = _HHMM.match(text.strip())
-    if not m:
-        raise ValueError(f"time must be HH:MM, got {text!r}")
-    h, mi = int(m[1]), int(m[2])
-    if mi >= 60 or h > 24 or (h == 24 and mi):
-        raise ValueError(f"time must be 00:00–24:00, got {text!r}")
-    return h * 60 + mi
-
-
-def at(day: dt.date, minutes: int, tz: ZoneInfo) -> dt.datetime:
-    """The aware moment `minutes` after local midnight of `day` (wall clock, DST-safe)."""
-    extra, m = divmod(minutes, DAY_MINUTES)
-    d = day + dt.timedelta(days=extra)
-    return dt.datetime.combine(d, dt.time(m // 60, m % 60), tz)
-
-
-def parse_weekdays(text: str) -> frozenset[int]:
-    """'mon-fri', 'mon,wed,sat', 'sat-mon' (wraps) → weekday numbers."""
-    days: set[int] = set()
-    for part in text.lower().replace(" ", "").split(","):
-        if not part:
-            continue
-        ends = part.split("-")
-        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
-            raise ValueError(f"weekdays must be like mon-fri or mon,wed; got {text!r}")
-        a, b = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
-        i = a
-        while True:
-            days.add(i)
-            if i == b:
-                break
-            i = (i + 1) % 7
-    if not days:
-        raise ValueError("weekdays must name at least one day")
-    return frozenset(days)
-
-
-def format_weekdays(days: Iterable[int]) -> str:
-    return ",".join(WEEKDAYS[d] for d in sorted(days))
-
-
-def parse_week(text: str) -> dt.date:
-    """'2026-W48' → the Monday of that ISO week."""
-    m = re.match(r"^(\d{4})-W(\d{2})$", text.strip())
-    if not m:
-        raise ValueError(f"week must be like 2026-W48, got {text!r}")
-    # Years a roster can name; a week of year 9999 runs past the last date Python has.
-    if not 2000 <= int(m[1]) <= 2199:
-        raise ValueError(f"week must be of a year from 2000 to 2199, got {text!r}")
-    try:
-        return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
-    except ValueError:
-        raise ValueError(f"no such week {text!r}") from None
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -187,41 +77,6 @@ def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
     if (last - first).days >= MAX_RANGE_DAYS:
         raise RosterError([f"range is longer than {MAX_RANGE_DAYS} days"])
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-# ---- intervals --------------------------------------------------------------------------
-
-Interval = tuple[int, int]
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(intervals):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
-def subtract(base: Iterable[Interval], cut: Iterable[Interval]) -> list[Interval]:
-    result = merge(base)
-    for cs, ce in merge(cut):
-        nxt: list[Interval] = []
-        for s, e in result:
-            if ce <= s or cs >= e:
-                nxt.append((s, e))
-                continue
-            if s < cs:
-                nxt.append((s, cs))
-            if ce < e:
-                nxt.append((ce, e))
-        result = nxt
-    return result
-
-
-def _overlap(a: Interval, b: Interval) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
 
 
 # ---- expansion --------------------------------------------------------------------------
@@ -274,7 +129,7 @@ def check_pattern(new: Pattern, existing: Sequence[Pattern], window: Window) -> 
     for p in existing:
         if p.staff_id != new.staff_id or p.id == new.id or not (p.weekdays & new.weekdays):
             continue
-        if not _overlap((p.start, p.end), (new.start, new.end)):
+        if not overlap((p.start, p.end), (new.start, new.end)):
             continue
         a0, a1 = p.valid_from or dt.date.min, p.valid_until or far
         b0, b1 = new.valid_from or dt.date.min, new.valid_until or far
@@ -297,7 +152,7 @@ def check_change(new: Change, patterns: Sequence[Pattern], changes: Sequence[Cha
         busy = subtract(pattern_intervals(patterns, new.staff_id, new.day), leave)
         busy += [(c.start, c.end) for c in mine if c.kind is ChangeKind.EXTRA]
         for s, e in busy:
-            if _overlap((s, e), (new.start, new.end)):
+            if overlap((s, e), (new.start, new.end)):
                 errors.append(f"overlaps this person's shift on {new.day} {hhmm(s)}–{hhmm(e)}")
     return errors
 
@@ -499,6 +354,9 @@ def parse_csv(text: str, people_by_username: Mapping[str, Person], first: dt.dat
         day_text, username, _role, start_text, end_text = (c.strip() for c in row[:5])
         note = row[5].strip() if len(row) > 5 else ""
         problems: list[str] = []
+        day: dt.date | None
+        start: int | None
+        end: int | None
         try:
             day = dt.date.fromisoformat(day_text)
             if not first <= day <= last:
@@ -526,7 +384,7 @@ def parse_csv(text: str, people_by_username: Mapping[str, Person], first: dt.dat
     seen: dict[tuple[dt.date, str], list[tuple[int, Shift]]] = defaultdict(list)
     for line, s in shifts:
         for other_line, o in seen[(s.day, s.staff_id)]:
-            if _overlap((s.start, s.end), (o.start, o.end)):
+            if overlap((s.start, s.end), (o.start, o.end)):
                 errors.append(f"line {line}: overlaps line {other_line} for the same person")
         seen[(s.day, s.staff_id)].append((line, s))
     if errors:

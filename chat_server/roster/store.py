@@ -207,13 +207,13 @@ class RosterStore:
                                    _uuid(staff_id), day)
                 leave, extra = diff_day(pattern_intervals(patterns, staff_id, day), wanted)
                 for kind, spans in ((ChangeKind.LEAVE, leave), (ChangeKind.EXTRA, extra)):
-                    for s, e in spans:
+                    for lo, hi in spans:
                         await conn.execute(
                             "INSERT INTO roster_changes (staff_id, day, kind, start_minute,"
                             " end_minute, note, created_by, created_at)"
                             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                            _uuid(staff_id), day, str(kind), s, e,
-                            notes.get((s, e), "") if kind is ChangeKind.EXTRA else "csv import",
+                            _uuid(staff_id), day, str(kind), lo, hi,
+                            notes.get((lo, hi), "") if kind is ChangeKind.EXTRA else "csv import",
                             creator, self.clock())
         return changed
 
@@ -226,9 +226,10 @@ class RosterStore:
             _uuid(staff_id), _uuid(by), until, self.clock())
 
     async def approved_until(self, staff_id: str, now: dt.datetime) -> dt.datetime | None:
-        return await self.pool.fetchval(
+        until: dt.datetime | None = await self.pool.fetchval(
             "SELECT max(until) FROM duty_approvals WHERE staff_id = $1 AND until > $2",
             _uuid(staff_id), now)
+        return until
 
     # ---- records ----------------------------------------------------------------------
 

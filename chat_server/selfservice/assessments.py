@@ -123,10 +123,10 @@ class AssessmentStore:
                       tuple(data["answers"]), row["share_next"], row["created_at"])
 
     async def _rows(self, worker_id: str) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
+        return list(await self.pool.fetch(
             "SELECT * FROM assessments WHERE worker_id = $1"
             " ORDER BY created_at DESC, n DESC LIMIT $2",
-            uuid.UUID(worker_id), HISTORY_LIMIT)
+            uuid.UUID(worker_id), HISTORY_LIMIT))
 
     async def readable(self, p: Principal) -> list[Stored]:
         """This worker's results this session may read, newest first."""
@@ -180,7 +180,7 @@ class AssessmentStore:
                if may_read(p, r["owner_session"], r["owner_device"])]
         if not ids:
             return False
-        used = await self.pool.execute(
+        used: str = await self.pool.execute(
             "UPDATE assessment_priority SET used_by_conversation = $2"
             " WHERE assessment_id = ANY($1::uuid[]) AND used_by_conversation IS NULL",
             ids, uuid.UUID(conversation_id))

@@ -6,6 +6,7 @@ Media are referenced by URL, never bundled. Items are recommended by assessment 
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from typing import Any
@@ -59,7 +60,7 @@ class LibraryStore:
         self.pool = pool
         self.clock = clock  # the node's clock
 
-    async def seed(self, items: list[dict[str, Any]]) -> None:
+    async def seed(self, items: builtins.list[dict[str, Any]]) -> None:
         """Add the starting set once (by slug); an admin's edits are never overwritten."""
         now = self.clock()
         for it in items:
@@ -70,13 +71,15 @@ class LibraryStore:
                 it["slug"], it["kind"], it["title"], it["title_en"], it["summary"], it["url"],
                 it["topics"], it["suitable"], now)
 
-    async def list(self, *, include_disabled: bool = False) -> list[dict[str, Any]]:
+    async def list(self, *, include_disabled: bool = False) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT * FROM library_items WHERE $1 OR NOT disabled ORDER BY kind, created_at",
             include_disabled)
         return [_view(r) for r in rows]
 
-    async def recommended(self, tags: list[str], limit: int = 6) -> list[dict[str, Any]]:
+    async def recommended(
+        self, tags: builtins.list[str], limit: int = 6
+    ) -> builtins.list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT * FROM library_items WHERE NOT disabled AND suitable && $1::text[]"
             " ORDER BY kind = 'exercise' DESC, created_at LIMIT $2", tags, limit)
@@ -100,7 +103,7 @@ class LibraryStore:
                 f["topics"], f["suitable"], f["disabled"], now)
         return _view(row) if row else None
 
-    async def recommend(self, conversation_id: str, item_ids: list[uuid.UUID],
+    async def recommend(self, conversation_id: str, item_ids: builtins.list[uuid.UUID],
                         staff_id: str) -> int:
         done = await self.pool.fetch(
             "INSERT INTO library_recommendations (conversation_id, item_id, staff_id, at)"
@@ -110,7 +113,7 @@ class LibraryStore:
             uuid.UUID(conversation_id), item_ids, uuid.UUID(staff_id), self.clock())
         return len(done)
 
-    async def recommended_to(self, p: Any) -> list[dict[str, Any]]:
+    async def recommended_to(self, p: Any) -> builtins.list[dict[str, Any]]:
         """Items counselors recommended in chats this session may read, newest first."""
         rows = await self.pool.fetch(
             "SELECT i.*, c.opened_by_session, c.opened_by_device, r.at AS recommended_at,"

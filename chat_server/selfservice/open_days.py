@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
 from typing import Any
@@ -61,7 +62,7 @@ class OpenDayStore:
         row = await self.pool.fetchrow(_EVENT + " WHERE e.id = $1", eid)
         return event_view(row, self.clock())
 
-    async def list(self, since: dt.datetime) -> list[dict[str, Any]]:
+    async def list(self, since: dt.datetime) -> builtins.list[dict[str, Any]]:
         now = self.clock()
         rows = await self.pool.fetch(_EVENT + " WHERE e.ends_at > $1 ORDER BY e.starts_at"
                                      " LIMIT 100", since)
@@ -90,12 +91,13 @@ class OpenDayStore:
             status = "confirmed" if confirmed < ev["capacity"] else "waiting"
             await conn.execute("UPDATE open_days SET next_number = next_number + 1"
                                " WHERE id = $1", event_id)
-            return await conn.fetchval(
+            signup_id: uuid.UUID = await conn.fetchval(
                 "INSERT INTO open_day_signups (event_id, worker_id, owner_session, owner_device,"
                 " number, status, created_at, updated_at)"
                 " VALUES ($1, $2, $3, $7, $4, $5, $6, $6) RETURNING id",
                 event_id, uuid.UUID(p.id), p.token_hash, ev["next_number"], status, now,
                 own_device(p))
+            return signup_id
 
     async def cancel(self, p: Principal, signup_id: uuid.UUID) -> bool:
         now = self.clock()
@@ -123,7 +125,7 @@ class OpenDayStore:
                     " AND status = 'waiting' ORDER BY number LIMIT 1)", row["event_id"], now)
         return True
 
-    async def readable(self, p: Principal) -> list[dict[str, Any]]:
+    async def readable(self, p: Principal) -> builtins.list[dict[str, Any]]:
         now = self.clock()
         rows = await self.pool.fetch(
             "SELECT s.id AS signup_id, s.owner_session, s.owner_device, s.status, s.number,"
@@ -177,7 +179,7 @@ async def admin_open_days_route(request: Request) -> Response:
         return JSONResponse({"open_days": await rt.open_days.list(since)})
     check_origin(request)
     data = await json_body(request)
-    f = {"theme": field_str(data, "theme", max_len=100),
+    f: dict[str, Any] = {"theme": field_str(data, "theme", max_len=100),
          "teacher": field_str(data, "teacher", max_len=50),
          "place": field_str(data, "place", max_len=200),
          "starts_at": parse_time(data, "starts_at"), "ends_at": parse_time(data, "ends_at"),

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.problems import Problem
-from chat_server.selfservice.booking import effective_status
+from chat_server.selfservice.booking_store import effective_status
 from chat_server.selfservice.service import iso, runtime, staff_of
 
 SMALL = 5

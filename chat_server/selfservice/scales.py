@@ -6,11 +6,12 @@ used; changing a word changes the instrument, so nothing here is paraphrased.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from yizhan_errors import YizhanError
 
-class ScaleError(ValueError):
+
+class ScaleError(YizhanError, ValueError):
     """Answers that do not fit the scale (wrong count or a value out of range)."""
 
 
@@ -153,8 +154,8 @@ def band_of(scale: Scale, score: int) -> str:
     return band
 
 
-def score(scale: Scale, answers: Sequence[object]) -> Result:
-    """Raises ScaleError unless there is one whole answer 0..top per item."""
+def score(scale: Scale, answers: object) -> Result:
+    """Raises ScaleError unless `answers` (from JSON) is one whole answer 0..top per item."""
     if not isinstance(answers, list | tuple) or len(answers) != len(scale.items):
         raise ScaleError(f"{scale.id} needs {len(scale.items)} answers")
     values: list[int] = []

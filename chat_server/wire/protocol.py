@@ -14,6 +14,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from chat_server.wire import codec as wire
+from yizhan_errors import YizhanError
 
 
 class Role(StrEnum):
@@ -55,7 +56,7 @@ class CloseCode(IntEnum):
     FLOOD = 4429
 
 
-class ProtocolError(Exception):
+class ProtocolError(YizhanError):
     """A frame the server refuses; becomes an `error` frame and changes nothing."""
 
     def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
