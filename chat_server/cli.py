@@ -307,11 +307,11 @@ def run_server(settings: Settings) -> None:
     )
 
     def stopping() -> None:
-        node = getattr(app.state, "node", None)  # None until the lifespan started
-        if node is not None:
-            node.stop_taking()
+        parts = getattr(app.state, "parts", None)  # None until the lifespan started
+        if parts is not None:
+            parts.sockets.stop_taking()
 
-    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
+    server = DrainingServer(config, lambda: app.state.parts.sockets.drain(), stopping)
     if settings.metrics_port is not None:
         from chat_server import metrics
 
