@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -87,8 +88,10 @@ def create_app(
     *,
     routes: Sequence[BaseRoute] = (),
     features: Sequence[Feature] = (),
+    draining: Callable[[], bool] = lambda: False,
 ) -> Starlette:
-    """Build the app. `features` open per-node machinery (hub, sweepers) inside the lifespan."""
+    """Build the app. `features` open per-node machinery (hub, sweepers) inside the lifespan;
+    `draining` says the node is stopping on purpose (/readyz answers 503)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -117,7 +120,7 @@ def create_app(
 
     all_routes: list[BaseRoute] = [
         Route("/healthz", health.healthz),
-        Route("/readyz", health.readyz),
+        Route("/readyz", functools.partial(health.readyz, draining)),
         *([Route("/metrics", health.metrics)] if settings.metrics_port is None else []),
         *routes,
         Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),

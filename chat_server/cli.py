@@ -225,11 +225,11 @@ def run_server(settings: Settings) -> None:
     )
 
     def stopping() -> None:
-        node = getattr(app.state, "node", None)  # None until the lifespan started
-        if node is not None:
-            node.stop_taking()
+        parts = getattr(app.state, "parts", None)  # None until the lifespan started
+        if parts is not None:
+            parts.sockets.stop_taking()
 
-    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
+    server = DrainingServer(config, lambda: app.state.parts.sockets.drain(), stopping)
     if settings.metrics_port is not None:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     gc_policy.apply()  # after start-up objects exist, so they are frozen with the rest

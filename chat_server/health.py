@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -16,10 +17,9 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    services = request.app.state.services
-    node = getattr(request.app.state, "node", None)
-    if node is not None and node.draining:
+async def readyz(draining: Callable[[], bool], request: Request) -> Response:
+    services = request.app.state.services  # the app's own clients (app.py's lifespan)
+    if draining():
         # Stopping on purpose: the balancer should send nobody new here.
         return JSONResponse({"status": "draining"}, status_code=503)
     failed: list[str] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -15,5 +15,3 @@ class Services:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
-    # Filled by the features that need them; typed loosely to keep this module dependency-free.
-    extras: dict[str, object] = field(default_factory=dict)

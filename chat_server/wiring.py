@@ -1,62 +1,133 @@
-"""Assembles the app from its features: the one place that knows every route."""
+"""Assembles the app: the one place that knows every route and builds every service.
+
+Services are built in dependency order in the node's lifespan and passed to what uses
+them as constructor arguments. Routes are made before the lifespan runs, so they reach
+what it built through `Running` (a getter that fails loudly before start-up), never
+through app.state. The chat core imports no feature: each feature implements the small
+protocols of chat/plugins.py and is handed to the core here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import WebSocketRoute
+from starlette.routing import BaseRoute
 
 from chat_queue.store import QueueStore
 from chat_server import access, metrics
 from chat_server.accounts import staff_routes as admin_routes
 from chat_server.accounts.sessions import SessionStore
 from chat_server.app import create_app
-from chat_server.chat import retention
+from chat_server.chat import retention, staff_api
 from chat_server.chat import routes as api
-from chat_server.chat.dispatch import Dispatcher
-from chat_server.chat.endpoint import staff_endpoint, worker_endpoint
+from chat_server.chat.connection import Connection
+from chat_server.chat.core import ChatCore, Matching
+from chat_server.chat.endpoint import Pump, socket_routes
 from chat_server.chat.hub import Hub
 from chat_server.chat.node import Node
-from chat_server.chat.store import ConversationStore
+from chat_server.chat.plugins import Plugins
+from chat_server.chat.sockets import Sockets
+from chat_server.chat.store import Conversation, ConversationStore
+from chat_server.chat.wake import Wake
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.crisis import board, directory
-from chat_server.crisis import feature as crisis_feature
+from chat_server.crisis import feature as crisis_frames
+from chat_server.crisis.cascade import assess_rules
+from chat_server.crisis.commands import CrisisCommands
+from chat_server.crisis.hotlines import HOTLINES
+from chat_server.crisis.routes import CrisisRoutes
+from chat_server.crisis.service import CrisisService
+from chat_server.crisis.sweeper import CrisisSweeper
 from chat_server.ops import reports
 from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, http_error_handler, problem_handler
-from chat_server.roster import service as shifts_feature
+from chat_server.roster import routes as roster_routes
+from chat_server.roster import service as roster
 from chat_server.roster.hours import Hours
-from chat_server.selfservice import service as selfservice
+from chat_server.roster.store import supervisor_of_the_hour
+from chat_server.selfservice import assessments, booking, library, open_days
+from chat_server.selfservice import reports as service_reports
+from chat_server.selfservice import service as selfservice_service
+from chat_server.selfservice.service import SelfService, Stores
 from chat_server.services import Services
 from chat_server.vault import load_key_ring
-from chat_server.wire.protocol import CloseCode
+from chat_server.wire.protocol import FRAMES, CloseCode, FrameSpec
 from crypto.envelope import Vault
 from crypto.pseudonym import CardRule
 
 # Often enough for a 2-minute alert; each round is one small query and one Redis read.
 GAUGES_EVERY_S = 15.0
 
+# Every client frame a node parses: the core's and the crisis path's, put together here
+# (a feature's frames are data it hands over, not a registration on import).
+FRAME_TABLE: dict[str, FrameSpec] = {**FRAMES, **crisis_frames.FRAMES}
 
-@contextlib.asynccontextmanager
-async def cluster_gauges(app: Starlette) -> AsyncIterator[None]:
-    """Refresh the cluster-wide gauges (metrics.py) while the node runs."""
-    node: Node = app.state.node
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Everything one running node built, in the order it was built."""
+
+    node: Node
+    sockets: Sockets
+    core: ChatCore
+    crisis: CrisisService
+    shifts: roster.Shifts
+    selfservice: SelfService
+    pump: Pump
+
+
+class Running:
+    """What the lifespan built, for the routes made before it."""
+
+    def __init__(self) -> None:
+        self._parts: Parts | None = None
+
+    def get(self) -> Parts:
+        if self._parts is None:
+            raise RuntimeError("the node has not started")
+        return self._parts
+
+    def started(self, parts: Parts) -> None:
+        self._parts = parts
+
+    def draining(self) -> bool:
+        """Stopping on purpose (not yet started is not draining: /readyz checks the rest)."""
+        return self._parts is not None and self._parts.sockets.draining
+
+
+class SelfServiceIntake:
+    """Self-service's part in a new chat request (a chat IntakeObserver): a positive PHQ-9
+    item 9 raises the band; a booked slot goes to its counselor."""
+
+    def __init__(self, rt: SelfService) -> None:
+        self.rt = rt
+
+    async def chat_requested(self, conn: Connection, conv: Conversation) -> None:
+        await assessments.on_chat_requested(self.rt, conn, conv)
+        await booking.on_chat_requested(self.rt, conn, conv)
+
+
+async def refresh_gauges(node: Node) -> None:
+    """The cluster-wide gauges (metrics.py): each round one small query, one Redis read."""
 
     async def present() -> int:
         return sum(1 for seat in await node.queue.on_duty() if seat.present)
 
-    async def refresh() -> None:
-        now = node.now()
-        await metrics.refresh_cluster_gauges(node.services.pool, present, now,
-                                             node.hours.is_open(now))
+    now = node.now()
+    await metrics.refresh_cluster_gauges(node.services.pool, present, now,
+                                         node.hours.is_open(now))
 
-    await refresh()
-    task = asyncio.create_task(every(GAUGES_EVERY_S, refresh, "cluster gauges"))
+
+@contextlib.asynccontextmanager
+async def loop(name: str, every_s: float, step: object) -> AsyncIterator[None]:
+    task = asyncio.create_task(every(every_s, step, name), name=name)  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -67,63 +138,102 @@ def build_app(settings: Settings) -> Starlette:
     ring = load_key_ring(settings)
     card_rule = CardRule.parse(settings.card_rule)
     hours = Hours(settings.tz, settings.open_time, settings.close_time, settings.closed_days)
+    running = Running()
     app: Starlette
 
     @contextlib.asynccontextmanager
-    async def chat(services: Services) -> AsyncIterator[None]:
+    async def node_lifespan(services: Services) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            parts = await start(services, stack)
+            running.started(parts)
+            # For the CLI's drain and the tests; features never read app.state.
+            app.state.parts = parts
+            app.state.node = parts.node  # the HTTP modules' node_of (accounts, ops, crisis)
+            app.state.selfservice = parts.selfservice  # self-service routes' runtime()
+            yield
+
+    async def start(services: Services, stack: contextlib.AsyncExitStack) -> Parts:
         vault = Vault(ring)
-        hub = Hub(services.redis)
         clock = NodeClock()
+        hub = Hub(services.redis)
         node = Node(
-            services=services,
-            vault=vault,
+            services=services, vault=vault,
             sessions=SessionStore(services.pool, ring, card_rule, clock),
             conversations=ConversationStore(services.pool, vault, clock),
-            queue=QueueStore(services.redis),
-            hub=hub,
-            hours=hours,
-            time=clock,
+            queue=QueueStore(services.redis), hub=hub, hours=hours, time=clock,
         )
-        node.dispatcher = Dispatcher(node)
-        app.state.node = node
-        metrics.watch_connections(
-            lambda role: sum(1 for conns in node.connections.values() for c in conns
-                             if str(c.role) == role))
-        await hub.start()
-        await node.writer.start()
-        await node.dispatcher.start()
-        try:
-            yield
-        finally:
-            await node.dispatcher.stop()
-            await node.writer.stop()
-            for conns in list(node.connections.values()):
-                for conn in list(conns):
-                    conn.close(CloseCode.SERVICE_RESTART)
-            await hub.stop()
+        wake = Wake()
+        sockets = Sockets()
 
-    app = create_app(
-        settings,
-        routes=[
-            *api.routes(),
-            *crisis_feature.routes(),
-            *board.routes(),
-            *shifts_feature.routes(),
-            *admin_routes.routes(),
-            *retention.routes(),
-            *reports.routes(),
-            *directory.routes(),
-            *selfservice.routes(),
-            WebSocketRoute("/ws/worker", worker_endpoint),
-            WebSocketRoute("/ws/staff", staff_endpoint),
-        ],
-        # The crisis feature needs the node the chat feature made, so it comes after it.
-        # The shifts feature needs the node the chat feature builds: it comes after it.
-        features=[chat, lambda services: crisis_feature.running(app),
-                  shifts_feature.feature(lambda: app), lambda services: cluster_gauges(app),
-                  retention.feature(lambda: app), selfservice.feature(lambda: app)],
-    )
+        async def rostered(now: dt.datetime) -> list[str]:
+            return await supervisor_of_the_hour(services.pool, now, tz=hours.tz)
+
+        crisis = CrisisService(node, wake, rostered)
+        shifts = roster.Shifts(node, wake, HOTLINES)
+        matching = Matching(node, sockets, wake, advisors=(shifts,), hotlines=HOTLINES)
+        clock_ = node.time
+        selfservice = SelfService(node, wake, matching.matcher, crisis, shifts, Stores(
+            assessments=assessments.AssessmentStore(services.pool, vault, clock_),
+            library=library.LibraryStore(services.pool, clock_),
+            booking=booking.BookingStore(services.pool, clock_),
+            open_days=open_days.OpenDayStore(services.pool, clock_),
+        ))
+        core = ChatCore(matching, Plugins(
+            assessor=assess_rules,
+            commands=CrisisCommands(crisis).handlers(),
+            message_observers=(crisis,),
+            welcome_extras=(crisis,),
+            duty_guards=(shifts,),
+            intake_observers=(SelfServiceIntake(selfservice),),
+        ))
+        pump = Pump(core, FRAME_TABLE)
+        metrics.watch_connections(sockets.count)
+
+        # Started in order, stopped in reverse (the exit stack).
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        stack.callback(sockets.close_all, CloseCode.SERVICE_RESTART)
+        await node.writer.start()
+        stack.push_async_callback(node.writer.stop)
+        await core.start()
+        stack.push_async_callback(core.stop)
+        await crisis.start()
+        stack.push_async_callback(crisis.stop)
+        sweeper = CrisisSweeper(crisis)
+        sweeper.start()
+        stack.push_async_callback(sweeper.stop)
+        await stack.enter_async_context(loop("roster-sweeper", roster.SWEEP_S, shifts.sweep))
+        await refresh_gauges(node)
+        await stack.enter_async_context(
+            loop("cluster gauges", GAUGES_EVERY_S, lambda: refresh_gauges(node)))
+        await stack.enter_async_context(loop(
+            "retention", retention.CHECK_S, retention.RetentionJob(node).tick))
+        await selfservice.library.seed(library.SEED)
+        await stack.enter_async_context(loop(
+            "booking-sweeper", selfservice_service.SWEEP_S, lambda: booking.sweep(selfservice)))
+        return Parts(node, sockets, core, crisis, shifts, selfservice, pump)
+
+    def node() -> Node:
+        return running.get().node
+
+    routes: list[BaseRoute] = [
+        *api.routes(lambda: running.get().core),
+        *staff_api.routes(lambda: running.get().core),
+        *CrisisRoutes(lambda: running.get().crisis).routes(),
+        *board.routes(lambda: running.get().core),
+        *roster_routes.routes(lambda: running.get().shifts),
+        *admin_routes.routes(),
+        *retention.routes(node),
+        *reports.routes(lambda: running.get().shifts),
+        *directory.routes(),
+        *assessments.routes(), *library.routes(), *booking.routes(),
+        *open_days.routes(), *service_reports.routes(),
+        *socket_routes(lambda: running.get().pump),
+    ]
+    app = create_app(settings, routes=routes, features=[node_lifespan],
+                     draining=running.draining)
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     access.enforce(app.routes)
     return app
+

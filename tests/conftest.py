@@ -157,7 +157,12 @@ class RunningNode:
 
     @property
     def node(self) -> Any:
-        return self.app.state.node
+        return self.app.state.parts.node
+
+    @property
+    def parts(self) -> Any:
+        """Everything the node built (wiring.Parts): its chat core, crisis, roster..."""
+        return self.app.state.parts
 
     async def stop(self) -> None:
         self.server.should_exit = True
@@ -186,11 +191,11 @@ async def start_node(settings: Settings, port: int = 0) -> RunningNode:
     )
 
     def stopping() -> None:
-        node = getattr(app.state, "node", None)  # None until the lifespan started
-        if node is not None:
-            node.stop_taking()
+        parts = getattr(app.state, "parts", None)  # None until the lifespan started
+        if parts is not None:
+            parts.sockets.stop_taking()
 
-    server = DrainingServer(config, lambda: app.state.node.drain(), stopping)
+    server = DrainingServer(config, lambda: app.state.parts.sockets.drain(), stopping)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -9,7 +9,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from chat_server import access
 from chat_server.access import Audience, Guard
-from chat_server.wire.protocol import FRAMES, ErrorCode, Limits, ProtocolError, Role, parse
+from chat_server.wire.protocol import ErrorCode, Limits, ProtocolError, Role, parse
+from chat_server.wiring import FRAME_TABLE as FRAMES
 from tests.clients import Worker, make_staff
 from tests.conftest import ORIGIN
 
@@ -75,8 +76,6 @@ FRAME_ROLES = {
 
 
 def test_every_frame_type_declares_its_roles_and_others_are_refused() -> None:
-    from chat_server import wiring  # noqa: F401  (features register their frames on import)
-
     declared = {k: " ".join(sorted(str(r) for r in v.roles)) for k, v in FRAMES.items()}
     assert declared == FRAME_ROLES
     limits = Limits(max_text_chars=2000)
@@ -84,7 +83,7 @@ def test_every_frame_type_declares_its_roles_and_others_are_refused() -> None:
         assert spec.roles and spec.roles <= set(Role), name
         for role in set(Role) - spec.roles:
             try:
-                parse({"type": name}, role, limits)
+                parse({"type": name}, role, limits, FRAMES)
             except ProtocolError as exc:
                 assert exc.code is ErrorCode.UNKNOWN_TYPE, (name, role)
             else:

@@ -423,7 +423,7 @@ async def test_a_lost_phone_means_a_fresh_start_and_the_old_chat_ends_when_silen
     # After an hour with nobody writing, the old conversation ends by itself.
     later = node.node.now() + dt.timedelta(seconds=node.settings.silent_end_s + 60)
     node.node.clock = lambda: later
-    await node.node.dispatcher.sweep_silent()
+    await node.parts.core.sweeps.sweep_silent()
     ended = await cws.expect("ended", conversation_id=conv)
     assert ended["by"] == "timeout"
     assert all(f.get("conversation_id") != conv for f in await drain(nws, 0.3))

@@ -169,7 +169,7 @@ async def test_a_worker_backgrounded_for_five_minutes_keeps_the_place(browser, w
         await staff_signs_in(c, "/counselor.html", counselor)
         await counselor_on_duty(c)
         # Unseen for longer than the grace period: not handed to the counselor as a ghost.
-        await web.node.dispatcher.match()
+        await web.parts.core.matcher.match()
         await expect(tid(c, "conversation-tab")).to_have_count(0)
         assert await conversation_status(web, w) == ["waiting"]
 
@@ -233,7 +233,7 @@ async def test_a_seat_held_by_a_gone_worker_is_released_with_a_note(browser, web
         presence = tid(c, "worker-presence")
         await expect(presence).to_have_attribute("data-presence", "away")
         clock.advance(minutes=11)
-        await web.node.dispatcher.sweep_gone_workers()
+        await web.parts.core.sweeps.sweep_gone_workers()
         await expect(c.locator("#note-view")).to_be_visible()
         await expect(tid(c, "toast")).to_contain_text("座位已释放")
     finally:

@@ -210,14 +210,14 @@ async def test_a_counselor_whose_match_announcement_was_lost_is_given_it(node) -
     # Redis lost the announcement of a match (past the hub's retries): the record says
     # who serves the worker, so the counselor's socket is given the conversation and
     # then hears the worker.
-    dispatcher = node.node.dispatcher
-    real_announce = dispatcher._announce_match
+    core = node.parts.core
+    real_announce = core.matcher.announce_match
 
     async def lost(*_args: Any, **_kwargs: Any) -> None:
         return None
 
     worker, wws, counselor, cws = await ready_pair(node)
-    dispatcher._announce_match = lost
+    core.matcher.announce_match = lost
     try:
         conv = (await worker.request_chat())["conversation_id"]
         for _ in range(50):
@@ -227,15 +227,15 @@ async def test_a_counselor_whose_match_announcement_was_lost_is_given_it(node) -
                 break
             await asyncio.sleep(0.05)
     finally:
-        dispatcher._announce_match = real_announce
-    await dispatcher.follow_missed(older_than_s=0)
+        core.matcher.announce_match = real_announce
+    await core.upkeep.follow_missed(older_than_s=0)
     assigned = await cws.expect("assigned")
     assert assigned["conversation"]["id"] == conv
     await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": "在吗"})
     message = await cws.expect("message")
     assert message["client_id"] == "w1"
     # Nothing more to mend: the socket follows it now.
-    await dispatcher.follow_missed(older_than_s=0)
+    await core.upkeep.follow_missed(older_than_s=0)
     await asyncio.sleep(0.2)
     assert [f for f in cws.frames if f.get("type") == "assigned"] == [assigned]
     await worker.close()
@@ -372,7 +372,7 @@ async def test_a_worker_gone_past_the_grace_loses_the_place_to_the_next(node_fac
     row = await node.node.services.pool.fetchrow(query, lost)
     assert dict(row) == {"status": "waiting", "ended_by": None}  # the place is kept
     await asyncio.sleep(2.5)  # now past the keeping time too
-    await node.node.dispatcher.match()
+    await node.parts.core.matcher.match()
     row = await node.node.services.pool.fetchrow(query, lost)
     assert dict(row) == {"status": "abandoned", "ended_by": "worker_gone"}
     for c in (next_up, counselor):

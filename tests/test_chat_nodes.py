@@ -254,7 +254,7 @@ async def test_vanished_counselor_hands_the_conversation_over(node_factory) -> N
     await wws.expect("queued", timeout=10)
     # Back in the queue, the worker is told its place again like any waiting worker.
     assert (await wws.expect("queue", conversation_id=conv, timeout=5))["position"] == 1
-    stats = await node.node.dispatcher.queue_stats()
+    stats = await node.parts.core.waiting.queue_stats()
     assert stats["length"] == 1
     assert stats["longest_wait_s"] < 60  # a real wait, not seconds since 1970
     # A second counselor comes on duty and takes the conversation over.

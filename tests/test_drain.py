@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from chat_server.chat.endpoint import MAX_IN_FLIGHT
+from chat_server.chat.connection import MAX_IN_FLIGHT
 from chat_server.chat.store import Appended, NewMessage
 from chat_server.wire.protocol import CloseCode
 from tests.clients import matched_pair
@@ -36,10 +36,10 @@ async def test_drain_answers_what_is_in_flight_then_closes_with_1012(
     await wws.expect("synced")
     await wws.send({"type": "send", "conversation_id": conv, "client_id": "w-1", "text": "在吗"})
     await asyncio.wait_for(committing.wait(), 5)
-    conns = [c for cs in n.connections.values() for c in cs]
+    conns = list(node.parts.sockets)
     assert any(c.in_flight._value < MAX_IN_FLIGHT for c in conns)
 
-    draining = asyncio.create_task(n.drain())
+    draining = asyncio.create_task(node.parts.sockets.drain())
     await asyncio.sleep(0)
     async with httpx.AsyncClient() as http:
         r = await http.get(f"{node.base}/readyz")
@@ -114,7 +114,7 @@ async def test_a_stop_signal_makes_the_node_unready_before_anything_else(
         node.server.handle_exit(signal.SIGTERM, None)
         # (uvicorn re-raises a signal it handled once it has stopped: not in a test.)
         node.server._captured_signals.clear()
-        assert n.draining  # in the handler itself, before uvicorn's next tick
+        assert node.parts.sockets.draining  # in the handler itself, before uvicorn's next tick
         r = await http.get("/readyz")
         assert r.status_code == 503 and r.json()["status"] == "draining"
     with pytest.raises(websockets.InvalidStatus) as refused:

@@ -399,7 +399,7 @@ async def test_a_risk_signal_survives_a_failure_before_the_alert(node) -> None:
     after, the sweeper opens it from the stored row instead of losing the signal."""
     sup, sws = await supervisor(node)
     worker, wws, counselor, _cws, conv = await chat(node)
-    feature = node.app.state.crisis
+    feature = node.parts.crisis
     real = feature.escalate
     failed = []
 
@@ -448,7 +448,7 @@ async def test_a_message_the_stage_never_read_is_assessed_by_the_sweeper(node) -
     ran (a crash): the pending row brings it back, the message is read from the record."""
     sup, sws = await supervisor(node)
     worker, wws, counselor, _cws, conv = await chat(node)
-    feature = node.app.state.crisis
+    feature = node.parts.crisis
     real = feature.stage.submit
     dropped: list[int] = []
     feature.stage.submit = lambda cid, seq, text, context=None: dropped.append(seq)

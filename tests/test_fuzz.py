@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
-from chat_server.wire.protocol import FRAMES
+from chat_server.wiring import FRAME_TABLE as FRAMES
 from tests.clients import connect, make_staff, matched_pair
 from tests.conftest import ORIGIN
 
@@ -176,12 +176,11 @@ async def test_fuzz_every_route_and_frame(node_factory, caplog: pytest.LogCaptur
 def test_every_frame_parser_refuses_garbage_with_a_protocol_error(kind: str,
                                                                  fields: dict) -> None:
     """The frame parsers alone (no socket): anything but a ProtocolError would be a crash."""
-    from chat_server import wiring  # noqa: F401  (features register their frames on import)
     from chat_server.wire.protocol import Limits, ProtocolError, Role, decode, parse
 
     raw = json.dumps({**fields, "type": kind}, ensure_ascii=True, allow_nan=False)
     for role in Role:
         try:
-            parse(decode(raw), role, Limits(max_text_chars=2000))
+            parse(decode(raw), role, Limits(max_text_chars=2000), FRAMES)
         except ProtocolError:
             pass

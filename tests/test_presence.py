@@ -15,15 +15,15 @@ from tests.clients import matched_pair
 async def test_a_worker_whose_node_died_is_reported_away_then_back(node) -> None:
     worker, wws, counselor, cws, conv = await matched_pair(node)
     n = node.node
-    await n.dispatcher.heartbeats()
-    await n.dispatcher.sweep_workers()  # linked: nothing to say
+    await node.parts.core.upkeep.heartbeats()
+    await node.parts.core.sweeps.sweep_workers()  # linked: nothing to say
     with pytest.raises(asyncio.TimeoutError):
         await cws.expect("worker_away", timeout=0.3)
 
     # Its node stops renewing the link (as a node killed with SIGKILL would).
     await n.queue.redis.zadd(keys.WORKER_LINKS, {conv: 0})
-    await n.dispatcher.sweep_workers()
-    await n.dispatcher.sweep_workers()  # told once only
+    await node.parts.core.sweeps.sweep_workers()
+    await node.parts.core.sweeps.sweep_workers()  # told once only
     assert (await cws.expect("worker_away", timeout=5))["conversation_id"] == conv
 
     wws2 = await worker.connect()

@@ -82,12 +82,12 @@ async def test_reconcile_mends_a_lost_queue_entry_and_a_drifted_load(node, redis
     await redis.hset(keys.LOAD, counselor.id, 2)
     await asyncio.sleep(1.5)
     assert not [f for f in worker.ws.frames if f.get("type") == "matched"]
-    await node.node.dispatcher.reconcile()
+    await node.parts.core.upkeep.reconcile()
     await worker.ws.expect("matched", timeout=8)
     await asyncio.sleep(0.3)
     # That round re-queued the worker, and the match it woke changed the seat while the
     # round was reading it, so the round left the load alone; the next round mends it.
-    await node.node.dispatcher.reconcile()
+    await node.parts.core.upkeep.reconcile()
     # One real conversation: the phantoms are gone from the count.
     assert await redis.hget(keys.LOAD, counselor.id) == "1"
     await worker.close()

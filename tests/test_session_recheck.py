@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 import websockets
 
-from chat_server.chat.dispatch import REVALIDATE_EVERY_TICKS
+from chat_server.chat.upkeep import REVALIDATE_EVERY_TICKS
 from crypto.tokens import hash_token
 from tests.clients import Worker
 
@@ -27,7 +27,7 @@ async def test_an_expired_session_is_closed_and_the_others_stay(node) -> None:
 
     # Twice round: the dispatcher's own tick may take a turn in between.
     for _ in range(2 * REVALIDATE_EVERY_TICKS):
-        await node.node.dispatcher.revalidate_sessions()
+        await node.parts.core.upkeep.revalidate_sessions()
 
     with pytest.raises(websockets.ConnectionClosed) as closed:
         while True:

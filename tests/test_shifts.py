@@ -141,7 +141,7 @@ async def test_shift_end_drains_without_cutting_anyone_off(node_factory, when: s
         workers.append(w)
 
     rnode.node.clock = lambda: at(20, 1)
-    await rnode.app.state.shifts.sweep()
+    await rnode.parts.shifts.sweep()
     drained = await cws.expect("duty", draining=True)
     assert drained["draining"] is True and drained["load"] == 2
 
@@ -174,13 +174,13 @@ async def test_shift_end_drains_without_cutting_anyone_off(node_factory, when: s
     ended = rnode.node.now()
     # Still in wrap-up (the case note): the seats stay taken, so the duty stays on.
     rnode.node.clock = lambda: ended + dt.timedelta(seconds=rnode.settings.wrapup_s - 1)
-    await rnode.node.dispatcher.sweep_wrapups()
-    await rnode.app.state.shifts.sweep()
+    await rnode.parts.core.sweeps.sweep_wrapups()
+    await rnode.parts.shifts.sweep()
     assert [s.load for s in await rnode.node.queue.on_duty()] == [2]
     # Wrap-up over: the seats are given back and the drained counselor goes off duty.
     rnode.node.clock = lambda: ended + dt.timedelta(seconds=rnode.settings.wrapup_s + 1)
-    await rnode.node.dispatcher.sweep_wrapups()
-    await rnode.app.state.shifts.sweep()
+    await rnode.parts.core.sweeps.sweep_wrapups()
+    await rnode.parts.shifts.sweep()
     off = await cws.expect("duty", on=False)
     assert off["on"] is False
     assert await rnode.node.queue.on_duty() == []
@@ -303,12 +303,12 @@ async def test_status_accounts_for_the_roster(rnode) -> None:
     assert "no_counselor_scheduled_soon" not in plain  # no roster kept: claim nothing
     await pattern(sup, c, "mon-sun", "10:30", "24:00")
     rnode.node.clock = lambda: local(2026, 12, 1, 10, 0)
-    rnode.app.state.shifts.invalidate()
+    rnode.parts.shifts.invalidate()
     st = (await sup.http.get("/api/status")).json()
     assert st["no_counselor_scheduled_soon"] is False
     assert st["estimated_wait_s"] == 1800  # nobody on duty, a counselor starts at 10:30
     rnode.node.clock = lambda: local(2026, 12, 1, 23, 40)
-    rnode.app.state.shifts.invalidate()
+    rnode.parts.shifts.invalidate()
     st = (await sup.http.get("/api/status")).json()
     assert st["scheduled_until"].startswith("2026-12-02T00:00")
     await sup.close()

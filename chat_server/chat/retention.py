@@ -12,35 +12,33 @@ run is recorded in the audit log, so the other nodes find it done.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.sessions import WORKER_COOKIE
 from chat_server.accounts.staff_routes import staff_principal
-from chat_server.app import Feature
 from chat_server.chat.node import Node
 from chat_server.chat.routes import principal
-from chat_server.periodic import cancel, every
 from chat_server.problems import Problem, check_origin, json_body, require_role
-from chat_server.services import Services
 
 log = logging.getLogger("yizhan.retention")
 
 # pg_advisory_lock key: any constant shared by every node ("yzretent" in ASCII).
 LOCK_KEY = 0x797A726574656E74
+# The node, made in the lifespan (routes are made before it).
+NodeRef = Callable[[], Node]
+
 CHECK_S = 600.0  # how often a node looks whether today's run is done
 BATCH = 500
 
@@ -166,45 +164,32 @@ class RetentionJob:
             log.info("retention run", extra={"fields": {"shredded": removed.conversations}})
 
 
-def feature(get_app: Callable[[], Starlette]) -> Feature:
-    @contextlib.asynccontextmanager
-    async def retention(services: Services) -> AsyncIterator[None]:
-        job = RetentionJob(get_app().state.node)
-        task = asyncio.create_task(every(CHECK_S, job.tick, "retention"), name="retention")
-        try:
-            yield
-        finally:
-            await cancel(task)
-
-    return retention
-
-
 # ---- HTTP ----------------------------------------------------------------------------
 
 
-async def retention_status(request: Request) -> Response:
+async def retention_status(node_of: NodeRef, request: Request) -> Response:
     await staff_principal(request, "admin")
-    node: Node = request.app.state.node
+    node = node_of()
     days = node.settings.retention_days
     return JSONResponse({"retention_days": days,
                          "cutoff": cutoff(node.now(), days).isoformat(),
                          "last_run": await last_run(node.services.pool)})
 
 
-async def retention_run(request: Request) -> Response:
+async def retention_run(node_of: NodeRef, request: Request) -> Response:
     check_origin(request)
     await staff_principal(request, "admin")
-    node: Node = request.app.state.node
+    node = node_of()
     removed = await run(node.services.pool, node.now(), node.settings.retention_days)
     if removed is None:
         raise Problem(409, "conflict", "another node is running retention now")
     return JSONResponse({"removed": asdict(removed)})
 
 
-async def worker_delete_history(request: Request) -> Response:
+async def worker_delete_history(node_of: NodeRef, request: Request) -> Response:
     """Shred every closed conversation of this worker, now. Needs history access."""
     check_origin(request)
-    node: Node = request.app.state.node
+    node = node_of()
     p = require_role(await principal(request, WORKER_COOKIE), "worker")
     if not p.history_access:
         raise Problem(403, "history_locked", "enter your PIN (or use your own phone) first")
@@ -228,9 +213,10 @@ async def worker_delete_history(request: Request) -> Response:
     return JSONResponse({"removed": asdict(total)})
 
 
-def routes() -> list[BaseRoute]:
+def routes(node: NodeRef) -> list[BaseRoute]:
     return [
-        Route("/api/retention", retention_status),
-        Route("/api/retention/run", retention_run, methods=["POST"]),
-        Route("/api/worker/history/delete", worker_delete_history, methods=["POST"]),
+        Route("/api/retention", partial(retention_status, node)),
+        Route("/api/retention/run", partial(retention_run, node), methods=["POST"]),
+        Route("/api/worker/history/delete", partial(worker_delete_history, node),
+              methods=["POST"]),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.sessions import STAFF_COOKIE
-from chat_server.chat.routes import node_of, parse_uuid, principal
+from chat_server.chat.routes import ChatRef, node_of, parse_uuid, principal
 from chat_server.crisis.board_store import BoardStore
 from chat_server.crisis.cascade import RiskLevel
 from chat_server.problems import Problem, require_role
@@ -19,11 +20,10 @@ from chat_server.problems import Problem, require_role
 LOW_SCORE = 2
 
 
-async def board(request: Request) -> Response:
+async def board(chat: ChatRef, request: Request) -> Response:
     """Counselors on duty with their load, the queue, and active conversations by risk."""
     node = node_of(request)
     require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
-    assert node.dispatcher is not None
     seats = await node.queue.on_duty()
     store = BoardStore(node.services.pool)
     names = await store.display_names([s.staff_id for s in seats])
@@ -31,7 +31,7 @@ async def board(request: Request) -> Response:
     for level, n in await store.active_by_risk():
         risk[RiskLevel(min(level, 3)).name] += n
     return JSONResponse({
-        "queue": await node.dispatcher.queue_stats(),
+        "queue": await chat().waiting.queue_stats(),
         "counselors": [
             {"id": s.staff_id, "display_name": names.get(s.staff_id, ""), "load": s.load,
              "capacity": s.capacity, "draining": s.draining, "present": s.present}
@@ -88,9 +88,9 @@ async def escalation_referrals(request: Request) -> Response:
     ]})
 
 
-def routes() -> list[BaseRoute]:
+def routes(chat: ChatRef) -> list[BaseRoute]:
     return [
-        Route("/api/supervisor/board", board),
+        Route("/api/supervisor/board", partial(board, chat)),
         Route("/api/supervisor/ratings", ratings),
         Route("/api/escalations/{escalation_id}/referrals", escalation_referrals, methods=["GET"]),
     ]

@@ -14,7 +14,8 @@ import io
 import math
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -278,14 +279,13 @@ def to_xlsx(table: Sequence[tuple[str, str, Cell]]) -> bytes:
 # ---- HTTP ----------------------------------------------------------------------------
 
 
-async def _report(request: Request) -> dict[str, Any]:
+async def _report(shifts_of: Callable[[], Any], request: Request) -> dict[str, Any]:
     me = await staff_principal(request, "supervisor", "admin")
     node = request.app.state.node
     tz = node.settings.tz
     now = node.now()
     first, last = parse_range(request.query_params, now.astimezone(tz).date())
-    shifts = getattr(request.app.state, "shifts", None)
-    hours = await _hours(shifts, first, last) if shifts is not None else []
+    hours = await _hours(shifts_of(), first, last)
     # Per-counselor ratings are for supervisors (quality of care), not for administrators.
     return await figures(node.services.pool, first, last, tz, hours, now,
                          per_counselor=str(me.role) == "supervisor")
@@ -305,28 +305,29 @@ def _filename(report: dict[str, Any], ext: str) -> str:
     return f"yizhan-report-{report['from']}-{report['to']}.{ext}"
 
 
-async def report_json(request: Request) -> Response:
-    return JSONResponse(await _report(request))
+async def report_json(shifts: Callable[[], Any], request: Request) -> Response:
+    return JSONResponse(await _report(shifts, request))
 
 
-async def report_csv(request: Request) -> Response:
-    report = await _report(request)
+async def report_csv(shifts: Callable[[], Any], request: Request) -> Response:
+    report = await _report(shifts, request)
     return Response("\ufeff" + to_csv(rows(report)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(report, "csv")}"'})
 
 
-async def report_xlsx(request: Request) -> Response:
-    report = await _report(request)
+async def report_xlsx(shifts: Callable[[], Any], request: Request) -> Response:
+    report = await _report(shifts, request)
     return Response(to_xlsx(rows(report)), media_type="application/vnd.openxmlformats-"
                     "officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(report, "xlsx")}"'})
 
 
-def routes() -> list[BaseRoute]:
+def routes(shifts: Callable[[], Any]) -> list[BaseRoute]:
+    """`shifts`: the node's roster service (roster/service.py), for hours of coverage."""
     return [
-        Route("/api/reports", report_json),
-        Route("/api/reports.csv", report_csv),
-        Route("/api/reports.xlsx", report_xlsx),
+        Route("/api/reports", partial(report_json, shifts)),
+        Route("/api/reports.csv", partial(report_csv, shifts)),
+        Route("/api/reports.xlsx", partial(report_xlsx, shifts)),
     ]

@@ -44,7 +44,7 @@ from crypto.envelope import Aad, Sealed, Vault
 from crypto.keyring import WrappedKey
 
 if TYPE_CHECKING:
-    from chat_server.chat.endpoint import Connection
+    from chat_server.chat.connection import Connection
 
 log = logging.getLogger("yizhan.assessments")
 
@@ -196,11 +196,9 @@ async def give_priority(rt: SelfService, conv: Conversation) -> None:
     await node.queue.raise_band(conv.id, Band.CRISIS)
     await node.services.pool.execute("UPDATE conversations SET band = 0 WHERE id = $1",
                                      uuid.UUID(conv.id))
-    if rt.crisis is not None:
-        await rt.crisis.escalate(conv, RiskLevel.high, Source.SCREEN, (REASON,))
-        await rt.crisis.hotlines(conv)
-    if node.dispatcher is not None:
-        node.dispatcher.kick()
+    await rt.crisis.escalate(conv, RiskLevel.high, Source.SCREEN, (REASON,))
+    await rt.crisis.hotlines(conv)
+    rt.wake.kick()
 
 
 async def on_chat_requested(rt: SelfService, conn: Connection, conv: Conversation) -> None:

@@ -50,7 +50,7 @@ from chat_server.wire.protocol import Role
 __all__ = ["BookingStore", "effective_status", "parse_time", "routes"]
 
 if TYPE_CHECKING:
-    from chat_server.chat.endpoint import Connection
+    from chat_server.chat.connection import Connection
 
 log = logging.getLogger("yizhan.booking")
 
@@ -75,10 +75,10 @@ async def start_booked(rt: SelfService, booking_id: uuid.UUID, conversation_id: 
     """Hand a queued conversation to its booked counselor if they can take it now."""
     node = rt.node
     done = await node.queue.match_booked(conversation_id, counselor_id, node.now_ms())
-    if done != 1 or node.dispatcher is None:
+    if done != 1:
         return False
     # The same recording as any match: PostgreSQL, then both sides are told.
-    await node.dispatcher._record_match(conversation_id, counselor_id)
+    await rt.matcher.record_match(conversation_id, counselor_id)
     conv = await node.conversations.get(conversation_id)
     if conv is not None and conv.status == "active" and conv.counselor_id == counselor_id:
         await rt.booking.mark(booking_id, "attended")
@@ -151,8 +151,8 @@ async def admin_station_route(request: Request) -> Response:
 
 async def _within_roster(request: Request, counselor_id: str, starts: dt.datetime,
                          ends: dt.datetime) -> bool:
-    shifts_rt = getattr(request.app.state, "shifts", None)
-    if shifts_rt is None or not await shifts_rt.store.in_use():
+    shifts_rt = runtime(request).shifts
+    if not await shifts_rt.store.in_use():
         return True  # no roster yet (a fresh install): any time inside the horizon
     tz = shifts_rt.tz
     day = starts.astimezone(tz).date()

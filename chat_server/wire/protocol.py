@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -218,7 +218,7 @@ FRAMES: dict[str, FrameSpec] = {}
 
 
 def frame_type(name: str, roles: frozenset[Role], cost: float = 1.0) -> Callable[[Parser], Parser]:
-    """Register a client frame type; features (crisis, shifts) add their own this way."""
+    """Register a core client frame type (features pass theirs to wiring as a table)."""
 
     def register(parse: Parser) -> Parser:
         FRAMES[name] = FrameSpec(parse, roles, cost)
@@ -296,11 +296,13 @@ def read_ref(data: dict[str, Any], limits: Limits) -> str | None:
     return None
 
 
-def parse(data: dict[str, Any], role: Role, limits: Limits) -> tuple[Command, FrameSpec]:
-    """Turn a decoded frame into a command this role may send, or raise ProtocolError."""
+def parse(data: dict[str, Any], role: Role, limits: Limits,
+          frames: Mapping[str, FrameSpec] = FRAMES) -> tuple[Command, FrameSpec]:
+    """Turn a decoded frame into a command this role may send, or raise ProtocolError.
+    `frames`: the node's whole table (wiring adds the features' frames to FRAMES)."""
     ref = read_ref(data, limits)
     kind = data.get("type")
-    spec = FRAMES.get(kind) if isinstance(kind, str) else None
+    spec = frames.get(kind) if isinstance(kind, str) else None
     if spec is None or role not in spec.roles:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown frame type for your role")
     return spec.parse(Fields(data, limits), ref), spec

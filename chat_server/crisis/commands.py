@@ -1,0 +1,206 @@
+"""What the crisis frames do: a counselor's flag, a waiting worker's screen, and the
+supervisor's ack, watch, whisper, join, set_level and resolve."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chat_queue.matching import Band
+from chat_server import metrics
+from chat_server.chat.connection import Connection, may_access
+from chat_server.chat.hub import conversation_channel, user_channel
+from chat_server.chat.plugins import CommandHandler
+from chat_server.chat.store import Conversation
+from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.escalation import Source, opens
+from chat_server.crisis.feature import (
+    Ack,
+    Flag,
+    Join,
+    Resolve,
+    ScreenAnswers,
+    SetLevel,
+    Watch,
+    Whisper,
+)
+from chat_server.crisis.service import CrisisService
+from chat_server.crisis.store import Escalation
+from chat_server.wire.protocol import Command, ErrorCode, ProtocolError
+
+
+def _ref(command: Command) -> dict[str, Any]:
+    return {"ref": command.ref} if command.ref is not None else {}
+
+
+class CrisisCommands:
+    def __init__(self, service: CrisisService) -> None:
+        self.service = service
+        self.node = service.node
+        self.store = service.store
+
+    def handlers(self) -> dict[type[Command], CommandHandler]:
+        return {
+            Flag: self.flag, ScreenAnswers: self.screen, Ack: self.ack, Watch: self.watch,
+            Whisper: self.whisper, Join: self.join, SetLevel: self.set_level,
+            Resolve: self.resolve,
+        }
+
+    async def flag(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Flag)
+        conv = await self.node.conversations.get(cmd.conversation_id)
+        if conv is None or conv.counselor_id != conn.principal.id:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such conversation")
+        if opens(cmd.level):
+            sig = await self.service.escalate(conv, cmd.level, Source.FLAG, ("counselor_flag",),
+                                      actor=conn.principal.id, note=cmd.reason,
+                                      role="counselor")
+            conn.push({"type": "flagged", "conversation_id": conv.id,
+                       "escalation_id": sig.escalation.id,
+                       "level": sig.escalation.level.name, **_ref(cmd)})
+            return
+        await self.store.audit(conn.principal.id, "flag_watch", self.node.now(),
+                               conversation_id=conv.id)
+        if await self.store.raise_conversation_level(conv.id, cmd.level):
+            await self.service.badge(conv, cmd.level)
+        conn.push({"type": "flagged", "conversation_id": conv.id, "escalation_id": None,
+                   "level": cmd.level.name, **_ref(cmd)})
+
+    async def screen(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, ScreenAnswers)
+        node = self.node
+        p = conn.principal
+        conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
+        if conv is None or conv.status != "waiting" or not may_access(conn, conv):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "you are not waiting")
+        s = cmd.screen
+        if not await self.store.store_screen(conv.id, s.phq2_1, s.phq2_2, s.phq9_9, node.now()):
+            raise ProtocolError(ErrorCode.CONFLICT, "already answered")
+        # The worker's answer carries no score or level, whatever the answers were.
+        conn.push({"type": "screened", "conversation_id": conv.id, **_ref(cmd)})
+        if s.self_harm:
+            await node.queue.raise_band(conv.id, Band.CRISIS)
+            await node.services.pool.execute(
+                "UPDATE conversations SET band = 0 WHERE id = $1", uuid.UUID(conv.id))
+            await self.service.escalate(conv, RiskLevel.high, Source.SCREEN, ("screen_phq9_item9",))
+            await self.service.hotlines(conv)
+            self.service.wake.kick()
+
+
+    async def _escalation(self, escalation_id: str) -> Escalation:
+        esc = await self.store.get(escalation_id)
+        if esc is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such escalation")
+        return esc
+
+    async def ack(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Ack)
+        await self._escalation(cmd.escalation_id)
+        esc = await self.store.acknowledge(cmd.escalation_id, conn.principal.id,
+                                           self.node.now())
+        if esc is None:
+            current = await self._escalation(cmd.escalation_id)
+            raise ProtocolError(ErrorCode.CONFLICT, "already acknowledged or resolved",
+                                owner=current.owner_name, status=str(current.status))
+        metrics.ESCALATION_ACK_SECONDS.observe(
+            max(0.0, (self.node.now() - esc.opened_at).total_seconds()))
+        conn.push({"type": "escalation_result", "action": "ack", "escalation": esc.view(),
+                   **_ref(cmd)})
+        await self.service.announce(esc, badge=False)
+
+    async def _conversation(self, conversation_id: str) -> Conversation:
+        conv = await self.node.conversations.get(conversation_id)
+        if conv is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such conversation")
+        return conv
+
+    async def watch(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Watch)
+        conv = await self._conversation(cmd.conversation_id)
+        esc = await self.store.open_for(conv.id)
+        reason = cmd.reason.strip()
+        if esc is None and not reason:
+            raise ProtocolError(ErrorCode.FORBIDDEN,
+                                "no open escalation: give a reason to watch this conversation",
+                                field="reason")
+        # Watching decrypts the transcript for a staff member: always audited, with why.
+        await self.store.audit(conn.principal.id, "watch", self.node.now(),
+                               conversation_id=conv.id,
+                               escalation_id=esc.id if esc else None,
+                               reason=reason or "open escalation")
+        conn.watching.add(conv.id)
+        await conn.follow(conv)
+        conn.push({"type": "watching", "conversation_id": conv.id, "last_seq": conv.last_seq,
+                   "status": conv.status, "escalation": esc.view() if esc else None,
+                   **_ref(cmd)})
+
+    def _require_watching(self, conn: Connection, conversation_id: str) -> None:
+        if conversation_id not in conn.watching:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "watch the conversation first")
+
+    async def whisper(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Whisper)
+        node = self.node
+        self._require_watching(conn, cmd.conversation_id)
+        conv = await self._conversation(cmd.conversation_id)
+        if conv.counselor_id is None:
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "no counselor to whisper to")
+        wrapped = await node.conversations.wrapped_key(conv.id)
+        if wrapped is None:
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation was deleted")
+        now = node.now()
+        wid = await self.store.store_whisper(conv.id, conn.principal.id, conv.counselor_id,
+                                             cmd.text, wrapped, now)
+        await self.store.audit(conn.principal.id, "whisper", now, conversation_id=conv.id)
+        frame = {"type": "whisper", "id": wid, "conversation_id": conv.id,
+                 "from": {"id": conn.principal.id, "display_name": conn.principal.name},
+                 "text": cmd.text, "at": now.isoformat()}
+        # The counselor's own channel, filtered to counselor sockets: never the worker's.
+        await node.hub.publish(user_channel(conv.counselor_id),
+                               {"t": "frame", "frame": frame, "roles": ["counselor"]})
+        conn.push({"type": "whispered", "id": wid, "conversation_id": conv.id, **_ref(cmd)})
+
+    async def join(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Join)
+        self._require_watching(conn, cmd.conversation_id)
+        conv = await self._conversation(cmd.conversation_id)
+        if conv.status != "active":
+            raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
+        conn.joined.add(conv.id)
+        esc = await self.store.open_for(conv.id)
+        await self.store.audit(conn.principal.id, "join", self.node.now(),
+                               conversation_id=conv.id, escalation_id=esc.id if esc else None)
+        await self.node.hub.publish(conversation_channel(conv.id), {"t": "frame", "frame": {
+            "type": "supervisor_joined", "conversation_id": conv.id,
+            "display_name": conn.principal.name}})
+        conn.push({"type": "joined", "conversation_id": conv.id, **_ref(cmd)})
+
+    async def set_level(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, SetLevel)
+        node = self.node
+        current = await self._escalation(cmd.escalation_id)
+        wrapped = await node.conversations.wrapped_key(current.conversation_id)
+        esc = await self.store.set_level(cmd.escalation_id, conn.principal.id, cmd.level,
+                                         cmd.reason, wrapped, node.now())
+        if esc is None:
+            raise ProtocolError(ErrorCode.CONFLICT, "the escalation is resolved")
+        conn.push({"type": "escalation_result", "action": "set_level",
+                   "escalation": esc.view(), **_ref(cmd)})
+        await self.service.announce(esc)
+        if esc.level >= RiskLevel.imminent > current.level:
+            conv = await self._conversation(esc.conversation_id)
+            await self.service.hotlines(conv)
+
+    async def resolve(self, conn: Connection, cmd: Command) -> None:
+        assert isinstance(cmd, Resolve)
+        node = self.node
+        current = await self._escalation(cmd.escalation_id)
+        note = cmd.note.strip() or None
+        wrapped = await node.conversations.wrapped_key(current.conversation_id) if note else None
+        esc = await self.store.resolve(cmd.escalation_id, conn.principal.id, cmd.outcome,
+                                       note, wrapped, node.now())
+        if esc is None:
+            raise ProtocolError(ErrorCode.CONFLICT, "already resolved")
+        conn.push({"type": "escalation_result", "action": "resolve", "escalation": esc.view(),
+                   **_ref(cmd)})
+        await self.service.announce(esc, badge=False)
