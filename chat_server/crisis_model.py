@@ -3,10 +3,11 @@
 Three heads score one worker message read with the worker's few messages before it:
 P(level >= watch), P(level >= high), P(level == imminent). Features are TF-IDF weights of
 character 1-4-grams (sublinear tf, l2-normalised), one block for the message and one
-(1-3-grams) for its context, exactly as ``chat_server/crisis_training.py`` fits them with
-scikit-learn; here they are recomputed with dict look-ups, about 50 µs a message, with no
-numeric library at run time. The weights file is built by ``make crisis-model``
-(docs/CRISIS.md, "Learned layer").
+(1-3-grams) for its context, of text folded to simplified characters, exactly as
+``chat_server/crisis_training.py`` fits them with scikit-learn (its NB scaling of the
+features is folded into the weights); here they are recomputed with dict look-ups, about
+0.2 ms a message, with no numeric library at run time. The weights file is built by
+``make crisis-model`` (docs/CRISIS.md, "Learned layer").
 """
 
 from __future__ import annotations
