@@ -1,9 +1,10 @@
-"""The learned layer on the nine writers' corpus: leave one writer out, and a reproducible build.
+"""The learned layer on the twelve writers' corpus: leave one writer out, and a reproducible build.
 
 Each fold trains on every source but one writer and scores that writer (the two older
 sets always train); its thresholds are calibrated on its training writers only (nested,
-crisis_training._fold). Figures only, never corpus text. Some 37 fits of three logistic
-regressions, two processes: minutes, so it is a slow test. docs/CRISIS.md has the table.
+crisis_training._fold). The two older sets are also held out in turn (leave one source
+out). Figures only, never corpus text. Some 56 fits of three logistic regressions, two
+processes: about 8 minutes, so it is a slow test. docs/CRISIS.md has the table.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.model import context_text, default_model, model_text
 from chat_server.crisis.training import (
     CORPUS,
+    MODEL_PATH,
     SEED,
     C,
     Evaluation,
+    dump_model,
     evaluate,
     figures,
     fit,
     load_corpus,
+    nb_scale,
     training_items,
     vectorizer,
 )
@@ -32,18 +36,21 @@ pytest.importorskip("sklearn")
 # Nested leave-one-writer-out is some 37 fits: minutes on a shared two-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-WRITERS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9")
-# The issue's target for the whole cascade, pooled over the writers, is recall 0.95 at
-# false alarms <= 0.05. What the cascade reaches (docs/CRISIS.md) is asserted instead:
-# the target is NOT met, and a change that makes it worse fails here.
+WRITERS = tuple(f"w{k}" for k in range(1, 13))
+# The issue's target for the whole cascade, pooled over the writers: recall >= 0.95 at
+# false alarms <= 0.05, thresholds nested inside the folds. Reached: 0.96 at 0.04
+# (docs/CRISIS.md).
 MAX_FALSE_ALARM = 0.05
-REACHED_RECALL = 0.93
+TARGET_RECALL = 0.95
+# The older sets held out (leave one source out), none and watch lines counted as false
+# alarms as in tests/test_crisis_eval.py. What is reached, asserted so that it does not get
+# worse: the second annotator's hard negatives are NOT under 0.05 (docs/CRISIS.md).
+OLD_SET_REACHED = {"old_eval": (0.95, 0.06), "old_heldout": (0.95, 0.17)}
 
 
 @pytest.fixture(scope="module")
 def evaluation() -> Evaluation:
-    # The old sets train every fold but are not scored here (the report does that).
-    return evaluate(old_sets=False)
+    return evaluate(old_sets=True)
 
 
 def _pooled(ev: Evaluation, **kind: bool) -> tuple[float, float, str]:
@@ -67,7 +74,20 @@ def test_corpus_shape() -> None:
 
 def test_lowo_cascade(evaluation: Evaluation) -> None:
     recall, false_alarm, line = _pooled(evaluation)
-    assert recall >= REACHED_RECALL and false_alarm <= MAX_FALSE_ALARM, line
+    assert recall >= TARGET_RECALL and false_alarm <= MAX_FALSE_ALARM, line
+
+
+@pytest.mark.parametrize("source", sorted(OLD_SET_REACHED))
+def test_older_sets_held_out(evaluation: Evaluation, source: str) -> None:
+    min_recall, max_false_alarm = OLD_SET_REACHED[source]
+    idx = evaluation.subset({source})
+    levels = evaluation.levels()
+    risk = [levels[i] >= RiskLevel.high for i in idx if evaluation.items[i].level >= RiskLevel.high]
+    calm = [levels[i] >= RiskLevel.high for i in idx if evaluation.items[i].level < RiskLevel.high]
+    recall, false_alarm = sum(risk) / len(risk), sum(calm) / len(calm)
+    line = (f"{source}: recall {recall:.3f} of {len(risk)}, "
+            f"false alarms {false_alarm:.3f} of {len(calm)}")
+    assert recall >= min_recall and false_alarm <= max_false_alarm, line
 
 
 def test_the_cascade_beats_each_stage(evaluation: Evaluation) -> None:
@@ -100,6 +120,9 @@ def test_rebuilding_gives_the_shipped_model(evaluation: Evaluation) -> None:
                     abs(a.imminent - b.imminent))
     # The file keeps 7 significant digits; a probability moves by far less than 1e-4.
     assert worst < 1e-4
+    # Seeded and sorted: `make crisis-model` rebuilds the very bytes that ship (on the
+    # locked library versions).
+    assert dump_model(rebuilt) == MODEL_PATH.read_bytes()
 
 
 def test_pure_python_scores_equal_sklearn() -> None:
@@ -114,9 +137,11 @@ def test_pure_python_scores_equal_sklearn() -> None:
     texts = [model_text(it.text) for it in items]
     contexts = [context_text(it.context) for it in items]
     x = sparse.hstack([vm.fit_transform(texts), vc.fit(contexts + texts).transform(contexts)])
+    x = x.tocsr()
     y = np.array([it.level >= RiskLevel.high for it in items]).astype(int)
+    scaled = x @ sparse.diags(nb_scale(x, y))
     lr = LogisticRegression(C=C, solver="liblinear", class_weight="balanced",
-                            random_state=SEED, max_iter=1000).fit(x, y)
-    expected = lr.predict_proba(x)[:, 1]
+                            random_state=SEED, max_iter=1000).fit(scaled, y)
+    expected = lr.predict_proba(scaled)[:, 1]
     got = [model.scores(it.text, it.context).high for it in items]
     assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) < 1e-9

@@ -2,7 +2,7 @@
 rules' first authors) and tests/data/crisis_heldout.tsv (a second annotator's set, committed
 before the rules were run on it). The same thresholds hold for each file.
 
-``assess`` is the whole cascade, and its learned layer trains on both sets (with the six
+``assess`` is the whole cascade, and its learned layer trains on both sets (with the twelve
 writers' corpus), so these are figures on training data: a guard against regressions, not
 an estimate. The honest figure for them is leave-one-source-out (docs/CRISIS.md).
 

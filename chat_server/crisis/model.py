@@ -3,10 +3,11 @@
 Three heads score one worker message read with the worker's few messages before it:
 P(level >= watch), P(level >= high), P(level == imminent). Features are TF-IDF weights of
 character 1-4-grams (sublinear tf, l2-normalised), one block for the message and one
-(1-3-grams) for its context, exactly as ``chat_server/crisis/training.py`` fits them with
-scikit-learn; here they are recomputed with dict look-ups, about 50 µs a message, with no
-numeric library at run time. The weights file is built by ``make crisis-model``
-(docs/CRISIS.md, "Learned layer").
+(1-3-grams) for its context, of text folded to simplified characters, exactly as
+``chat_server/crisis/training.py`` fits them with scikit-learn (its NB scaling of the
+features is folded into the weights); here they are recomputed with dict look-ups, about
+0.2 ms a message, with no numeric library at run time. The weights file is built by
+``make crisis-model`` (docs/CRISIS.md, "Learned layer").
 """
 
 from __future__ import annotations
@@ -44,15 +45,30 @@ MESSAGE_NGRAMS = 4
 CONTEXT_NGRAMS = 3
 
 _SPACES = re.compile(r"\s+")
+# Emoji modifiers that only change how an emoji looks: variation selectors, the zero-width
+# joiner, skin tones. 🔪 and 🔪️ are one sign to the model.
+_EMOJI_MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+T2S_FILE = "data/crisis_t2s.txt"
+
+
+@functools.cache
+def _traditional_to_simplified() -> dict[int, str]:
+    """The folding table of ``T2S_FILE`` (1,240 one-to-one pairs), read once."""
+    text = importlib.resources.files("chat_server.crisis").joinpath(T2S_FILE).read_text("utf-8")
+    pairs = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return str.maketrans({pair[0]: pair[1] for pair in pairs})
 
 
 def model_text(text: str) -> str:
-    """What the model reads: NFKC, lower case, whitespace runs as one space.
+    """What the model reads: NFKC, lower case, whitespace runs as one space, emoji
+    modifiers dropped, traditional characters folded to simplified (殺 = 杀, 樓 = 楼), so
+    a Hong Kong or Taiwan writer shares the n-grams of the simplified training lines.
 
     Unlike ``crisis.normalize`` it keeps emoji and punctuation: 🔪, 💊 and "..." carry
     meaning the n-grams can learn.
     """
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    text = _EMOJI_MODIFIERS.sub("", unicodedata.normalize("NFKC", text).lower())
+    return _SPACES.sub(" ", text.translate(_traditional_to_simplified())).strip()
 
 
 def context_text(context: Sequence[str]) -> str:

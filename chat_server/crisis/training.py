@@ -14,7 +14,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ MODEL_PATH = Path(__file__).resolve().parent / "data" / "crisis_model.tsv.gz"
 # n-grams a writer's own spelling leaves (better recall, a model a third the size).
 C = 300.0
 MIN_DF = 2
+# NB scaling of the features (nb_scale): 0.5 (twelve writers: model alone 0.971 -> 0.976
+# at 4.5% false alarms, pooled; docs/CRISIS.md, "Third pass").
+NB_POWER = 0.5
 SEED = 0
 # Targets of the calibration, on pooled leave-one-writer-out scores of the whole cascade.
 # FALSE_ALARM_TARGET leaves headroom under the 0.05 the test asserts.
@@ -58,8 +61,11 @@ FALSE_ALARM_TARGET = 0.045
 WATCH_ON_NONE_TARGET = 0.12
 # A weak-family rule (crisis.WEAK_RULES) at high is lowered only below this P(>= high):
 # fixed by principle (the model must be fairly sure), not fitted, so that a clinician's
-# phrase in those families needs no more than a weak agreement from the model.
-WEAK_RULE_BAR = 0.3
+# phrase in those families needs no more than a weak agreement from the model. 0.3 with
+# the first model (operating bar 0.64); 0.2 since NB scaling moved the operating bar to
+# ~0.6 and 0.3 lowered the must-catch 我要杀了那个包工头 (P 0.25). Measured: the same
+# leave-one-writer-out recall and false alarms at 0.3, 0.25 and 0.2.
+WEAK_RULE_BAR = 0.2
 # Thresholds of a leave-one-writer-out fold are calibrated on its training writers only,
 # on out-of-fold scores of INNER_FOLDS groups of them (nested; docs/CRISIS.md).
 INNER_FOLDS = 3
@@ -71,7 +77,8 @@ class Item:
     level: RiskLevel
     category: str
     register: str
-    messages: tuple[str, ...]
+    # Never in a repr: a failing test prints its arguments, and corpus lines stay out of logs.
+    messages: tuple[str, ...] = field(repr=False)
 
     @property
     def text(self) -> str:
@@ -114,8 +121,35 @@ def vectorizer(n_max: int) -> Any:
                            min_df=MIN_DF)
 
 
+def nb_scale(x: Any, y: Any) -> Any:
+    """Per feature, how much it says about this head: |log ratio| ** NB_POWER of the share
+    of positive and of negative messages that contain it (add-one smoothed), as in NB-SVM
+    (Wang & Manning 2012). The head is fitted on features multiplied by it, so the penalty
+    falls hardest on n-grams that occur alike on both sides (a single 死 or 药), and the
+    scale folds into the weights: serving is unchanged."""
+    import numpy as np
+
+    present = (x > 0).astype(np.float64)
+    pos = np.asarray(present[y == 1].sum(axis=0)).ravel() + 1.0
+    neg = np.asarray(present[y == 0].sum(axis=0)).ravel() + 1.0
+    return np.abs(np.log((pos / pos.sum()) / (neg / neg.sum()))) ** NB_POWER
+
+
 def fit(items: Sequence[Item], thresholds: dict[str, float] | None = None) -> CrisisModel:
-    """Three logistic regressions on the items; returns the pure-Python model."""
+    """Three logistic regressions on the items; returns the pure-Python model.
+
+    One BLAS/OpenMP thread whatever the environment says (`make test` does not set
+    OMP_NUM_THREADS): the weights moved by up to 6e-4 in probability with the default
+    thread count, which broke the byte-identical rebuild and moved a fold's threshold by
+    one grid step. Two worker processes already fill the two cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _fit(items, thresholds)
+
+
+def _fit(items: Sequence[Item], thresholds: dict[str, float] | None) -> CrisisModel:
     import numpy as np
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
@@ -133,10 +167,12 @@ def fit(items: Sequence[Item], thresholds: dict[str, float] | None = None) -> Cr
     targets = (levels >= RiskLevel.watch, levels >= RiskLevel.high, levels == RiskLevel.imminent)
     coefs, intercepts = [], []
     for y in targets:
+        scale = nb_scale(x, y.astype(int))
         lr = LogisticRegression(C=C, solver="liblinear", class_weight="balanced",
                                 random_state=SEED, max_iter=1000)
-        lr.fit(x, y.astype(int))
-        coefs.append(lr.coef_[0])
+        lr.fit(x @ sparse.diags(scale), y.astype(int))
+        # The head's weight on the unscaled feature: what the pure-Python model multiplies.
+        coefs.append(lr.coef_[0] * scale)
         intercepts.append(float(lr.intercept_[0]))
     w = np.vstack(coefs)  # heads x features
     n_m = len(vm.vocabulary_)
@@ -317,7 +353,8 @@ class Evaluation:
     scores: list[Scores]
     # Per held writer: chosen on the other writers only (nested), used to score it.
     fold_thresholds: dict[str, dict[str, float]]
-    # What the shipped model carries: calibrated on the pooled outer scores of the writers.
+    # What the shipped model carries: per threshold, the median (low) of the writers'
+    # fold thresholds, so it ships what the nested procedure chose and reported.
     thresholds: dict[str, float]
 
     def subset(self, writers: set[str]) -> list[int]:
@@ -346,15 +383,31 @@ def evaluate(*, old_sets: bool = True) -> Evaluation:
     items = [it for it in everything if it.writer in held]
     passes = rule_passes(items)
     scores, per_writer = lowo(everything, held)
-    corpus = [i for i, it in enumerate(items) if it.writer not in OLD_SETS]
-    th = calibrate([items[i] for i in corpus], [passes[i] for i in corpus],
-                   [scores[i] for i in corpus])
-    return Evaluation(items, passes, scores, per_writer, th)
+    return Evaluation(items, passes, scores, per_writer, shipped_thresholds(
+        {w: t for w, t in per_writer.items() if w not in OLD_SETS}))
+
+
+def shipped_thresholds(per_writer: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The median (low: one fold's own value) of each threshold over the writers' folds.
+
+    Not the thresholds calibrated on the pooled outer scores: those came out lower (high
+    0.52 against folds' 0.535–0.635) and are the least conservative choice for writers
+    unlike ours; the median is what the figures in docs/CRISIS.md were measured with.
+    """
+    import statistics
+
+    names = sorted(next(iter(per_writer.values())))
+    return {k: statistics.median_low(t[k] for t in per_writer.values()) for k in names}
 
 
 def _report(ev: Evaluation) -> None:
     items = ev.items
     print("thresholds", {k: round(v, 3) for k, v in sorted(ev.thresholds.items())})
+    writer_idx = ev.subset({it.writer for it in items} - set(OLD_SETS))
+    pooled_th = calibrate([items[i] for i in writer_idx], [ev.passes[i] for i in writer_idx],
+                          [ev.scores[i] for i in writer_idx])
+    print("(not shipped) calibrated on pooled outer scores",
+          {k: round(v, 3) for k, v in sorted(pooled_th.items())})
     for w, t in sorted(ev.fold_thresholds.items()):
         print(f"fold {w:11} thresholds", {k: round(v, 3) for k, v in sorted(t.items())})
     corpus = ev.subset({it.writer for it in items} - set(OLD_SETS))
