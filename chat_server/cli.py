@@ -75,6 +75,9 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.replace(dev=True)
     if "YIZHAN_DUTY_REQUIRES_ROSTER" not in os.environ:
         settings = settings.replace(duty_requires_roster=False)
+    if "YIZHAN_ALLOWED_ORIGINS" not in os.environ:
+        # The second node printed below: a page loaded from either may reconnect to the other.
+        settings = settings.replace(allowed_origins=dev_origins(settings))
     private_dir(settings.data_dir)
     with terminate_as_exit(), backends(settings, keep_alive=True) as resolved:
         devsetup.prepare(resolved)
@@ -183,6 +186,12 @@ def hours_lines(settings: Settings, now: dt.datetime) -> list[str]:
     return lines
 
 
+def dev_origins(settings: Settings) -> tuple[str, ...]:
+    """Both dev nodes' origins (this port and the next), by address and by name."""
+    return tuple(f"http://{host}:{p}" for p in (settings.port, settings.port + 1)
+                 for host in dict.fromkeys((settings.host, "localhost")))
+
+
 def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
     """The pages, and how a second node reaches the same stores (docs/OPERATIONS.md)."""
     base = f"http://{settings.host}:{settings.port}"
@@ -197,12 +206,15 @@ def print_urls(settings: Settings, backends_of: Settings | None = None) -> None:
         port = settings.port + 1
         # Both nodes' origins: a page opened on this node that reconnects to the second
         # still sends this node's origin, and an origin not listed is refused with 403.
-        origins = ",".join(f"http://{host}:{p}" for p in (settings.port, port)
-                           for host in dict.fromkeys((settings.host, "localhost")))
+        origins = ",".join(dev_origins(settings))
+        # The same hours as this node, or the second is closed when this one is open.
+        close = settings.close_time.strftime("%H:%M") if settings.close_time else "24:00"
         print("  a second node on the same stores:", flush=True)
         print(f"    DATABASE_URL='{settings.database_url}' REDIS_URL='{settings.redis_url}' "
               f"YIZHAN_KEY_FILE='{settings.key_path.resolve()}' PORT={port} "
               f"YIZHAN_ALLOWED_ORIGINS='{origins}' "
+              f"YIZHAN_OPEN_TIME={settings.open_time.strftime('%H:%M')} "
+              f"YIZHAN_CLOSE_TIME={close} "
               "YIZHAN_DUTY_REQUIRES_ROSTER=false yizhan serve", flush=True)
 
 

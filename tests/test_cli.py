@@ -106,6 +106,21 @@ def test_the_second_node_command_allows_the_first_nodes_origin_too(
     assert "PORT=8001" in line
 
 
+def test_the_second_node_keeps_the_first_nodes_hours_and_the_first_allows_its_origin(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Started with YIZHAN_OPEN_TIME=00:00, the first node is open at night: the second
+    node's command must open it too, and the first node must accept pages of the second."""
+    import datetime as dt
+
+    settings = Settings(database_url="postgresql://postgres:@/yizhan?host=/x",
+                        redis_url="unix:///x/valkey.sock", data_dir=tmp_path,
+                        host="127.0.0.1", port=8000, open_time=dt.time(0, 0))
+    cli.print_urls(settings, backends_of=Settings(data_dir=tmp_path))
+    line = next(x for x in capsys.readouterr().out.splitlines() if "yizhan serve" in x)
+    assert "YIZHAN_OPEN_TIME=00:00" in line and "YIZHAN_CLOSE_TIME=24:00" in line
+    assert "http://localhost:8001" in cli.dev_origins(settings)
+
+
 def test_the_start_message_says_the_hours_and_how_to_try_at_night() -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
