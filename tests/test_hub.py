@@ -7,7 +7,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from chat_queue.keys import conversation_channel
 from chat_server.chat.hub import Hub
+from chat_server.wire import events
+from chat_server.wire.events import FrameEvent, MessageEvent, NodeEvent, Nudge
 
 
 @contextlib.asynccontextmanager
@@ -49,3 +52,54 @@ async def test_a_node_hears_its_own_publishes_once_in_order_and_so_does_another(
         await other.publish("yz:ch:test:both", {"t": "frame", "n": "last"})
         await heard_within(here, len(sent) + 1)
     assert there == here == [*sent, {"t": "frame", "n": "last"}]
+
+
+async def test_typed_events_reach_typed_and_dict_listeners_here_and_on_another_node(
+        node) -> None:
+    hub = node.node.hub
+    channel = conversation_channel("test-typed")
+    typed_here: list[NodeEvent] = []
+    dicts_here: list[dict] = []
+    typed_there: list[NodeEvent] = []
+
+    def on_typed(_channel: str, event: NodeEvent) -> None:
+        typed_here.append(event)
+
+    def on_dict(_channel: str, payload: dict) -> None:
+        dicts_here.append(payload)
+
+    await hub.subscribe(channel, on_typed)
+    await hub.listen(channel, on_dict)
+    sealed = MessageEvent("test-typed", 1, "worker", "w-1", "text", "t", b"n", b"ct", 1, b"k")
+    sealed.opened = (None, '{"type":"message"}')
+    sent: list[NodeEvent] = [sealed, Nudge("test-typed", 1),
+                             FrameEvent({"type": "left", "conversation_id": "test-typed"})]
+    async with another_node_hub(node) as other:
+        await other.subscribe(channel, lambda _c, event: typed_there.append(event))
+        for event in sent:
+            hub.publish_soon(channel, event)
+        assert typed_here == sent and typed_here[0] is sealed  # the same object, opened
+        assert dicts_here == [events.legacy(e) for e in sent]
+        await heard_within(typed_there, len(sent))
+        # Through Redis: the same events, the opened form left behind.
+        assert typed_there == sent
+        assert typed_there[0].opened is None  # type: ignore[attr-defined]
+        # A dict published by code not yet switched reaches typed listeners typed.
+        await other.publish(channel, {"t": "nudge", "c": "test-typed", "seq": 2})
+        await heard_within(typed_here, len(sent) + 1)
+    assert typed_here[-1] == Nudge("test-typed", 2)
+    await hub.unsubscribe(channel, on_typed)
+    await hub.unlisten(channel, on_dict)
+
+
+async def test_a_malformed_event_is_dropped_for_typed_listeners_only(node) -> None:
+    hub = node.node.hub
+    channel = conversation_channel("test-malformed")
+    typed: list[NodeEvent] = []
+    dicts: list[dict] = []
+    await hub.subscribe(channel, lambda _c, event: typed.append(event))
+    await hub.listen(channel, lambda _c, payload: dicts.append(payload))
+    await hub.publish(channel, {"t": "gossip"})
+    await hub.publish(channel, Nudge("test-malformed", 1))
+    assert typed == [Nudge("test-malformed", 1)]
+    assert dicts == [{"t": "gossip"}, {"t": "nudge", "c": "test-malformed", "seq": 1}]
