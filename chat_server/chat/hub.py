@@ -21,7 +21,6 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -46,12 +45,8 @@ log = logging.getLogger("yizhan.hub")
 __all__ = ["Hub", "conversation_channel", "device_channel", "role_channel",
            "session_channel", "user_channel"]
 
-# A listener of typed events (`subscribe`), and the transitional kind that gets each event
-# as its encoded dict (`listen`; chat/endpoint.py until it takes typed events).
+# A listener of a channel's events (`subscribe`).
 Listener = Callable[[str, NodeEvent], None]
-DictListener = Callable[[str, dict[str, Any]], None]
-# What publishers hand the hub: a typed event, or (transitional) its encoded dict.
-Publishable = NodeEvent | dict[str, Any]
 
 # With nothing to read for this long, the subscriber pings Redis (redis-py's health check).
 IDLE_READ_SECONDS = 1.0
@@ -70,8 +65,8 @@ class Hub:
         self.redis = redis
         self._publish_all = register_publish_all(redis)
         self.node_id = uuid.uuid4().hex[:12]
-        # Per channel, each listener and whether it takes typed events (else dicts).
-        self._listeners: dict[str, dict[Callable[..., None], bool]] = defaultdict(dict)
+        # Per channel, its listeners in the order they came (a dict keeps that order).
+        self._listeners: dict[str, dict[Listener, None]] = defaultdict(dict)
         self._resync: set[Callable[[], None]] = set()
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,10 +93,10 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def publish(self, channel: str, event: Publishable) -> None:
+    async def publish(self, channel: str, event: NodeEvent) -> None:
         await self.publish_many([(channel, event)])
 
-    async def publish_many(self, items: list[tuple[str, Publishable]]) -> None:
+    async def publish_many(self, items: list[tuple[str, NodeEvent]]) -> None:
         """Publish, sharing one round trip with everything published meanwhile.
 
         Returns once Redis took the batch (or raises if it failed). One flusher sends the
@@ -111,22 +106,18 @@ class Hub:
             return
         await asyncio.shield(self._enqueue(items))
 
-    def publish_soon(self, channel: str, event: Publishable,
-                     local: dict[str, Any] | None = None) -> None:
+    def publish_soon(self, channel: str, event: NodeEvent) -> None:
         """Publish in order with everything else, without waiting for Redis to take it.
 
         For stored messages: their receivers catch up from PostgreSQL if a publish is
-        lost, so the sender need not wait (a failure is logged by the flusher). A typed
-        MessageEvent carries what this node's sockets send in its `opened` field;
-        (transitional) a dict event gives it as `local`, the dict this node's own
-        listeners get instead.
+        lost, so the sender need not wait (a failure is logged by the flusher). A
+        MessageEvent carries what this node's sockets send in its `opened` field.
         """
-        self._enqueue([(channel, event)], local)
+        self._enqueue([(channel, event)])
 
-    def _enqueue(self, items: list[tuple[str, Publishable]],
-                 local: dict[str, Any] | None = None) -> asyncio.Future[None]:
+    def _enqueue(self, items: list[tuple[str, NodeEvent]]) -> asyncio.Future[None]:
         for channel, event in items:
-            payload = event if isinstance(event, dict) else events.encode(event)
+            payload = events.encode(event)
             self._outgoing.append((channel, wire.dumps({ORIGIN: self.node_id, **payload})))
         if self._next_flush is None:
             self._next_flush = asyncio.get_running_loop().create_future()
@@ -135,12 +126,7 @@ class Hub:
             self._flusher = asyncio.create_task(self._flush_loop(), name="hub-flusher")
         done = self._next_flush
         for channel, event in items:
-            if local is not None:
-                self._deliver(channel, None, local)
-            elif isinstance(event, dict):
-                self._deliver(channel, None, event)
-            else:
-                self._deliver(channel, event, None)
+            self._deliver(channel, event)
         return done
 
     async def _flush_loop(self) -> None:
@@ -184,29 +170,14 @@ class Hub:
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
         """Hand `listener` every event on `channel`, typed, until `unsubscribe`."""
-        await self._add(channel, listener, True)
-
-    async def unsubscribe(self, channel: str, listener: Listener) -> None:
-        await self._remove(channel, listener)
-
-    async def listen(self, channel: str, listener: DictListener) -> None:
-        """Transitional: as `subscribe`, with each event as its encoded dict (a message's
-        opened form under events.LEGACY_OPENED). For chat/endpoint.py until it takes
-        typed events."""
-        await self._add(channel, listener, False)
-
-    async def unlisten(self, channel: str, listener: DictListener) -> None:
-        await self._remove(channel, listener)
-
-    async def _add(self, channel: str, listener: Callable[..., None], typed: bool) -> None:
         async with self._lock:
             first = not self._listeners[channel]
-            self._listeners[channel][listener] = typed
+            self._listeners[channel][listener] = None
             if first and self._pubsub is not None:
                 with contextlib.suppress(Exception):
                     await self._pubsub.subscribe(channel)
 
-    async def _remove(self, channel: str, listener: Callable[..., None]) -> None:
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
             listeners = self._listeners.get(channel)
             if not listeners:
@@ -314,34 +285,25 @@ class Hub:
             return
         if not isinstance(payload, dict):
             return
+        if channel not in self._listeners:
+            return  # (unsubscribed meanwhile: not even parsed further)
         payload.pop(ORIGIN, None)
-        self._deliver(channel, None, payload)
+        try:
+            event = events.decode(payload)
+        except EventError:
+            # Said by kind only: an event's contents must never reach a log.
+            log.warning("dropped a malformed event")
+            return
+        self._deliver(channel, event)
 
-    def _deliver(self, channel: str, event: NodeEvent | None,
-                 payload: dict[str, Any] | None) -> None:
-        """Hand one event (given typed, or as its dict) to the channel's listeners.
-
-        Each form is made at most once, and only if a listener wants it; all listeners
-        share it, so the first socket that opens a message opens it for the others.
-        """
+    def _deliver(self, channel: str, event: NodeEvent) -> None:
+        """Hand one event to the channel's listeners. They share it: the first socket
+        that opens a message opens it for the others."""
         listeners = self._listeners.get(channel)
         if not listeners:
             return
-        malformed = False
-        for listener, typed in list(listeners.items()):
-            if typed and event is None:
-                if malformed:
-                    continue
-                try:
-                    event = events.decode(payload or {})
-                except EventError:
-                    # Said by kind only: an event's contents must never reach a log.
-                    log.warning("dropped a malformed event")
-                    malformed = True
-                    continue
-            if not typed and payload is None and event is not None:
-                payload = events.legacy(event)
+        for listener in list(listeners):
             try:
-                listener(channel, event if typed else payload)
+                listener(channel, event)
             except Exception:
                 log.exception("listener failed")

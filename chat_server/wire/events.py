@@ -17,13 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-# Transitional: chat/endpoint.py still reads events as dicts and keeps the opened form
-# under this key; the hub's dict listeners get it there (see Hub.listen). It is never
-# encoded. Goes once the endpoint takes typed events.
-LEGACY_OPENED = "_opened"
+from yizhan_errors import YizhanError
 
 
-class EventError(ValueError):
+class EventError(YizhanError, ValueError):
     """A payload that is no node event (unknown tag, a key missing or of the wrong kind)."""
 
 
@@ -202,15 +199,5 @@ def decode(payload: Mapping[str, Any]) -> NodeEvent:
         event = spec.cls(**values)
     except (TypeError, ValueError) as exc:  # a key missing, or bad base64
         raise EventError(f"malformed {tag} event") from exc
-    if isinstance(event, MessageEvent):
-        event.opened = payload.get(LEGACY_OPENED)
     return event
 
-
-def legacy(event: NodeEvent) -> dict[str, Any]:
-    """Transitional: the dict a dict listener gets (the encoded form, plus the opened
-    form of a message under LEGACY_OPENED)."""
-    out = encode(event)
-    if isinstance(event, MessageEvent) and event.opened is not None:
-        out[LEGACY_OPENED] = event.opened
-    return out

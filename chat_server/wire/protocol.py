@@ -8,7 +8,7 @@ node events in `events`, codes in `codes`; this module names them for its caller
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,22 +44,8 @@ __all__ = [
     "ALL_ROLES", "FLOOD_STRIKES", "FRAMES", "STAFF_ROLES", "Capacity", "CloseCode", "Command",
     "Duty", "End", "ErrorCode", "Fields", "FrameSpec", "LeaveQueue", "Limits", "Parser",
     "Ping", "ProtocolError", "Read", "RequestChat", "Role", "Send", "Sync", "TokenBucket",
-    "Typing", "decode", "frame_type", "parse", "read_ref",
+    "Typing", "decode", "parse", "read_ref",
 ]
-
-
-def frame_type(name: str, roles: frozenset[Role], cost: float = 1.0) -> Callable[[Parser], Parser]:
-    """Transitional: replaces a FRAMES entry with a feature's own parser.
-
-    crisis/feature.py still declares its commands itself and registers them this way; once
-    it imports them from `commands` (where the same frames are declared), this goes.
-    """
-
-    def register(parse: Parser) -> Parser:
-        FRAMES[name] = FrameSpec(parse, roles, cost)
-        return parse
-
-    return register
 
 
 def decode(raw: str | bytes) -> dict[str, Any]:
@@ -84,7 +70,7 @@ def read_ref(data: dict[str, Any], limits: Limits) -> str | None:
 def parse(data: dict[str, Any], role: Role, limits: Limits,
           frames: Mapping[str, FrameSpec] = FRAMES) -> tuple[Command, FrameSpec]:
     """Turn a decoded frame into a command this role may send, or raise ProtocolError.
-    `frames`: the node's whole table (wiring's FRAME_TABLE)."""
+    `frames`: the table to parse by (the node's is `FRAMES`)."""
     ref = read_ref(data, limits)
     kind = data.get("type")
     spec = frames.get(kind) if isinstance(kind, str) else None
