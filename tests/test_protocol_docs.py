@@ -81,3 +81,11 @@ def test_every_node_event_written_in_the_code_is_declared() -> None:
     written = literals(r'"t":\s*"([a-z_]+)"')
     undeclared = {name: where for name, where in written.items() if name not in EVENTS}
     assert not undeclared
+
+
+def test_frames_and_events_are_built_only_through_the_wire_declarations() -> None:
+    # One encode path: outside chat_server/wire/, no frame or node event is a dict literal.
+    for pattern in (r'"type":\s*"([a-z_]+)"', r'"t":\s*"([a-z_]+)"'):
+        outside = {name: where for name, where in literals(pattern).items()
+                   if any(not module.startswith("wire/") for module in where)}
+        assert not outside, pattern
