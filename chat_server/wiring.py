@@ -142,7 +142,7 @@ def build_app(settings: Settings) -> Starlette:
             running.started(parts)
             # For the CLI's drain and the tests; features never read app.state.
             app.state.parts = parts
-            app.state.node = parts.node  # the HTTP modules' node_of (accounts, ops, crisis)
+            app.state.node = parts.node  # the HTTP modules' node_of (accounts, chat, access)
             app.state.selfservice = parts.selfservice  # self-service routes' runtime()
             yield
 
@@ -219,7 +219,7 @@ def build_app(settings: Settings) -> Starlette:
         *admin_routes.routes(),
         *retention.routes(node),
         *reports.routes(lambda: running.get().shifts),
-        *directory.routes(),
+        *directory.routes(node),
         *assessments.routes(), *library.routes(), *booking.routes(),
         *open_days.routes(), *service_reports.routes(),
         *socket_routes(lambda: running.get().pump),
