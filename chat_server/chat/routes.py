@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chat_queue.keys import signin_rate_scope
 from chat_server import access, metrics
 from chat_server.accounts.sessions import (
     DEVICE_COOKIE,
@@ -175,7 +176,7 @@ async def worker_sign_in(request: Request) -> Response:
 
 async def signin_limit(request: Request) -> None:
     node = node_of(request)
-    await rate_limit(node, f"signin:{client_ip(request)}",
+    await rate_limit(node, signin_rate_scope(client_ip(request)),
                      node.settings.signin_per_minute_per_ip, 60)
 
 
