@@ -108,3 +108,63 @@ def claims_of(staff_id: str) -> str:
 
 def counselor_presence(staff_id: str) -> str:
     return COUNSELOR_PRESENCE + staff_id
+
+
+def rate(scope: str) -> str:
+    """The fixed-window counter of one rate-limit scope (see RATE)."""
+    return RATE + scope
+
+
+def signin_rate_scope(client_ip: str) -> str:
+    """The scope of worker sign-ins from one address (chat_server/chat/routes.py)."""
+    return f"signin:{client_ip}"
+
+
+def staff_signin_rate_scope(client_ip: str) -> str:
+    """The scope of staff sign-ins from one address."""
+    return f"staff:{client_ip}"
+
+
+# + staff_id: a counter of wrong second-factor codes. TTL = the window it counts
+# (accounts/second_factor.py, TOTP_WINDOW_S), set with the first failure.
+TOTP_TRIES = RATE + "totp:"
+
+
+def totp_tries(staff_id: str) -> str:
+    return TOTP_TRIES + staff_id
+
+
+# ---- pub/sub channels (chat_server/chat/hub.py) ------------------------------------------
+# Channels are not keys: they hold nothing and need no TTL. A node subscribes to one while
+# a local socket listens on it.
+CHANNEL = PREFIX + "ch:"
+
+
+def conversation_channel(conversation_id: str) -> str:
+    """Everyone following one conversation."""
+    return f"{CHANNEL}c:{conversation_id}"
+
+
+def user_channel(principal_id: str) -> str:
+    """Every socket of one account (staff) or worker."""
+    return f"{CHANNEL}u:{principal_id}"
+
+
+def session_channel(token_hash: bytes) -> str:
+    """One worker session's sockets (sign-out closes them)."""
+    return f"{CHANNEL}s:{token_hash.hex()[:32]}"
+
+
+def device_channel(device_hash: bytes) -> str:
+    """The worker sockets holding one device credential: who may read what it opened."""
+    return f"{CHANNEL}d:{device_hash.hex()[:32]}"
+
+
+def role_channel(role: str) -> str:
+    """Every socket of one role (escalations to supervisors or counselors)."""
+    return f"{CHANNEL}r:{role}"
+
+
+def node_channel(node_id: str) -> str:
+    """A node's private channel: keeps its subscriber subscribed with no listeners."""
+    return f"{CHANNEL}node:{node_id}"

@@ -40,6 +40,10 @@ SOURCES = {
 }
 
 
+# The hub's batch publish: no keys, so no seat prelude.
+PUBLISH_ALL = (_LUA / "publish_all.lua").read_text(encoding="utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class Scripts:
     enqueue: AsyncScript
@@ -59,3 +63,8 @@ class Scripts:
 def register(redis: Redis) -> Scripts:
     """Script objects bound to this client (nothing is sent to Redis until first use)."""
     return Scripts(**{name: redis.register_script(src) for name, src in SOURCES.items()})
+
+
+def register_publish_all(redis: Redis) -> AsyncScript:
+    """The hub's batch publish (chat_queue/lua/publish_all.lua), bound to this client."""
+    return redis.register_script(PUBLISH_ALL)

@@ -5,7 +5,7 @@ no declared audience, so a new route cannot be reachable by accident. A worker s
 never passes as staff and a staff session never passes as a worker: each audience reads
 its own cookie (or a Bearer token) and checks the kind of session it resolves to. Which
 staff role may do what is narrowed further by each route (`require_role`); WebSocket
-frames declare their roles in chat_server/wire/protocol.py (`frame_type`).
+frames declare their roles in chat_server/wire/commands.py (`FRAMES`).
 """
 
 from __future__ import annotations

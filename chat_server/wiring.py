@@ -38,7 +38,6 @@ from chat_server.chat.wake import Wake
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.crisis import board, directory
-from chat_server.crisis import feature as crisis_frames
 from chat_server.crisis.cascade import assess_rules
 from chat_server.crisis.commands import CrisisCommands
 from chat_server.crisis.hotlines import HOTLINES
@@ -58,17 +57,12 @@ from chat_server.selfservice import service as selfservice_service
 from chat_server.selfservice.service import SelfService, Stores
 from chat_server.services import Services
 from chat_server.vault import load_key_ring
-from chat_server.wire.protocol import FRAMES, CloseCode, FrameSpec
+from chat_server.wire.protocol import FRAMES, CloseCode
 from crypto.envelope import Vault
 from crypto.pseudonym import CardRule
 
 # Often enough for a 2-minute alert; each round is one small query and one Redis read.
 GAUGES_EVERY_S = 15.0
-
-# Every client frame a node parses: the core's and the crisis path's, put together here
-# (a feature's frames are data it hands over, not a registration on import).
-FRAME_TABLE: dict[str, FrameSpec] = {**FRAMES, **crisis_frames.FRAMES}
-
 
 @dataclass(frozen=True, slots=True)
 class Parts:
@@ -148,7 +142,7 @@ def build_app(settings: Settings) -> Starlette:
             running.started(parts)
             # For the CLI's drain and the tests; features never read app.state.
             app.state.parts = parts
-            app.state.node = parts.node  # the HTTP modules' node_of (accounts, ops, crisis)
+            app.state.node = parts.node  # the HTTP modules' node_of (accounts, chat, access)
             app.state.selfservice = parts.selfservice  # self-service routes' runtime()
             yield
 
@@ -186,7 +180,7 @@ def build_app(settings: Settings) -> Starlette:
             duty_guards=(shifts,),
             intake_observers=(SelfServiceIntake(selfservice),),
         ))
-        pump = Pump(core, FRAME_TABLE)
+        pump = Pump(core, FRAMES)
         metrics.watch_connections(sockets.count)
 
         # Started in order, stopped in reverse (the exit stack).
@@ -225,7 +219,7 @@ def build_app(settings: Settings) -> Starlette:
         *admin_routes.routes(),
         *retention.routes(node),
         *reports.routes(lambda: running.get().shifts),
-        *directory.routes(),
+        *directory.routes(node),
         *assessments.routes(), *library.routes(), *booking.routes(),
         *open_days.routes(), *service_reports.routes(),
         *socket_routes(lambda: running.get().pump),

@@ -9,8 +9,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from chat_server import access
 from chat_server.access import Audience, Guard
+from chat_server.wire.commands import FRAMES
 from chat_server.wire.protocol import ErrorCode, Limits, ProtocolError, Role, parse
-from chat_server.wiring import FRAME_TABLE as FRAMES
 from tests.clients import Worker, make_staff
 from tests.conftest import ORIGIN
 

@@ -182,15 +182,15 @@ async def test_a_message_sent_the_instant_after_a_match_reaches_the_counselor(no
     # The counselor hears `assigned` before its node has subscribed to the conversation;
     # a message stored in between must still arrive (caught up after the subscription).
     hub = node.node.hub
-    real_listen = hub.listen
+    real_subscribe = hub.subscribe
 
-    async def slow_listen(channel: str, listener: Any) -> None:
+    async def slow_subscribe(channel: str, listener: Any) -> None:
         if channel.startswith("yz:ch:c:"):
             await asyncio.sleep(0.5)
-        await real_listen(channel, listener)
+        await real_subscribe(channel, listener)
 
     worker, wws, counselor, cws = await ready_pair(node)
-    hub.listen = slow_listen
+    hub.subscribe = slow_subscribe
     try:
         conv = (await worker.request_chat())["conversation_id"]
         await wws.expect("matched")
@@ -201,7 +201,7 @@ async def test_a_message_sent_the_instant_after_a_match_reaches_the_counselor(no
         message = await cws.expect("message", timeout=5)
         assert (message["client_id"], message["seq"]) == ("first", 1)
     finally:
-        hub.listen = real_listen
+        hub.subscribe = real_subscribe
     await worker.close()
     await counselor.close()
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
-from chat_server.wiring import FRAME_TABLE as FRAMES
+from chat_server.wire.commands import FRAMES
 from tests.clients import connect, make_staff, matched_pair
 from tests.conftest import ORIGIN
 

@@ -10,6 +10,7 @@ import pytest
 
 from chat_server.config import Settings
 from chat_server.ops.embedded import EmbeddedValkey
+from chat_server.wire.events import FrameEvent, NodeEvent
 from tests.clients import Worker, make_staff, matched_pair
 from tests.conftest import start_node
 from tests.test_hub import another_node_hub, heard_within
@@ -109,13 +110,13 @@ async def test_a_publish_cut_off_by_a_connection_blip_is_sent_again(node, monkey
             raise redis.exceptions.ConnectionError("connection reset")
         return await real(*args, **kwargs)
 
-    heard: list[dict] = []
+    heard: list[NodeEvent] = []
     async with another_node_hub(node) as other:
-        await other.listen("yz:ch:test:blip", lambda _channel, payload: heard.append(payload))
+        await other.subscribe("yz:ch:test:blip", lambda _channel, event: heard.append(event))
         monkeypatch.setattr(hub.redis, "evalsha", flaky)
-        await hub.publish("yz:ch:test:blip", {"t": "frame", "n": 1})
+        await hub.publish("yz:ch:test:blip", FrameEvent({"type": "test", "n": 1}))
         await heard_within(heard)
-    assert heard == [{"t": "frame", "n": 1}] and len(attempts) == 2
+    assert heard == [FrameEvent({"type": "test", "n": 1})] and len(attempts) == 2
 
 
 async def test_an_idle_subscriber_whose_ping_fails_reconnects(node, monkeypatch) -> None:
@@ -133,9 +134,9 @@ async def test_an_idle_subscriber_whose_ping_fails_reconnects(node, monkeypatch)
     monkeypatch.setattr(pubsub, "check_health", dead)
     await asyncio.wait_for(caught_up.wait(), 10)
     assert hub._pubsub is not pubsub
-    heard: list[dict] = []
-    await hub.listen("yz:ch:test:after", lambda _channel, payload: heard.append(payload))
+    heard: list[NodeEvent] = []
+    await hub.subscribe("yz:ch:test:after", lambda _channel, event: heard.append(event))
     async with another_node_hub(node) as other:
-        await other.publish("yz:ch:test:after", {"t": "frame", "n": 2})
+        await other.publish("yz:ch:test:after", FrameEvent({"type": "test", "n": 2}))
         await heard_within(heard)
-    assert heard == [{"t": "frame", "n": 2}]
+    assert heard == [FrameEvent({"type": "test", "n": 2})]

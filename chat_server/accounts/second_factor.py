@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from chat_queue import keys
 from chat_server.accounts.staff import StaffAccounts
 from chat_server.problems import Problem
 
@@ -39,7 +40,7 @@ def second_factor(request: Request, data: dict[str, Any]
         if len(code) > 32:
             raise Problem(400, "bad_field", "totp must be at most 32 characters", field="totp")
         redis = request.app.state.node.services.redis
-        key = f"yz:rl:totp:{staff_id}"
+        key = keys.totp_tries(staff_id)
         tries = int(await redis.get(key) or 0)
         if tries >= TOTP_FAILURES:
             raise Problem(429, "rate_limited", "too many wrong codes; wait a little",

@@ -24,6 +24,7 @@ from chat_server.accounts.staff import ROLES, USERNAME, AccountError, SetupLink
 from chat_server.chat.hub import user_channel
 from chat_server.problems import Problem, check_origin, field_int, field_str, json_body
 from chat_server.problems import require_role as _require_role
+from chat_server.wire.events import Revoked
 from crypto.errors import WeakPassword
 
 AUDIT_PAGE = 100
@@ -64,7 +65,7 @@ def _link_json(request: Request, link: SetupLink) -> dict[str, Any]:
 
 async def _disconnect(request: Request, staff_id: str) -> None:
     # Every node closes this account's sockets (endpoint.py handles `revoked` without `h`).
-    await request.app.state.node.hub.publish(user_channel(staff_id), {"t": "revoked"})
+    await request.app.state.node.hub.publish(user_channel(staff_id), Revoked())
 
 
 def _changes(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import hashlib
 
 import redis.asyncio as aioredis
 
-from chat_queue.keys import RATE, SLOW
+from chat_queue.keys import SLOW, rate
 
 FREE_FAILURES = 5
 MAX_DELAY_S = 300
@@ -58,7 +58,7 @@ class Throttle:
 
     async def count(self, key: str, limit: int, window_s: int) -> int:
         """Count a request in a fixed window; the seconds to wait if it is over `limit`."""
-        full = RATE + key
+        full = rate(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(full)
             pipe.expire(full, window_s, nx=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Mapping
@@ -10,7 +11,6 @@ from typing import Any
 
 from chat_server import metrics
 from chat_server.chat.connection import (
-    OPENED,
     Connection,
     conversation_for,
     may_access,
@@ -20,6 +20,8 @@ from chat_server.chat.core import ChatCore
 from chat_server.chat.hub import conversation_channel
 from chat_server.chat.store import Appended, Conversation, NewMessage, NotActive, StoredMessage
 from chat_server.wire import codec as wire
+from chat_server.wire import frames
+from chat_server.wire.events import MessageEvent, Nudge, ReadEvent, TypingEvent
 from chat_server.wire.protocol import (
     Capacity,
     CloseCode,
@@ -46,10 +48,6 @@ log = logging.getLogger("yizhan.ws")
 STORE_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
 # The pause a client is asked to make before resending a refused frame.
 RETRY_AFTER_MS = 1000
-
-
-def ref_of(command: Command) -> dict[str, Any]:
-    return {"ref": command.ref} if command.ref is not None else {}
 
 
 async def store_surely(conn: Connection, message: NewMessage) -> Appended | None:
@@ -125,7 +123,7 @@ class Commands:
         node = conn.node
         match command:
             case Ping():
-                conn.push({"type": "pong", "at": node.now().isoformat(), **ref_of(command)})
+                conn.push(frames.Pong(node.now().isoformat(), ref=command.ref))
             case Send():
                 await self.send(conn, command)
             case Sync():
@@ -133,11 +131,11 @@ class Commands:
             case Typing():
                 conv = await conversation_for(conn, command.conversation_id)
                 await node.hub.publish(conversation_channel(conv.id),
-                                       {"t": "typing", "c": conv.id, "from": conn._side()})
+                                       TypingEvent(conv.id, conn._side()))
             case Read():
                 conv = await conversation_for(conn, command.conversation_id)
-                await node.hub.publish(conversation_channel(conv.id), {
-                    "t": "read", "c": conv.id, "from": conn._side(), "seq": command.seq})
+                await node.hub.publish(conversation_channel(conv.id),
+                                       ReadEvent(conv.id, conn._side(), command.seq))
             case End():
                 await self._end(conn, command)
             case RequestChat():
@@ -224,12 +222,10 @@ class Commands:
             return  # the socket is closing; the client resends with the same client_id
         metrics.messages_stored(side).inc()
         at = result.at.isoformat()
-        conn.push({
-            "type": "ack", "conversation_id": conv.id, "client_id": command.client_id,
-            "seq": result.seq, "at": at, "duplicate": result.duplicate, **ref_of(command),
-        })
+        conn.push(frames.Ack(conv.id, command.client_id, result.seq, at, result.duplicate,
+                             ref=command.ref))
         metrics.ACK_SECONDS.observe(time.perf_counter() - started)
-        local = None
+        event: MessageEvent | Nudge
         if result.sealed is not None and result.wrapped is not None:
             event = message_event(conv.id, result.seq, side, command.client_id, "text",
                                   at, result.sealed, result.wrapped)
@@ -237,13 +233,13 @@ class Commands:
             msg = StoredMessage(conversation_id=conv.id, seq=result.seq, sender_role=side,
                                 client_id=command.client_id, kind="text", text=command.text,
                                 at=result.at)
-            local = {**event, OPENED: (msg, wire.dumps(msg.frame()))}
+            event.opened = (msg, wire.dumps(msg.frame()))
         else:
             # A resend: the first attempt may have died before fanning out. A nudge is enough.
-            event = {"t": "nudge", "c": conv.id, "seq": result.seq}
+            event = Nudge(conv.id, result.seq)
         # Stored and acknowledged already: if this publish is lost, receivers catch up from
         # PostgreSQL when the hub reconnects (or on their next sync). Not the sender's error.
-        node.hub.publish_soon(conversation_channel(conv.id), event, local)
+        node.hub.publish_soon(conversation_channel(conv.id), event)
         metrics.STORE_SECONDS.observe(time.perf_counter() - started)
         if not result.duplicate and p.role is Role.WORKER:
             # Outside the lane, on purpose: the crisis path's work must not hold up this
@@ -270,12 +266,12 @@ class Commands:
                 # Closed or handed over since it was remembered: answer from the record.
                 conn.known.pop(conv.id, None)
                 await conversation_for(conn, conv.id)
-            conn.push({"type": "ended", "conversation_id": conv.id, "by": None, **ref_of(command)})
+            conn.push(frames.Ended(conv.id, None, ref=command.ref))
 
 
     async def _request_chat(self, conn: Connection, command: RequestChat) -> None:
         frame = await self.core.intake.request_chat(conn, replace=command.replace)
-        conn.push({**frame, **ref_of(command)})
+        conn.push(dataclasses.replace(frame, ref=command.ref))
 
 
     async def _leave(self, conn: Connection, command: LeaveQueue) -> None:
@@ -285,14 +281,14 @@ class Commands:
         if conv is None or conv.status != "waiting" or not may_access(conn, conv):
             raise ProtocolError(ErrorCode.NOT_FOUND, "you are not waiting")
         await self.core.ending.leave(conv)
-        conn.push({"type": "left", "conversation_id": conv.id, **ref_of(command)})
+        conn.push(frames.Left(conv.id, ref=command.ref))
 
 
     async def _duty(self, conn: Connection, command: Duty) -> None:
         frame = await self.core.duty.set_duty(conn, command.on)
-        conn.push({**frame, **ref_of(command)})
+        conn.push(dataclasses.replace(frame, ref=command.ref))
 
 
     async def _capacity(self, conn: Connection, command: Capacity) -> None:
         frame = await self.core.duty.set_capacity(conn, command.capacity)
-        conn.push({**frame, **ref_of(command)})
+        conn.push(dataclasses.replace(frame, ref=command.ref))

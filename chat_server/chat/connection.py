@@ -5,10 +5,9 @@ feed, its outbox and lanes, and what it hears from the hub. No frame handling he
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,21 @@ from chat_server.chat.outbox import Frame, Outbox, OutboxFull
 from chat_server.chat.store import Conversation, StoredMessage, may_read
 from chat_server.vault import open_text
 from chat_server.wire import codec as wire
+from chat_server.wire import frames
+from chat_server.wire.events import (
+    DutyEvent,
+    Follow,
+    FrameEvent,
+    MessageEvent,
+    NodeEvent,
+    Nudge,
+    ReadEvent,
+    Revoked,
+    TypingEvent,
+    Unfollow,
+)
 from chat_server.wire.feed import Action, Emit, Feed, Stream
+from chat_server.wire.frames import ServerFrame
 from chat_server.wire.protocol import (
     CloseCode,
     ErrorCode,
@@ -43,40 +56,25 @@ CATCH_UP_PAGE = 200
 MAX_IN_FLIGHT = 64
 # Pauses between tries of a catch-up read before the socket is closed (it resumes).
 READ_RETRY_S = (0.2, 0.5, 1.0, 2.0)
-# Where a pub/sub message event keeps its opened form for the node's other sockets.
-OPENED = "_opened"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
 def message_event(conv_id: str, seq: int, role: str, client_id: str, kind: str,
-                  at: str, sealed: Sealed, wrapped: WrappedKey) -> dict[str, Any]:
+                  at: str, sealed: Sealed, wrapped: WrappedKey) -> MessageEvent:
     """The pub/sub form of a stored message: ciphertext only, so Redis never sees text."""
-    return {
-        "t": "msg", "c": conv_id, "seq": seq, "from": role, "client_id": client_id,
-        "kind": kind, "at": at, "n": b64(sealed.nonce), "ct": b64(sealed.ciphertext),
-        "kv": wrapped.kek_version, "wk": b64(wrapped.wrapped),
-    }
+    return MessageEvent(conv_id, seq, role, client_id, kind, at, sealed.nonce,
+                        sealed.ciphertext, wrapped.kek_version, wrapped.wrapped)
 
 
-def open_event(vault: Vault, event: dict[str, Any]) -> tuple[StoredMessage, str]:
+def open_event(vault: Vault, event: MessageEvent) -> tuple[StoredMessage, str]:
     """A pub/sub message event opened: the message, and its frame encoded once."""
-    conv_id = event["c"]
-    wrapped = WrappedKey(event["kv"], unb64(event["wk"]))
-    text = open_text(vault, wrapped, conv_id, event["seq"], event["from"],
-                     unb64(event["n"]), unb64(event["ct"]))
+    wrapped = WrappedKey(event.kek_version, event.wrapped_key)
+    text = open_text(vault, wrapped, event.conversation_id, event.seq, event.sender,
+                     event.nonce, event.ciphertext)
     msg = StoredMessage(
-        conversation_id=conv_id, seq=event["seq"], sender_role=event["from"],
-        client_id=event["client_id"], kind=event["kind"], text=text,
-        at=datetime.fromisoformat(event["at"]),
+        conversation_id=event.conversation_id, seq=event.seq, sender_role=event.sender,
+        client_id=event.client_id, kind=event.kind, text=text,
+        at=datetime.fromisoformat(event.at),
     )
     return msg, wire.dumps(msg.frame())
+
 
 class Connection:
     """One client socket: its principal, the conversations it follows, its outbox."""
@@ -121,7 +119,9 @@ class Connection:
 
     # ---- output ---------------------------------------------------------------------
 
-    def push(self, frame: Frame) -> None:
+    def push(self, frame: Frame | ServerFrame) -> None:
+        if isinstance(frame, ServerFrame):
+            frame = frame.to_wire()
         if self.early is not None:
             self.early.append(frame)  # the welcome goes first (see welcome)
             return
@@ -131,7 +131,7 @@ class Connection:
             log.warning("socket too slow; closing", extra={"fields": {"role": str(self.role)}})
             self.close(CloseCode.GOING_AWAY)
 
-    def welcome(self, frame: dict[str, Any]) -> None:
+    def welcome(self, frame: Frame | ServerFrame) -> None:
         """Send the welcome, then what was pushed while it was made (the feed holds the
         conversations' messages itself; these are other frames: duty, queue figures)."""
         early, self.early = self.early or [], None
@@ -171,12 +171,12 @@ class Connection:
     async def listen(self, channel: str) -> None:
         if channel not in self.channels:
             self.channels.add(channel)
-            await self.node.hub.listen(channel, self.on_event)
+            await self.node.hub.subscribe(channel, self.on_event)
 
     async def unlisten(self, channel: str) -> None:
         if channel in self.channels:
             self.channels.discard(channel)
-            await self.node.hub.unlisten(channel, self.on_event)
+            await self.node.hub.unsubscribe(channel, self.on_event)
 
     @property
     def cursors(self) -> dict[str, Stream]:
@@ -253,55 +253,52 @@ class Connection:
 
     # ---- events from the hub --------------------------------------------------------
 
-    def on_event(self, channel: str, event: dict[str, Any]) -> None:
-        kind = event.get("t")
-        conv_id = event.get("c")
-        if kind == "msg":
-            self._on_message(event)
-        elif kind == "nudge":
-            self.run(self.feed.nudge(conv_id or "", event["seq"]))
-        elif kind in ("typing", "read"):
-            if event.get("from") != self._side() and conv_id in self.cursors:
-                frame = {"type": kind, "conversation_id": conv_id, "from": event["from"]}
-                if kind == "read":
-                    frame["seq"] = event["seq"]
+    def on_event(self, channel: str, event: NodeEvent) -> None:
+        match event:
+            case MessageEvent():
+                self._on_message(event)
+            case Nudge(conversation_id=conv_id, seq=seq):
+                self.run(self.feed.nudge(conv_id, seq))
+            case TypingEvent(conversation_id=conv_id, sender=sender):
+                if sender != self._side() and conv_id in self.cursors:
+                    self.push(frames.Typing(conv_id, sender))
+            case ReadEvent(conversation_id=conv_id, sender=sender, seq=seq):
+                if sender != self._side() and conv_id in self.cursors:
+                    self.push(frames.Read(conv_id, sender, seq))
+            case FrameEvent(frame=frame, roles=roles):
+                if roles is None or str(self.role) in roles:
+                    if frame.get("type") == frames.Queued.TYPE:
+                        # Handed back to the queue: no longer active (and, once more, a
+                        # conversation this node tells its place in the queue).
+                        self.known.pop(frame.get("conversation_id", ""), None)
+                    self.push(frame)
+            case Revoked(token_hash=token_hash):
+                # A whole account (disabled), or one session (signed out) if given.
+                if token_hash in (None, self.principal.token_hash.hex()):
+                    self.close(CloseCode.UNAUTHENTICATED)
+            case Follow(conversation_id=conv_id, frame=frame):
+                self.spawn(self.follow_by_id(conv_id, frame))
+            case Unfollow(conversation_id=conv_id, frame=frame):
+                self.spawn(self._unfollow_with(conv_id, frame))
+            case DutyEvent(frame=frame):
+                self.on_duty = bool(frame["on"])
                 self.push(frame)
-        elif kind == "frame":
-            roles = event.get("roles")
-            if roles is None or str(self.role) in roles:
-                frame = event["frame"]
-                if frame.get("type") == "queued":
-                    # Handed back to the queue: no longer active (and, once more, a
-                    # conversation this node tells its place in the queue).
-                    self.known.pop(frame.get("conversation_id", ""), None)
-                self.push(frame)
-        elif kind == "revoked":
-            # A whole account (disabled), or one session (signed out) if `h` is given.
-            if event.get("h") in (None, self.principal.token_hash.hex()):
-                self.close(CloseCode.UNAUTHENTICATED)
-        elif kind == "follow":
-            self.spawn(self.follow_by_id(event["c"], event.get("frame")))
-        elif kind == "unfollow":
-            self.spawn(self._unfollow_with(event["c"], event.get("frame")))
-        elif kind == "duty":
-            self.on_duty = bool(event["frame"]["on"])
-            self.push(event["frame"])
 
     def _side(self) -> str:
         return "worker" if self.role is Role.WORKER else str(self.role)
 
-    def _on_message(self, event: dict[str, Any]) -> None:
-        conv_id = event["c"]
-        if conv_id not in self.cursors:
+    def _on_message(self, event: MessageEvent) -> None:
+        if event.conversation_id not in self.cursors:
             return
         # Every socket of this node that follows the conversation is handed the same
         # event: the first one opens and encodes it, the others reuse that.
-        opened: tuple[StoredMessage, str] | None = event.get(OPENED)
+        opened: tuple[StoredMessage, str] | None = event.opened
         if opened is None:
-            opened = event[OPENED] = open_event(self.node.vault, event)
+            opened = event.opened = open_event(self.node.vault, event)
         self.deliver(*opened)
 
-    async def follow_by_id(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+    async def follow_by_id(self, conversation_id: str,
+                           frame: Mapping[str, Any] | None) -> None:
         """A match: tell the client at once, then start following the conversation.
 
         The frame goes first so that `matched` does not wait on a read and a subscribe.
@@ -320,7 +317,8 @@ class Connection:
         announced = (frame or {}).get("conversation", frame or {}).get("last_seq")
         await self.follow(conv, announced if isinstance(announced, int) else None)
 
-    async def _unfollow_with(self, conversation_id: str, frame: dict[str, Any] | None) -> None:
+    async def _unfollow_with(self, conversation_id: str,
+                             frame: Mapping[str, Any] | None) -> None:
         if frame:
             self.push(frame)
         await self.unfollow(conversation_id)

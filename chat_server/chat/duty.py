@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from chat_queue.store import SeatState
 from chat_server.chat.connection import Connection
@@ -12,18 +12,17 @@ from chat_server.chat.people_store import PeopleStore
 from chat_server.chat.plugins import Plugins
 from chat_server.chat.waiting import Waiting
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
+from chat_server.wire.events import DutyEvent
 from chat_server.wire.protocol import ErrorCode, ProtocolError
 
 
-def duty_frame(capacity: int, seat: SeatState | None, load: int) -> dict[str, Any]:
+def duty_frame(capacity: int, seat: SeatState | None, load: int,
+               *, nested: bool = True) -> frames.Duty:
     """The `duty` frame for a seat (None: off duty, with the record's load)."""
-    return {"type": "duty", "on": seat is not None,
-            "duty": {"on": seat is not None, "load": seat.load if seat else load,
-                     "capacity": seat.capacity if seat else capacity,
-                     "draining": bool(seat.draining) if seat else False},
-            "load": seat.load if seat else load,
-            "capacity": seat.capacity if seat else capacity,
-            "draining": bool(seat.draining) if seat else False}
+    if seat is None:
+        return frames.Duty(False, load, capacity, False, nested=nested)
+    return frames.Duty(True, seat.load, seat.capacity, bool(seat.draining), nested=nested)
 
 
 class Duty:
@@ -41,7 +40,7 @@ class Duty:
                 return seat
         return None
 
-    async def set_duty(self, conn: Connection, on: bool) -> dict[str, Any]:
+    async def set_duty(self, conn: Connection, on: bool) -> frames.Duty:
         node = self.node
         p = conn.principal
         load = await node.conversations.seat_load(p.id)
@@ -65,19 +64,19 @@ class Duty:
         self.waiting.seats_changed()
         seat = await self.seat(p.id)
         frame = duty_frame(capacity, seat, load)
-        await node.hub.publish(user_channel(p.id), {"t": "duty", "frame": frame})
+        await node.hub.publish(user_channel(p.id), DutyEvent(frame.to_wire()))
         await self.people.audit(p.id, "duty_on" if on else "duty_off", node.now())
         if on:
             self.wake.kick()  # after the duty frames: `assigned` must not overtake them
-        return {k: v for k, v in frame.items() if k != "duty"}
+        return dataclasses.replace(frame, nested=False)
 
-    async def set_capacity(self, conn: Connection, capacity: int) -> dict[str, Any]:
+    async def set_capacity(self, conn: Connection, capacity: int) -> frames.Duty:
         node = self.node
         p = conn.principal
         await self.people.set_capacity(p.id, capacity)
         await node.queue.set_capacity(p.id, capacity)
         self.waiting.seats_changed()
         load = await node.conversations.seat_load(p.id)
-        frame = duty_frame(capacity, await self.seat(p.id), load)
+        frame = duty_frame(capacity, await self.seat(p.id), load, nested=False)
         self.wake.kick()  # with nothing left to await: the reply goes before any `assigned`
-        return {k: v for k, v in frame.items() if k != "duty"}
+        return frame

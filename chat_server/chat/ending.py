@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from chat_queue.matching import Band
 from chat_server import metrics
@@ -12,6 +11,8 @@ from chat_server.chat.node import Node
 from chat_server.chat.store import Conversation
 from chat_server.chat.waiting import Waiting
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
+from chat_server.wire.events import FrameEvent, Unfollow
 
 
 class Ending:
@@ -33,17 +34,18 @@ class Ending:
                                              counselor_id=counselor_id)
         if ended is None:
             return None
-        frame: dict[str, Any] = {"type": "ended", "conversation_id": ended.id, "by": by}
+        wrapup_until = None
         await node.queue.forget_away(ended.id)
         if ended.status == "abandoned":
             await node.queue.leave(ended.id)
         elif ended.counselor_id:
             # The seat stays taken while the counselor writes the case note (wrap-up).
-            frame["wrapup_until"] = (
+            wrapup_until = (
                 node.now() + dt.timedelta(seconds=node.settings.wrapup_s)).isoformat()
             if no_wrapup:
                 await self.seat_freed(ended.counselor_id)
-        await node.hub.publish(conversation_channel(ended.id), {"t": "frame", "frame": frame})
+        frame = frames.Ended(ended.id, by, wrapup_until=wrapup_until)
+        await node.hub.publish(conversation_channel(ended.id), FrameEvent(frame.to_wire()))
         return ended
 
     async def leave(self, conv: Conversation) -> None:
@@ -51,8 +53,8 @@ class Ending:
         await node.queue.leave(conv.id)
         ended = await node.conversations.end(conv.id, "worker_left_queue")
         if ended is not None:
-            await node.hub.publish(conversation_channel(conv.id), {
-                "t": "frame", "frame": {"type": "left", "conversation_id": conv.id}})
+            await node.hub.publish(conversation_channel(conv.id),
+                                   FrameEvent(frames.Left(conv.id).to_wire()))
 
     async def release_seat(self, conversation_id: str) -> None:
         """The case note is saved (or wrap-up is off): the seat is free for the next worker."""
@@ -78,14 +80,11 @@ class Ending:
                                  node.settings.worker_keep_s, node.now_ms())
         await node.queue.release(staff_id, node.now_ms())
         position = (await node.queue.positions([conv.id])).get(conv.id)
+        queued = frames.Queued(conv.id, position, await self.waiting.estimate(position),
+                               handover=True)
         await node.hub.publish_many([
-            (conversation_channel(conv.id), {
-                "t": "frame", "roles": ["worker"],
-                "frame": {"type": "queued", "conversation_id": conv.id, "position": position,
-                          "estimated_wait_s": await self.waiting.estimate(position),
-                          "handover": True}}),
-            (user_channel(staff_id), {
-                "t": "unfollow", "c": conv.id,
-                "frame": {"type": "handed_over", "conversation_id": conv.id}}),
+            (conversation_channel(conv.id), FrameEvent(queued.to_wire(), roles=("worker",))),
+            (user_channel(staff_id),
+             Unfollow(conv.id, frames.HandedOver(conv.id).to_wire())),
         ])
         self.wake.kick()

@@ -21,18 +21,33 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from chat_queue.keys import (
+    conversation_channel,
+    device_channel,
+    node_channel,
+    role_channel,
+    session_channel,
+    user_channel,
+)
+from chat_queue.scripts import register_publish_all
 from chat_server.periodic import cancel
 from chat_server.wire import codec as wire
+from chat_server.wire import events
+from chat_server.wire.events import EventError, NodeEvent
 
 log = logging.getLogger("yizhan.hub")
 
-Listener = Callable[[str, dict[str, Any]], None]
+# Channel names come from chat_queue/keys.py; named here too for the modules that still
+# import them from the hub.
+__all__ = ["Hub", "conversation_channel", "device_channel", "role_channel",
+           "session_channel", "user_channel"]
 
-PREFIX = "yz:ch:"
+# A listener of a channel's events (`subscribe`).
+Listener = Callable[[str, NodeEvent], None]
+
 # With nothing to read for this long, the subscriber pings Redis (redis-py's health check).
 IDLE_READ_SECONDS = 1.0
 # A batch of publishes that failed on the connection is tried this many times in all.
@@ -43,45 +58,15 @@ PUBLISH_RETRY_S = 0.05
 PUBLISH_CHUNK = 256
 # First key of every published payload: the publishing node, so it can drop its echo.
 ORIGIN = "o"
-# A batch of publishes as one command: ARGV is channel, payload, channel, payload, ...
-# (pipelined PUBLISHes cost redis-py a command object and a reply parse each: a tenth
-# of a busy node's CPU). Redis runs the script whole, so the order is kept.
-PUBLISH_ALL = """
-for i = 1, #ARGV, 2 do
-  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
-end
-return #ARGV / 2
-"""
-
-
-def conversation_channel(conversation_id: str) -> str:
-    return f"{PREFIX}c:{conversation_id}"
-
-
-def user_channel(principal_id: str) -> str:
-    return f"{PREFIX}u:{principal_id}"
-
-
-def session_channel(token_hash: bytes) -> str:
-    """One worker session's sockets (sign-out closes them)."""
-    return f"{PREFIX}s:{token_hash.hex()[:32]}"
-
-
-def device_channel(device_hash: bytes) -> str:
-    """The worker sockets holding one device credential: who may read what it opened."""
-    return f"{PREFIX}d:{device_hash.hex()[:32]}"
-
-
-def role_channel(role: str) -> str:
-    return f"{PREFIX}r:{role}"
 
 
 class Hub:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._publish_all = redis.register_script(PUBLISH_ALL)
+        self._publish_all = register_publish_all(redis)
         self.node_id = uuid.uuid4().hex[:12]
-        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        # Per channel, its listeners in the order they came (a dict keeps that order).
+        self._listeners: dict[str, dict[Listener, None]] = defaultdict(dict)
         self._resync: set[Callable[[], None]] = set()
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,12 +91,12 @@ class Hub:
         await cancel(self._flusher, self._task)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
-        await self.publish_many([(channel, payload)])
+    async def publish(self, channel: str, event: NodeEvent) -> None:
+        await self.publish_many([(channel, event)])
 
-    async def publish_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    async def publish_many(self, items: list[tuple[str, NodeEvent]]) -> None:
         """Publish, sharing one round trip with everything published meanwhile.
 
         Returns once Redis took the batch (or raises if it failed). One flusher sends the
@@ -121,20 +106,18 @@ class Hub:
             return
         await asyncio.shield(self._enqueue(items))
 
-    def publish_soon(self, channel: str, payload: dict[str, Any],
-                     local: dict[str, Any] | None = None) -> None:
+    def publish_soon(self, channel: str, event: NodeEvent) -> None:
         """Publish in order with everything else, without waiting for Redis to take it.
 
         For stored messages: their receivers catch up from PostgreSQL if a publish is
-        lost, so the sender need not wait (a failure is logged by the flusher).
-        `local`, if given, is what this node's own listeners get instead of `payload`
-        (the same event with what they would otherwise work out again).
+        lost, so the sender need not wait (a failure is logged by the flusher). A
+        MessageEvent carries what this node's sockets send in its `opened` field.
         """
-        self._enqueue([(channel, payload)], local)
+        self._enqueue([(channel, event)])
 
-    def _enqueue(self, items: list[tuple[str, dict[str, Any]]],
-                 local: dict[str, Any] | None = None) -> asyncio.Future[None]:
-        for channel, payload in items:
+    def _enqueue(self, items: list[tuple[str, NodeEvent]]) -> asyncio.Future[None]:
+        for channel, event in items:
+            payload = events.encode(event)
             self._outgoing.append((channel, wire.dumps({ORIGIN: self.node_id, **payload})))
         if self._next_flush is None:
             self._next_flush = asyncio.get_running_loop().create_future()
@@ -142,8 +125,8 @@ class Hub:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop(), name="hub-flusher")
         done = self._next_flush
-        for channel, payload in items:
-            self._deliver(channel, payload if local is None else local)
+        for channel, event in items:
+            self._deliver(channel, event)
         return done
 
     async def _flush_loop(self) -> None:
@@ -185,20 +168,21 @@ class Hub:
                     raise
                 await asyncio.sleep(PUBLISH_RETRY_S * (attempt + 1))
 
-    async def listen(self, channel: str, listener: Listener) -> None:
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        """Hand `listener` every event on `channel`, typed, until `unsubscribe`."""
         async with self._lock:
             first = not self._listeners[channel]
-            self._listeners[channel].add(listener)
+            self._listeners[channel][listener] = None
             if first and self._pubsub is not None:
                 with contextlib.suppress(Exception):
                     await self._pubsub.subscribe(channel)
 
-    async def unlisten(self, channel: str, listener: Listener) -> None:
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
             listeners = self._listeners.get(channel)
             if not listeners:
                 return
-            listeners.discard(listener)
+            listeners.pop(listener, None)
             if not listeners:
                 del self._listeners[channel]
                 if self._pubsub is not None:
@@ -214,7 +198,7 @@ class Hub:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         async with self._lock:
             # A private channel keeps the connection subscribed even with no listeners.
-            await pubsub.subscribe(f"{PREFIX}node:{self.node_id}", *self._listeners.keys())
+            await pubsub.subscribe(node_channel(self.node_id), *self._listeners.keys())
             self._pubsub = pubsub
         return pubsub
 
@@ -237,7 +221,7 @@ class Hub:
                 log.warning("pub/sub connection lost; retrying", exc_info=True)
                 if self._pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await self._pubsub.aclose()
+                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                     self._pubsub = None
                 await asyncio.sleep(0.5)
 
@@ -280,7 +264,7 @@ class Hub:
             if loop.time() - self._last_read < IDLE_READ_SECONDS:
                 continue
             try:
-                await pubsub.check_health()
+                await pubsub.check_health()  # type: ignore[no-untyped-call]
             except Exception:
                 log.warning("pub/sub ping failed; reconnecting")
                 if pubsub.connection is not None:
@@ -299,13 +283,27 @@ class Hub:
             payload = wire.loads(data)
         except (ValueError, TypeError):
             return
-        if isinstance(payload, dict):
-            payload.pop(ORIGIN, None)
-        self._deliver(channel, payload)
+        if not isinstance(payload, dict):
+            return
+        if channel not in self._listeners:
+            return  # (unsubscribed meanwhile: not even parsed further)
+        payload.pop(ORIGIN, None)
+        try:
+            event = events.decode(payload)
+        except EventError:
+            # Said by kind only: an event's contents must never reach a log.
+            log.warning("dropped a malformed event")
+            return
+        self._deliver(channel, event)
 
-    def _deliver(self, channel: str, payload: dict[str, Any]) -> None:
-        for listener in list(self._listeners.get(channel, ())):
+    def _deliver(self, channel: str, event: NodeEvent) -> None:
+        """Hand one event to the channel's listeners. They share it: the first socket
+        that opens a message opens it for the others."""
+        listeners = self._listeners.get(channel)
+        if not listeners:
+            return
+        for listener in list(listeners):
             try:
-                listener(channel, payload)
+                listener(channel, event)
             except Exception:
                 log.exception("listener failed")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from chat_queue.matching import Band
@@ -12,6 +10,7 @@ from chat_server.chat.node import Node
 from chat_server.chat.plugins import Plugins
 from chat_server.chat.waiting import Waiting
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
 from chat_server.wire.protocol import ErrorCode, ProtocolError
 
 
@@ -22,7 +21,7 @@ class Intake:
         self.waiting = waiting
         self.plugins = plugins
 
-    async def request_chat(self, conn: Connection, *, replace: bool) -> dict[str, Any]:
+    async def request_chat(self, conn: Connection, *, replace: bool) -> frames.Queued:
         node = self.node
         now = node.now()
         if not node.hours.is_open(now):
@@ -47,8 +46,8 @@ class Intake:
             await observer.chat_requested(conn, conv)
         position = (await node.queue.positions([conv.id])).get(conv.id)
         estimate = await self.waiting.estimate(position)
-        reply = {"type": "queued", "conversation_id": conv.id, "position": position,
-                 "estimated_wait_s": estimate, **await self.waiting.wait_extras(estimate)}
+        reply = frames.Queued(conv.id, position, estimate,
+                              extra=await self.waiting.wait_extras(estimate))
         # Matching is woken only now, with no await before the reply is pushed: this
         # node's `matched` then never overtakes the `queued` reply. (Another node's
         # matcher still may; clients treat a `queued` after `matched` as stale.)

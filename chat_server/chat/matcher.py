@@ -19,6 +19,8 @@ from chat_server.chat.people_store import PeopleStore
 from chat_server.chat.store import Conversation
 from chat_server.chat.views import staff_view_of
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
+from chat_server.wire.events import Follow
 
 log = logging.getLogger("yizhan.dispatch")
 
@@ -102,20 +104,16 @@ class Matcher:
             else node.queue.record_wait(waited),
             self.announce_match(conv, staff_id, counselor, alias, handover))
 
-    async def announce_match(self, conv: Conversation, staff_id: str, counselor: object,
+    async def announce_match(self, conv: Conversation, staff_id: str, counselor: str,
                              alias: str, handover: bool) -> None:
         # The worker side: the sockets of sessions that may read it (may_read), never
         # every socket of the worker: those holding the device that opened it, and the
         # session that opened it (the only way in for conversations from before devices).
         worker = (device_channel(conv.opened_by_device) if conv.opened_by_device
                   else session_channel(conv.opened_by_session or b""))
+        matched = frames.Matched(conv.id, counselor, conv.last_seq)
+        assigned = frames.Assigned(staff_view_of(conv, alias, handover))
         await self.node.hub.publish_many([
-            (worker, {
-                "t": "follow", "c": conv.id,
-                "frame": {"type": "matched", "conversation_id": conv.id,
-                          "counselor": counselor, "last_seq": conv.last_seq}}),
-            (user_channel(staff_id), {
-                "t": "follow", "c": conv.id,
-                "frame": {"type": "assigned",
-                          "conversation": staff_view_of(conv, alias, handover)}}),
+            (worker, Follow(conv.id, matched.to_wire())),
+            (user_channel(staff_id), Follow(conv.id, assigned.to_wire())),
         ])

@@ -19,6 +19,7 @@ import asyncpg
 from chat_server.chat.write_cache import Row, WriteCache
 from chat_server.clock import Clock, system_clock
 from chat_server.vault import open_text, seal_text
+from chat_server.wire import frames
 from crypto.envelope import Sealed, Vault, check_budget
 from crypto.keyring import WrappedKey
 from yizhan_errors import YizhanError
@@ -35,20 +36,11 @@ class StoredMessage:
     at: dt.datetime
 
     def frame(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": "message",
-            "conversation_id": self.conversation_id,
-            "seq": self.seq,
-            "from": self.sender_role,
-            "client_id": self.client_id,
-            "kind": self.kind,
-            "text": self.text,
-            "at": self.at.isoformat(),
-        }
-        if self.kind != "text":
-            # Cards (referrals) carry structured JSON in the encrypted text.
-            out["card"] = json.loads(self.text)
-        return out
+        # Cards (referrals) carry structured JSON in the encrypted text.
+        card = json.loads(self.text) if self.kind != "text" else None
+        return frames.Message(self.conversation_id, self.seq, self.sender_role,
+                              self.client_id, self.kind, self.text, self.at.isoformat(),
+                              card=card).to_wire()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from yizhan_errors import YizhanError
 
-Frame = dict[str, Any] | str  # a str is a frame already encoded
+Frame = Mapping[str, Any] | str  # a str is a frame already encoded
 
 
 class OutboxFull(YizhanError):

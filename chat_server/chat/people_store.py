@@ -39,10 +39,11 @@ class PeopleStore:
 
     async def alias(self, conversation_id: str) -> str:
         """The name a counselor sees for the worker of this conversation."""
-        return await self.pool.fetchval(
+        alias: str = await self.pool.fetchval(
             "SELECT COALESCE(c.alias, w.alias) FROM conversations c"
             " JOIN workers w ON w.id = c.worker_id WHERE c.id = $1",
             uuid.UUID(conversation_id))
+        return alias
 
     async def capacity(self, staff_id: str) -> int:
         return int(await self.pool.fetchval(

@@ -9,6 +9,8 @@ from chat_server.chat.connection import Connection
 from chat_server.chat.hub import conversation_channel
 from chat_server.chat.node import Node
 from chat_server.chat.sockets import Sockets
+from chat_server.wire import frames
+from chat_server.wire.events import FrameEvent
 from chat_server.wire.protocol import Role
 
 
@@ -34,18 +36,16 @@ class Presence:
                 "gone_at": iso(away_since_ms + settings.worker_grace_s * 1000),
                 "release_at": iso(away_since_ms + settings.worker_keep_s * 1000)}
 
-    async def tell_worker(self, conversation_id: str, kind: str) -> None:
+    async def tell_worker(self, frame: frames.CounselorAway | frames.CounselorBack) -> None:
         # The worker's side only: a counselor is never told about their own presence.
-        await self.node.hub.publish(conversation_channel(conversation_id), {
-            "t": "frame", "roles": ["worker"],
-            "frame": {"type": kind, "conversation_id": conversation_id}})
+        await self.node.hub.publish(conversation_channel(frame.conversation_id),
+                                    FrameEvent(frame.to_wire(), roles=("worker",)))
 
     async def tell_worker_away(self, conv_id: str) -> None:
         since = (await self.node.queue.away_since([conv_id])).get(conv_id)
-        await self.node.hub.publish(conversation_channel(conv_id), {
-            "t": "frame", "roles": ["counselor", "supervisor"],
-            "frame": {"type": "worker_away", "conversation_id": conv_id,
-                      **self.worker_presence(since)}})
+        frame = frames.WorkerAway(conv_id, **self.worker_presence(since))
+        await self.node.hub.publish(conversation_channel(conv_id),
+                                    FrameEvent(frame.to_wire(), roles=("counselor", "supervisor")))
 
     async def counselor_here(self, staff_id: str) -> None:
         """A socket of this on-duty counselor opened: present from now, and workers told
@@ -53,7 +53,7 @@ class Presence:
         node = self.node
         await node.queue.heartbeat(staff_id, node.settings.presence_ttl_s)
         for conv_id in await node.conversations.counselor_returned(staff_id):
-            await self.tell_worker(conv_id, "counselor_back")
+            await self.tell_worker(frames.CounselorBack(conv_id))
 
     async def disconnected(self, conn: Connection) -> None:
         """A socket closed. Presence TTLs, not this, decide who is gone (phones flap)."""

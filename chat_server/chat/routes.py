@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chat_queue.keys import signin_rate_scope
 from chat_server import access, metrics
 from chat_server.accounts.sessions import (
     DEVICE_COOKIE,
@@ -37,6 +38,7 @@ from chat_server.problems import (
     require_role,
 )
 from chat_server.vault import seal_text
+from chat_server.wire.events import Revoked
 from chat_server.wire.protocol import Role
 from crypto.errors import InvalidIdentity
 from crypto.pseudonym import identify, pseudonym
@@ -50,7 +52,8 @@ ChatRef = Callable[[], ChatCore]
 
 
 def node_of(request: Request) -> Node:
-    return request.app.state.node
+    node: Node = request.app.state.node
+    return node
 
 
 async def principal(request: Request, cookie: str) -> Principal | None:
@@ -99,7 +102,7 @@ async def revoke_and_disconnect(node: Node, p: Principal) -> None:
     """Sign out: the session stops working and its open sockets close, on every node."""
     await node.sessions.revoke(p.token_hash)
     channel = session_channel(p.token_hash) if p.role is Role.WORKER else user_channel(p.id)
-    await node.hub.publish(channel, {"t": "revoked", "h": p.token_hash.hex()})
+    await node.hub.publish(channel, Revoked(p.token_hash.hex()))
 
 
 # ---- public --------------------------------------------------------------------------
@@ -173,7 +176,7 @@ async def worker_sign_in(request: Request) -> Response:
 
 async def signin_limit(request: Request) -> None:
     node = node_of(request)
-    await rate_limit(node, f"signin:{client_ip(request)}",
+    await rate_limit(node, signin_rate_scope(client_ip(request)),
                      node.settings.signin_per_minute_per_ip, 60)
 
 

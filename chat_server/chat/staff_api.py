@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chat_queue import keys
 from chat_server import metrics
 from chat_server.accounts.second_factor import second_factor
 from chat_server.accounts.sessions import STAFF_COOKIE, BadCredentials, Principal
@@ -52,8 +53,8 @@ async def staff_sign_in(request: Request) -> Response:
     data = await json_body(request)
     username = field_str(data, "username", max_len=64)
     password = field_str(data, "password", max_len=1024)
-    await rate_limit(node, f"staff:{client_ip(request)}", node.settings.signin_per_minute_per_ip,
-                     60)
+    await rate_limit(node, keys.staff_signin_rate_scope(client_ip(request)),
+                     node.settings.signin_per_minute_per_ip, 60)
     # Password guessing is slowed per account name, from any address; known and unknown
     # names alike, so the answers do not tell which names exist.
     slow_keys = [scope_key("staff", (username or "").casefold())]

@@ -11,6 +11,8 @@ from chat_server.chat.hub import conversation_channel
 from chat_server.chat.node import Node
 from chat_server.chat.presence import Presence
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
+from chat_server.wire.events import FrameEvent
 
 
 class Sweeps:
@@ -60,12 +62,12 @@ class Sweeps:
             if present.get(staff_id):
                 if (r["counselor_away_at"] is not None
                         and await node.conversations.mark_counselor_away(conv_id, False)):
-                    await self.presence.tell_worker(conv_id, "counselor_back")
+                    await self.presence.tell_worker(frames.CounselorBack(conv_id))
                 continue
             if r["counselor_away_at"] is None:
                 # Every node sweeps: only the one whose mark took effect tells the worker.
                 if await node.conversations.mark_counselor_away(conv_id, True):
-                    await self.presence.tell_worker(conv_id, "counselor_away")
+                    await self.presence.tell_worker(frames.CounselorAway(conv_id))
                 continue
             if (node.now() - r["counselor_away_at"]).total_seconds() < grace:
                 continue
@@ -96,11 +98,10 @@ class Sweeps:
             ended = await node.conversations.end(conv_id, "service_closed")
             await node.queue.leave(conv_id)
             if ended is not None:
-                await node.hub.publish(conversation_channel(conv_id), {
-                    "t": "frame", "frame": {
-                        "type": "service_closed", "conversation_id": conv_id,
-                        "next_open": node.hours.next_open(now).isoformat(),
-                        "hotlines": self.hotlines}})
+                frame = frames.ServiceClosed(conv_id, node.hours.next_open(now).isoformat(),
+                                             self.hotlines)
+                await node.hub.publish(conversation_channel(conv_id),
+                                       FrameEvent(frame.to_wire()))
 
     async def sweep_wrapups(self) -> None:
         node = self.node

@@ -19,6 +19,7 @@ from chat_server.chat.views import StaffViews
 from chat_server.chat.waiting import Waiting as WaitingStatus
 from chat_server.chat.waiting import local_worker_conversations
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
 from chat_server.wire.protocol import CloseCode, Role
 
 log = logging.getLogger("yizhan.dispatch")
@@ -149,9 +150,8 @@ class Upkeep:
                 if conv.id not in conn.cursors:
                     log.warning("a match announcement was missed; following now",
                                 extra={"fields": {"conversation_id": conv.id}})
-                    frame = {"type": "assigned",
-                             "conversation": await self.views.staff_view(conv)}
-                    conn.spawn(conn.follow_by_id(conv.id, frame))
+                    frame = frames.Assigned(await self.views.staff_view(conv))
+                    conn.spawn(conn.follow_by_id(conv.id, frame.to_wire()))
 
     async def heartbeats(self) -> None:
         """Keep presence of local counselors on duty and of local workers' conversations."""

@@ -15,6 +15,7 @@ from chat_server.chat.node import Node
 from chat_server.chat.plugins import WaitAdvisor
 from chat_server.chat.sockets import Sockets
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
 from chat_server.wire.protocol import Role
 
 # Waiting workers up to this place hear every change of position; those further back
@@ -169,8 +170,7 @@ class Waiting:
                 continue
             self._last_positions[conv_id] = (position, shown, extras)
             for conn in waiting[conv_id]:
-                conn.push({"type": "queue", "conversation_id": conv_id, "position": position,
-                           "estimated_wait_s": shown, **extras})
+                conn.push(frames.QueuePosition(conv_id, position, shown, extra=extras))
             pushed += 1
             if pushed % PUSH_GROUP == 0:
                 await asyncio.sleep(PUSH_PAUSE_S)
@@ -188,4 +188,4 @@ class Waiting:
         self._last_stats = stats
         for conn in self.sockets:
             if conn.principal.is_staff:
-                conn.push({"type": "queue_stats", **stats})
+                conn.push(frames.QueueStats(**stats))

@@ -16,7 +16,12 @@ from chat_server.chat.store import Conversation
 from chat_server.chat.views import StaffViews
 from chat_server.chat.waiting import Waiting
 from chat_server.chat.wake import Wake
+from chat_server.wire import frames
+from chat_server.wire.events import FrameEvent
 from chat_server.wire.protocol import Role
+
+# Who hears of a worker's comings and goings.
+STAFF_ROLES = ("counselor", "supervisor")
 
 
 class Welcome:
@@ -32,12 +37,12 @@ class Welcome:
         self.people = people
         self.plugins = plugins
 
-    async def welcome(self, conn: Connection) -> dict[str, Any]:
+    async def welcome(self, conn: Connection) -> frames.WorkerWelcome | frames.StaffWelcome:
         if conn.role is Role.WORKER:
             return await self._worker(conn)
         return await self._staff(conn)
 
-    async def _worker(self, conn: Connection) -> dict[str, Any]:
+    async def _worker(self, conn: Connection) -> frames.WorkerWelcome:
         node = self.node
         p = conn.principal
         conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
@@ -54,17 +59,12 @@ class Welcome:
             elif await node.queue.worker_returned(conv.id, self.presence.link_until()):
                 # Only after a `worker_away`: a node that died told none, and a worker
                 # back before its link lapsed was never reported away.
-                await node.hub.publish(conversation_channel(conv.id), {
-                    "t": "frame", "roles": ["counselor", "supervisor"],
-                    "frame": {"type": "worker_back", "conversation_id": conv.id}})
-        reply = {
-            "last_ended": await self._last_ended(conn) if info is None else None,
-            "type": "welcome", "role": "worker", "alias": conn.principal.name,
-            "history_access": conn.principal.history_access,
-            # Always false: a session cannot learn of conversations it may not read.
-            "conversation": info, "open_elsewhere": False,
-            "service": await self.waiting.status(),
-        }
+                await node.hub.publish(conversation_channel(conv.id), FrameEvent(
+                    frames.WorkerBack(conv.id).to_wire(), roles=STAFF_ROLES))
+        last_ended = await self._last_ended(conn) if info is None else None
+        reply = frames.WorkerWelcome(
+            alias=conn.principal.name, history_access=conn.principal.history_access,
+            conversation=info, last_ended=last_ended, service=await self.waiting.status())
         if waiting:
             # Only now, with nothing left to await: a match must not be told before the
             # welcome that says the worker is waiting (see Intake.request_chat).
@@ -92,7 +92,7 @@ class Welcome:
             info.update(await self.waiting.wait_extras(info["estimated_wait_s"]))
         return info
 
-    async def _staff(self, conn: Connection) -> dict[str, Any]:
+    async def _staff(self, conn: Connection) -> frames.StaffWelcome:
         node = self.node
         p = conn.principal
         conversations: list[dict[str, Any]] = []
@@ -104,15 +104,16 @@ class Welcome:
         conn.on_duty = seat is not None
         if conn.on_duty and p.role is Role.COUNSELOR:
             await self.presence.counselor_here(p.id)
-        frame: dict[str, Any] = {
-            "type": "welcome", "role": str(p.role),
-            "staff": {"id": p.id, "display_name": p.name, "role": str(p.role),
-                      "capacity": p.capacity},
-            "duty": duty_frame(p.capacity, seat, len(conversations))["duty"],
-            "conversations": conversations,
-            "queue": await self.waiting.queue_stats(),
-            "service": await self.waiting.status(),
-        }
+        duty = duty_frame(p.capacity, seat, len(conversations))
+        staff = {"id": p.id, "display_name": p.name, "role": str(p.role),
+                 "capacity": p.capacity}
+        queue = await self.waiting.queue_stats()
+        service = await self.waiting.status()
+        extras: dict[str, Any] = {}
         for extra in self.plugins.welcome_extras:
-            frame.update(await extra.welcome_extra(conn))
-        return frame
+            extras.update(await extra.welcome_extra(conn))
+        return frames.StaffWelcome(
+            role=str(p.role), staff=staff,
+            duty={"on": duty.on, "load": duty.load, "capacity": duty.capacity,
+                  "draining": duty.draining},
+            conversations=conversations, queue=queue, service=service, extra=extras)

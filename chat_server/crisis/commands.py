@@ -4,7 +4,6 @@ supervisor's ack, watch, whisper, join, set_level and resolve."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from chat_queue.matching import Band
 from chat_server import metrics
@@ -14,7 +13,10 @@ from chat_server.chat.plugins import CommandHandler
 from chat_server.chat.store import Conversation
 from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Source, opens
-from chat_server.crisis.feature import (
+from chat_server.crisis.service import CrisisService
+from chat_server.crisis.store import Escalation
+from chat_server.wire import frames
+from chat_server.wire.commands import (
     Ack,
     Flag,
     Join,
@@ -24,13 +26,8 @@ from chat_server.crisis.feature import (
     Watch,
     Whisper,
 )
-from chat_server.crisis.service import CrisisService
-from chat_server.crisis.store import Escalation
+from chat_server.wire.events import FrameEvent
 from chat_server.wire.protocol import Command, ErrorCode, ProtocolError
-
-
-def _ref(command: Command) -> dict[str, Any]:
-    return {"ref": command.ref} if command.ref is not None else {}
 
 
 class CrisisCommands:
@@ -55,16 +52,14 @@ class CrisisCommands:
             sig = await self.service.escalate(conv, cmd.level, Source.FLAG, ("counselor_flag",),
                                       actor=conn.principal.id, note=cmd.reason,
                                       role="counselor")
-            conn.push({"type": "flagged", "conversation_id": conv.id,
-                       "escalation_id": sig.escalation.id,
-                       "level": sig.escalation.level.name, **_ref(cmd)})
+            conn.push(frames.Flagged(conv.id, sig.escalation.id, sig.escalation.level.name,
+                                     ref=cmd.ref))
             return
         await self.store.audit(conn.principal.id, "flag_watch", self.node.now(),
                                conversation_id=conv.id)
         if await self.store.raise_conversation_level(conv.id, cmd.level):
             await self.service.badge(conv, cmd.level)
-        conn.push({"type": "flagged", "conversation_id": conv.id, "escalation_id": None,
-                   "level": cmd.level.name, **_ref(cmd)})
+        conn.push(frames.Flagged(conv.id, None, cmd.level.name, ref=cmd.ref))
 
     async def screen(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, ScreenAnswers)
@@ -77,7 +72,7 @@ class CrisisCommands:
         if not await self.store.store_screen(conv.id, s.phq2_1, s.phq2_2, s.phq9_9, node.now()):
             raise ProtocolError(ErrorCode.CONFLICT, "already answered")
         # The worker's answer carries no score or level, whatever the answers were.
-        conn.push({"type": "screened", "conversation_id": conv.id, **_ref(cmd)})
+        conn.push(frames.Screened(conv.id, ref=cmd.ref))
         if s.self_harm:
             await node.queue.raise_band(conv.id, Band.CRISIS)
             await node.services.pool.execute(
@@ -104,8 +99,7 @@ class CrisisCommands:
                                 owner=current.owner_name, status=str(current.status))
         metrics.ESCALATION_ACK_SECONDS.observe(
             max(0.0, (self.node.now() - esc.opened_at).total_seconds()))
-        conn.push({"type": "escalation_result", "action": "ack", "escalation": esc.view(),
-                   **_ref(cmd)})
+        conn.push(frames.EscalationResult("ack", esc.view(), ref=cmd.ref))
         await self.service.announce(esc, badge=False)
 
     async def _conversation(self, conversation_id: str) -> Conversation:
@@ -130,9 +124,8 @@ class CrisisCommands:
                                reason=reason or "open escalation")
         conn.watching.add(conv.id)
         await conn.follow(conv)
-        conn.push({"type": "watching", "conversation_id": conv.id, "last_seq": conv.last_seq,
-                   "status": conv.status, "escalation": esc.view() if esc else None,
-                   **_ref(cmd)})
+        conn.push(frames.Watching(conv.id, conv.last_seq, conv.status,
+                                  esc.view() if esc else None, ref=cmd.ref))
 
     def _require_watching(self, conn: Connection, conversation_id: str) -> None:
         if conversation_id not in conn.watching:
@@ -152,13 +145,13 @@ class CrisisCommands:
         wid = await self.store.store_whisper(conv.id, conn.principal.id, conv.counselor_id,
                                              cmd.text, wrapped, now)
         await self.store.audit(conn.principal.id, "whisper", now, conversation_id=conv.id)
-        frame = {"type": "whisper", "id": wid, "conversation_id": conv.id,
-                 "from": {"id": conn.principal.id, "display_name": conn.principal.name},
-                 "text": cmd.text, "at": now.isoformat()}
+        frame = frames.Whisper(wid, conv.id,
+                               {"id": conn.principal.id, "display_name": conn.principal.name},
+                               cmd.text, now.isoformat())
         # The counselor's own channel, filtered to counselor sockets: never the worker's.
         await node.hub.publish(user_channel(conv.counselor_id),
-                               {"t": "frame", "frame": frame, "roles": ["counselor"]})
-        conn.push({"type": "whispered", "id": wid, "conversation_id": conv.id, **_ref(cmd)})
+                               FrameEvent(frame.to_wire(), roles=("counselor",)))
+        conn.push(frames.Whispered(wid, conv.id, ref=cmd.ref))
 
     async def join(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, Join)
@@ -170,10 +163,9 @@ class CrisisCommands:
         esc = await self.store.open_for(conv.id)
         await self.store.audit(conn.principal.id, "join", self.node.now(),
                                conversation_id=conv.id, escalation_id=esc.id if esc else None)
-        await self.node.hub.publish(conversation_channel(conv.id), {"t": "frame", "frame": {
-            "type": "supervisor_joined", "conversation_id": conv.id,
-            "display_name": conn.principal.name}})
-        conn.push({"type": "joined", "conversation_id": conv.id, **_ref(cmd)})
+        joined = frames.SupervisorJoined(conv.id, conn.principal.name)
+        await self.node.hub.publish(conversation_channel(conv.id), FrameEvent(joined.to_wire()))
+        conn.push(frames.Joined(conv.id, ref=cmd.ref))
 
     async def set_level(self, conn: Connection, cmd: Command) -> None:
         assert isinstance(cmd, SetLevel)
@@ -184,8 +176,7 @@ class CrisisCommands:
                                          cmd.reason, wrapped, node.now())
         if esc is None:
             raise ProtocolError(ErrorCode.CONFLICT, "the escalation is resolved")
-        conn.push({"type": "escalation_result", "action": "set_level",
-                   "escalation": esc.view(), **_ref(cmd)})
+        conn.push(frames.EscalationResult("set_level", esc.view(), ref=cmd.ref))
         await self.service.announce(esc)
         if esc.level >= RiskLevel.imminent > current.level:
             conv = await self._conversation(esc.conversation_id)
@@ -201,6 +192,5 @@ class CrisisCommands:
                                        note, wrapped, node.now())
         if esc is None:
             raise ProtocolError(ErrorCode.CONFLICT, "already resolved")
-        conn.push({"type": "escalation_result", "action": "resolve", "escalation": esc.view(),
-                   **_ref(cmd)})
+        conn.push(frames.EscalationResult("resolve", esc.view(), ref=cmd.ref))
         await self.service.announce(esc, badge=False)

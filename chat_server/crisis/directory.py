@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -15,12 +17,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.staff_routes import staff_principal
+from chat_server.chat.node import Node
 from chat_server.crisis.directory_store import DirectoryStore
 from chat_server.crisis.referrals import KINDS
 from chat_server.problems import Problem, check_origin, field_str, json_body
 
 STALE_AFTER = dt.timedelta(days=90)
 EDITORS = ("supervisor", "admin")
+
+NodeRef = Callable[[], Node]
 
 
 def entry_json(r: asyncpg.Record, now: dt.datetime) -> dict[str, Any]:
@@ -62,8 +67,8 @@ def _rid(request: Request) -> uuid.UUID:
         raise Problem(404, "not_found", "no such directory entry") from None
 
 
-async def directory(request: Request) -> Response:
-    node = request.app.state.node
+async def directory(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
     now = node.now()
     store = DirectoryStore(node.services.pool)
     if request.method == "GET":
@@ -80,10 +85,10 @@ async def directory(request: Request) -> Response:
     return JSONResponse(entry_json(row, now), status_code=201)
 
 
-async def directory_entry(request: Request) -> Response:
+async def directory_entry(node_of: NodeRef, request: Request) -> Response:
     check_origin(request)
     me = await staff_principal(request, *EDITORS)
-    node = request.app.state.node
+    node = node_of()
     rid = _rid(request)
     f = _fields(await json_body(request), partial=True)
     if not f:
@@ -95,11 +100,11 @@ async def directory_entry(request: Request) -> Response:
     return JSONResponse(entry_json(row, now))
 
 
-async def directory_verified(request: Request) -> Response:
+async def directory_verified(node_of: NodeRef, request: Request) -> Response:
     """Someone rang the number and checked the hours today."""
     check_origin(request)
     me = await staff_principal(request, *EDITORS)
-    node = request.app.state.node
+    node = node_of()
     now = node.now()
     row = await DirectoryStore(node.services.pool).verified(_rid(request), me.id, now)
     if row is None:
@@ -107,9 +112,12 @@ async def directory_verified(request: Request) -> Response:
     return JSONResponse(entry_json(row, now))
 
 
-def routes() -> list[BaseRoute]:
+def routes(node: NodeRef) -> list[BaseRoute]:
+    """`node`: the running node (made in the lifespan, after the routes)."""
     return [
-        Route("/api/directory", directory, methods=["GET", "POST"]),
-        Route("/api/directory/{resource_id}", directory_entry, methods=["PATCH"]),
-        Route("/api/directory/{resource_id}/verified", directory_verified, methods=["POST"]),
+        Route("/api/directory", partial(directory, node), methods=["GET", "POST"]),
+        Route("/api/directory/{resource_id}", partial(directory_entry, node),
+              methods=["PATCH"]),
+        Route("/api/directory/{resource_id}/verified", partial(directory_verified, node),
+              methods=["POST"]),
     ]

@@ -15,11 +15,11 @@ from chat_server.chat.connection import message_event
 from chat_server.chat.hub import conversation_channel
 from chat_server.chat.routes import principal
 from chat_server.chat.store import Conversation
-from chat_server.crisis.feature import MAX_REASON
 from chat_server.crisis.referrals import KINDS, STATUSES, card_text, end_of_day, may_move
 from chat_server.crisis.service import CrisisService
 from chat_server.crisis.store import mark_followup_done
 from chat_server.problems import Problem, check_origin, field_str, json_body, path_int, require_role
+from chat_server.wire.commands import MAX_REASON
 from chat_server.wire.protocol import Role
 
 

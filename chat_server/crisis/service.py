@@ -25,6 +25,8 @@ from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.referrals import seed_resources
 from chat_server.crisis.stage import AssessmentStage, Pending
 from chat_server.crisis.store import Escalation, EscalationStore, Signal
+from chat_server.wire import frames
+from chat_server.wire.events import FrameEvent, NodeEvent
 from chat_server.wire.protocol import Role
 
 log = logging.getLogger("yizhan.crisis")
@@ -75,21 +77,18 @@ class CrisisService:
         # A new escalation rings first for the supervisor of the hour (if rostered and
         # connected); every board still lists it. A missed deadline rings for everyone.
         alert_to = None if realert or not opened else await self.supervisors_of_the_hour()
-        frame = {"type": "escalation", "escalation": esc.view(), "opened": opened,
-                 "realert": realert, "no_supervisor": who.no_supervisor, "alert_to": alert_to}
-        items: list[tuple[str, dict[str, Any]]] = [
-            (role_channel(role), {"t": "frame", "frame": frame, "roles": [role]})
-            for role in who.roles
+        frame = frames.Escalation(esc.view(), opened, realert, who.no_supervisor,
+                                  alert_to).to_wire()
+        items: list[tuple[str, NodeEvent]] = [
+            (role_channel(role), FrameEvent(frame, roles=(role,))) for role in who.roles
         ]
         if esc.counselor_id:
             if badge:
-                items.append((user_channel(esc.counselor_id), {"t": "frame", "frame": {
-                    "type": "risk", "conversation_id": esc.conversation_id,
-                    "level": esc.level.name}}))
+                risk = frames.Risk(esc.conversation_id, esc.level.name)
+                items.append((user_channel(esc.counselor_id), FrameEvent(risk.to_wire())))
             if who.no_supervisor and (opened or realert):
-                items.append((user_channel(esc.counselor_id), {"t": "frame", "frame": {
-                    "type": "no_supervisor", "conversation_id": esc.conversation_id,
-                    "escalation_id": esc.id}}))
+                alone = frames.NoSupervisor(esc.conversation_id, esc.id)
+                items.append((user_channel(esc.counselor_id), FrameEvent(alone.to_wire())))
         await hub.publish_many(items)
 
     async def supervisors_of_the_hour(self) -> list[str] | None:
@@ -104,15 +103,15 @@ class CrisisService:
 
     async def badge(self, conv: Conversation, level: RiskLevel) -> None:
         if conv.counselor_id:
-            await self.node.hub.publish(user_channel(conv.counselor_id), {"t": "frame", "frame": {
-                "type": "risk", "conversation_id": conv.id, "level": level.name}})
+            risk = frames.Risk(conv.id, level.name)
+            await self.node.hub.publish(user_channel(conv.counselor_id),
+                                        FrameEvent(risk.to_wire()))
 
     async def hotlines(self, conv: Conversation) -> None:
         # To the sockets following this conversation (sessions that may read it), not to
         # every socket of the worker: that a chat raised an alarm is its content too.
-        await self.node.hub.publish(conversation_channel(conv.id), {
-            "t": "frame", "roles": ["worker"],
-            "frame": {"type": "hotlines", "hotlines": HOTLINES}})
+        await self.node.hub.publish(conversation_channel(conv.id), FrameEvent(
+            frames.Hotlines(HOTLINES).to_wire(), roles=("worker",)))
 
     async def escalate(self, conv: Conversation, level: RiskLevel, source: Source,
                        rule_ids: tuple[str, ...], *, actor: str | None = None,

@@ -29,7 +29,7 @@ from chat_server.vault import seal_text
 from crypto.envelope import Vault
 from crypto.keyring import WrappedKey
 
-# mark_followup_done lives in referral_store; crisis.feature imports it from here.
+# mark_followup_done lives in referral_store; crisis.routes imports it from here.
 __all__ = ["Escalation", "EscalationStore", "Signal", "mark_followup_done"]
 
 _COLUMNS = (

@@ -7,7 +7,6 @@ referral directory's verbs are in ops/referral_verbs.py, the roster's in roster/
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import uuid
@@ -33,6 +32,9 @@ from chat_server.ops.verbs import (
     read_password,
     run,
 )
+from chat_server.wire import codec as wire
+from chat_server.wire import events
+from chat_server.wire.events import Revoked
 from chat_server.wire.protocol import Role
 from crypto.errors import WeakPassword
 from crypto.keyring import KeyRing
@@ -103,7 +105,8 @@ async def _revoke_sockets(settings: Settings, staff_id: str) -> int:
     assert settings.redis_url
     client = aioredis.from_url(settings.redis_url, socket_connect_timeout=5)
     try:
-        return int(await client.publish(user_channel(staff_id), json.dumps({"t": "revoked"})))
+        payload = wire.dumps(events.encode(Revoked()))
+        return int(await client.publish(user_channel(staff_id), payload))
     finally:
         await client.aclose()
 

@@ -281,11 +281,12 @@ def to_xlsx(table: Sequence[tuple[str, str, Cell]]) -> bytes:
 
 async def _report(shifts_of: Callable[[], Any], request: Request) -> dict[str, Any]:
     me = await staff_principal(request, "supervisor", "admin")
-    node = request.app.state.node
+    shifts = shifts_of()
+    node = shifts.node
     tz = node.settings.tz
     now = node.now()
     first, last = parse_range(request.query_params, now.astimezone(tz).date())
-    hours = await _hours(shifts_of(), first, last)
+    hours = await _hours(shifts, first, last)
     # Per-counselor ratings are for supervisors (quality of care), not for administrators.
     return await figures(node.services.pool, first, last, tz, hours, now,
                          per_counselor=str(me.role) == "supervisor")

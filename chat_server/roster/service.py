@@ -33,6 +33,7 @@ from chat_server.roster.rules import (
     wait_outlook,
 )
 from chat_server.roster.store import Record, RosterStore
+from chat_server.wire.events import DutyEvent
 from chat_server.wire.protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("yizhan.shifts")
@@ -126,7 +127,7 @@ class Shifts:
             after = next((s for s in await node.queue.on_duty()
                           if s.staff_id == seat.staff_id), None)
             frame = duty_frame(seat.capacity, after, seat.load)
-            await node.hub.publish(user_channel(seat.staff_id), {"t": "duty", "frame": frame})
+            await node.hub.publish(user_channel(seat.staff_id), DutyEvent(frame.to_wire()))
         self.wake.kick()
 
     async def _audit(self, staff_id: str, action: str) -> None:

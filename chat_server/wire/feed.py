@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat_server.wire.frames import Synced
+
 # A frame as the endpoint writes it: a dict, or a str already encoded (live messages are
 # encoded once per node and shared by its sockets).
 Frame = dict[str, Any] | str
@@ -173,11 +175,7 @@ class Feed:
             return actions
         if complete and stream.heard <= stream.cursor:
             for ref in stream.syncs:
-                synced: dict[str, Any] = {"type": "synced", "conversation_id": conversation_id,
-                                          "last_seq": stream.cursor}
-                if ref is not None:
-                    synced["ref"] = ref
-                actions.append(Emit(synced))
+                actions.append(Emit(Synced(conversation_id, stream.cursor, ref=ref).to_wire()))
             stream.syncs.clear()
             return actions
         return actions + self._fetch(conversation_id, stream)
