@@ -33,6 +33,13 @@ log = logging.getLogger("yizhan.crisis")
 RosteredSupervisors = Callable[[dt.datetime], Awaitable[list[str]]]
 
 
+def escalation_status(esc: Escalation) -> dict[str, Any]:
+    """The counselor's copy of an escalation change: no owner, no alert routing."""
+    return {"type": "escalation_status", "conversation_id": esc.conversation_id,
+            "escalation_id": esc.id, "status": str(esc.status), "level": esc.level.name,
+            "reasons": list(esc.reasons), "realerted": esc.realerted_at is not None}
+
+
 class CrisisService:
     def __init__(self, node: Node, wake: Wake,
                  rostered_supervisors: RosteredSupervisors) -> None:
@@ -82,6 +89,10 @@ class CrisisService:
             for role in who.roles
         ]
         if esc.counselor_id:
+            # The holder of the conversation, and only it, hears every change of its own
+            # escalation: the console's banner follows the acknowledgement (issue 18, item 6).
+            items.append((user_channel(esc.counselor_id), {
+                "t": "frame", "roles": ["counselor"], "frame": escalation_status(esc)}))
             if badge:
                 items.append((user_channel(esc.counselor_id), {"t": "frame", "frame": {
                     "type": "risk", "conversation_id": esc.conversation_id,
