@@ -15,7 +15,7 @@ from typing import Any
 
 from chat_server import metrics
 from chat_server.chat.connection import Connection
-from chat_server.chat.hub import conversation_channel, role_channel, user_channel
+from chat_server.chat.hub import Publishable, conversation_channel, role_channel, user_channel
 from chat_server.chat.node import Node
 from chat_server.chat.store import Appended, Conversation
 from chat_server.chat.wake import Wake
@@ -84,7 +84,7 @@ class CrisisService:
         alert_to = None if realert or not opened else await self.supervisors_of_the_hour()
         frame = {"type": "escalation", "escalation": esc.view(), "opened": opened,
                  "realert": realert, "no_supervisor": who.no_supervisor, "alert_to": alert_to}
-        items: list[tuple[str, dict[str, Any]]] = [
+        items: list[tuple[str, Publishable]] = [
             (role_channel(role), {"t": "frame", "frame": frame, "roles": [role]})
             for role in who.roles
         ]
