@@ -13,7 +13,7 @@ from chat_server.chat.wake import Wake
 
 
 def matcher(wake: Wake) -> Matcher:
-    return Matcher(SimpleNamespace(), wake, None, None)  # type: ignore[arg-type]
+    return Matcher(SimpleNamespace(), wake, None, None, None)  # type: ignore[arg-type]
 
 
 async def test_a_matching_pass_holds_position_pushes_until_it_ends() -> None:

@@ -20,6 +20,7 @@ from chat_server.chat.node import Node
 from chat_server.chat.people_store import PeopleStore
 from chat_server.chat.plugins import Plugins, WaitAdvisor
 from chat_server.chat.presence import Presence
+from chat_server.chat.risk_view_store import RiskViewStore
 from chat_server.chat.sockets import Sockets
 from chat_server.chat.sweeps import Sweeps
 from chat_server.chat.upkeep import Upkeep
@@ -39,9 +40,10 @@ class Matching:
         self.sockets = sockets
         self.wake = wake
         self.people = PeopleStore(node.services.pool)
+        self.risks = RiskViewStore(node.services.pool)
         self.waiting = Waiting(node, sockets, wake, advisors, hotlines)
         self.ending = Ending(node, wake, self.waiting)
-        self.matcher = Matcher(node, wake, self.ending, self.people)
+        self.matcher = Matcher(node, wake, self.ending, self.people, self.risks)
 
 
 class ChatCore:
@@ -58,7 +60,7 @@ class ChatCore:
         self.presence = Presence(node, sockets)
         self.intake = Intake(node, wake, self.waiting, plugins)
         self.duty = Duty(node, wake, self.waiting, self.people, plugins)
-        self.views = StaffViews(node, self.people, self.presence)
+        self.views = StaffViews(node, self.people, self.presence, matching.risks)
         self.sweeps = Sweeps(node, wake, self.ending, self.presence, self.waiting.hotlines)
         self.upkeep = Upkeep(node, sockets, wake, self.waiting, self.sweeps, self.presence,
                              self.views, self.people)

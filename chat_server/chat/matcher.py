@@ -16,6 +16,7 @@ from chat_server.chat.ending import Ending
 from chat_server.chat.hub import device_channel, session_channel, user_channel
 from chat_server.chat.node import Node
 from chat_server.chat.people_store import PeopleStore
+from chat_server.chat.risk_view_store import RiskViewStore
 from chat_server.chat.store import Conversation
 from chat_server.chat.views import staff_view_of
 from chat_server.chat.wake import Wake
@@ -28,11 +29,14 @@ TICK_S = 1.0
 
 
 class Matcher:
-    def __init__(self, node: Node, wake: Wake, ending: Ending, people: PeopleStore) -> None:
+    def __init__(self, node: Node, wake: Wake, ending: Ending, people: PeopleStore,
+                 risks: RiskViewStore) -> None:
         self.node = node
         self.wake = wake
         self.ending = ending
         self.people = people
+        # The true risk and the screen go with the assignment (issue 18, item 6).
+        self.risks = risks
         # One pass at a time on this node (the loop, a test, a booked chat's sweep).
         self._match_lock = asyncio.Lock()
 
@@ -111,8 +115,9 @@ class Matcher:
         # session that opened it (the only way in for conversations from before devices).
         worker = (device_channel(conv.opened_by_device) if conv.opened_by_device
                   else session_channel(conv.opened_by_session or b""))
+        risk = await self.risks.risk_view(conv.id)
         matched = frames.Matched(conv.id, counselor, conv.last_seq)
-        assigned = frames.Assigned(staff_view_of(conv, alias, handover))
+        assigned = frames.Assigned(staff_view_of(conv, alias, risk, handover))
         await self.node.hub.publish_many([
             (worker, Follow(conv.id, matched.to_wire())),
             (user_channel(staff_id), Follow(conv.id, assigned.to_wire())),

@@ -35,6 +35,13 @@ log = logging.getLogger("yizhan.crisis")
 RosteredSupervisors = Callable[[dt.datetime], Awaitable[list[str]]]
 
 
+def escalation_status(esc: Escalation) -> frames.EscalationStatus:
+    """The counselor's copy of an escalation change: no owner, no alert routing."""
+    return frames.EscalationStatus(esc.conversation_id, esc.id, str(esc.status),
+                                   esc.level.name, list(esc.reasons),
+                                   esc.realerted_at is not None)
+
+
 class CrisisService:
     def __init__(self, node: Node, wake: Wake,
                  rostered_supervisors: RosteredSupervisors) -> None:
@@ -83,6 +90,10 @@ class CrisisService:
             (role_channel(role), FrameEvent(frame, roles=(role,))) for role in who.roles
         ]
         if esc.counselor_id:
+            # The holder of the conversation, and only it, hears every change of its own
+            # escalation: the console's banner follows the acknowledgement (issue 18, item 6).
+            items.append((user_channel(esc.counselor_id),
+                          FrameEvent(escalation_status(esc).to_wire(), roles=("counselor",))))
             if badge:
                 risk = frames.Risk(esc.conversation_id, esc.level.name)
                 items.append((user_channel(esc.counselor_id), FrameEvent(risk.to_wire())))

@@ -310,6 +310,19 @@ class Escalation(ServerFrame):
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationStatus(ServerFrame):
+    """To the conversation's counselor only, on every change of its escalation."""
+
+    TYPE = "escalation_status"
+    conversation_id: str
+    escalation_id: str
+    status: str
+    level: str
+    reasons: Sequence[str]
+    realerted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Risk(ServerFrame):
     TYPE = "risk"
     conversation_id: str
@@ -395,6 +408,7 @@ SERVER_FRAMES: tuple[type[ServerFrame], ...] = (
     WorkerWelcome, Queued, QueuePosition, Left, Matched, CounselorAway, CounselorBack,
     ServiceClosed,
     StaffWelcome, Duty, Assigned, HandedOver, QueueStats, WorkerAway, WorkerBack,
-    Escalation, Risk, NoSupervisor, Hotlines, Flagged, Screened, EscalationResult,
+    Escalation, EscalationStatus, Risk, NoSupervisor, Hotlines, Flagged, Screened,
+    EscalationResult,
     Watching, Whisper, Whispered, SupervisorJoined, Joined,
 )

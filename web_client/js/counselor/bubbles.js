@@ -8,13 +8,16 @@ function fromLabel(from) {
   return t('c.from.' + (['worker', 'counselor', 'supervisor', 'system'].indexOf(from) >= 0 ? from : 'system'));
 }
 
-export function renderBubble(m, state) {
-  const mine = m.from === 'counselor';
+/** c (optional): the conversation, whose handoverSeq tells "you" from the previous
+ *  counselor (message frames carry no staff id: docs/PROTOCOL.md, "handover_seq"). */
+export function renderBubble(m, state, c) {
+  const previous = m.from === 'counselor' && !!c && c.handoverSeq != null && m.seq != null && Number(m.seq) <= c.handoverSeq;
+  const mine = m.from === 'counselor' && !previous;
   const li = h('li', {
-    class: ['msg', mine ? 'msg-mine' : 'msg-theirs', 'msg-from-' + m.from],
-    testid: 'message', data: { seq: m.seq, state: state, from: m.from, 'client-id': m.client_id },
+    class: ['msg', mine ? 'msg-mine' : 'msg-theirs', 'msg-from-' + m.from, previous ? 'msg-previous' : ''],
+    testid: 'message', data: { seq: m.seq, state: state, from: m.from, author: mine ? 'me' : previous ? 'previous' : m.from, 'client-id': m.client_id },
   },
-  h('p', { class: 'msg-head' }, h('span', { class: 'msg-who', text: fromLabel(m.from) }), h('time', { class: 'msg-time', datetime: m.at || '', text: fmtClock(m.at || new Date()) })),
+  h('p', { class: 'msg-head' }, h('span', { class: 'msg-who', text: previous ? t('c.from.previous') : fromLabel(m.from) }), h('time', { class: 'msg-time', datetime: m.at || '', text: fmtClock(m.at || new Date()) })),
   m.kind === 'referral' && m.card
     ? h('div', { class: 'msg-text ref-card', testid: 'referral-card' },
       h('span', { class: 'small muted', text: t('c.card') + ' · ' }),

@@ -4,7 +4,7 @@
 import { $, byTestId, setText, show } from '../dom.js';
 import { t, fmtWhen } from '../i18n.js';
 import { toast } from '../staff.js';
-import { RISKS, S, alerts, presenceNote, getConv, removeConv } from './state.js';
+import { RISKS, S, alerts, presenceNote, getConv, removeConv, setEscalation } from './state.js';
 import { renderTabs, renderTop, select } from './tabs.js';
 import { renderPane, addNote, onMessage, outbox, pendingBubble, transmit, scheduleResend, showTyping } from './pane.js';
 import { onEnded } from './notes.js';
@@ -93,12 +93,25 @@ const handlers = {
     if (!c) return;
     if (e.status === 'open' && c.escId !== e.id) alerts.alert({ title: t('al.escalation', { alias: c.alias }), body: t('al.escalation.body'), tag: 'esc-' + e.id, urgent: true, always: true });
     c.escId = e.status === 'resolved' ? null : e.id;
+    c.escStatus = e.status || c.escStatus;
+    c.escReasons = e.reasons || c.escReasons;
     if (f.no_supervisor) c.noSupervisor = true;
     c.realert = !!f.realert && e.status === 'open';
     if (e.status !== 'open') c.realert = false;
     if (RISKS.indexOf(e.level) > RISKS.indexOf(c.risk)) c.risk = e.level;
     changed(c);
   },
+  escalation_status: forConv((c, f) => {
+    // Every change of this conversation's own escalation (only its counselor gets these).
+    const before = c.escStatus;
+    setEscalation(c, f);
+    if (f.status !== 'resolved' && RISKS.indexOf(f.level) >= 0 && f.level !== c.risk) {
+      addNote(c, t('c.risk.changed', { level: t('s.risk.' + f.level) }));
+      c.risk = f.level;
+    }
+    if (before !== f.status && f.status !== 'open') addNote(c, t('c.esc.status.' + f.status));
+    changed(c);
+  }),
   supervisor_joined: forConv((c, f) => addNote(c, t('c.supervisor_joined', { name: f.display_name || '' }))),
   handed_over: forConv((c) => {
     toast(t('c.handed_over', { alias: c.alias }), 10000);

@@ -8,7 +8,7 @@ import { S, alerts, presenceNote } from './state.js';
 import { renderBubble } from './bubbles.js';
 import { renderTabs } from './tabs.js';
 import { renderNoteForm } from './notes.js';
-import { renderWhispers, renderReferrals } from './side.js';
+import { renderWhispers, renderReferrals, renderRiskDetail } from './side.js';
 
 function transcriptOf(item) {
   const c = S.convs.get(item.conversation_id);
@@ -58,6 +58,7 @@ export function renderPane() {
     maybeSendRead(c);
   }
   $('#risk-select').value = c.risk;
+  renderRiskDetail(c);
   $('#scratch').value = c.scratch || '';
   renderWhispers(c);
   renderReferrals();
@@ -80,7 +81,7 @@ export function onMessage(f) {
   if (!c) return;
   const seq = Number(f.seq);
   const stick = c.transcript.nearBottom();
-  const li = c.transcript.receive(f, (m) => renderBubble(m, 'sent'), (pending) => {
+  const li = c.transcript.receive(f, (m) => renderBubble(m, 'sent', c), (pending) => {
     outbox.drop(f.client_id);
     c.transcript.confirm(pending, seq);
     return pending;

@@ -6,6 +6,7 @@ import { $, $$, byTestId, h, clear, setText, show, hide, telHref } from '../dom.
 import { api } from '../api.js';
 import { t, fmtClock } from '../i18n.js';
 import { getHotlines } from '../hotlines.js';
+import { reasonsText } from '../reasons.js';
 import { RISKS, S } from './state.js';
 import { renderTabs } from './tabs.js';
 
@@ -18,6 +19,21 @@ export function renderWhispers(c) {
       h('p', { class: 'whisper-meta', text: (w.from || t('c.from.supervisor')) + ' · ' + fmtClock(w.at) }),
       h('p', { class: 'whisper-text', text: w.text })));
   }
+}
+
+/** Under the level: the escalation's status and grounds, and the pre-chat screen. */
+export function renderRiskDetail(c) {
+  const esc = byTestId('risk-escalation');
+  setText(esc, c.escStatus ? t('c.esc.status.' + c.escStatus) : '');
+  show(esc, !!c.escStatus);
+  esc.className = 'small esc-status esc-status-' + (c.escStatus || 'none');
+  const reasons = byTestId('risk-reasons');
+  setText(reasons, c.escReasons.length ? t('c.esc.reasons', { r: reasonsText(c.escReasons) }) : '');
+  show(reasons, c.escReasons.length > 0);
+  const screen = byTestId('risk-screen');
+  const sc = c.screen;
+  setText(screen, sc ? t('c.screen', { n: sc.phq2 }) + ' · ' + t(sc.item9_positive ? 'c.screen.item9.pos' : 'c.screen.item9.neg') : t('c.screen.none'));
+  screen.className = 'small' + (sc && sc.item9_positive ? ' screen-positive' : ' muted');
 }
 
 export async function loadResources() {
@@ -38,9 +54,11 @@ export async function loadMyEscalations() {
     const data = await api('/api/supervisor/escalations?status=active', { timeout: 8000 });
     for (const e of (data && data.escalations) || []) {
       const c = S.convs.get(e.conversation_id);
-      if (c) c.escId = e.id;
+      if (c) { c.escId = e.id; c.escStatus = e.status; c.escReasons = e.reasons || []; }
     }
     renderReferrals();
+    const c = S.active && S.convs.get(S.active);
+    if (c) renderRiskDetail(c);
   } catch (e) { /* the directory stays read-only */ }
 }
 

@@ -51,6 +51,9 @@ export function getConv(id, init) {
       log: h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', testid: 'chat-log' }),
       scratch: '', whispers: [], typingTimer: null, draft: '', lastReadSent: 0,
       escId: null, noSupervisor: false, realert: false, wrapupUntil: null, flagMsg: '',
+      // The pre-chat screen, the escalation's status and grounds, and the hand-over point:
+      // counselor messages at or below handoverSeq were another counselor's.
+      screen: null, escStatus: null, escReasons: [], handoverSeq: null,
     };
     c.transcript = new Transcript(c.log, { stateEl: stateEl });
     S.convs.set(id, c);
@@ -59,7 +62,11 @@ export function getConv(id, init) {
   if (init) {
     if (init.alias) c.alias = init.alias;
     if (init.status) c.status = init.status;
-    if (init.risk_level) c.risk = init.risk_level;
+    // The view's level is the true current one (max of messages, escalation and screen).
+    if (RISKS.indexOf(init.risk_level) >= 0) c.risk = init.risk_level;
+    if ('screen' in init) c.screen = init.screen || null;
+    if ('handover_seq' in init) c.handoverSeq = init.handover_seq == null ? null : Number(init.handover_seq);
+    if ('escalation' in init) setEscalation(c, init.escalation);
     if (init.matched_at) c.matchedAt = init.matched_at;
     if (init.handover) c.handover = true;
     if (init.worker_presence) { c.presence = init.worker_presence; c.workerAway = !!init.worker_presence.away_since; }
@@ -72,4 +79,19 @@ export function removeConv(id) {
   S.convs.delete(id);
   S.order = S.order.filter((x) => x !== id);
   if (S.active === id) S.active = null;
+}
+
+/** The conversation's escalation as the counselor is told it (view or escalation_status). */
+export function setEscalation(c, e) {
+  if (!e || e.status === 'resolved') {
+    c.escId = null; c.escStatus = e ? 'resolved' : null; c.realert = false;
+    if (e) c.escReasons = e.reasons || c.escReasons;
+    return;
+  }
+  c.escId = e.id || e.escalation_id || c.escId;
+  c.escStatus = e.status;
+  c.escReasons = e.reasons || [];
+  // The "not yet acknowledged" banner lasts only while nobody has acknowledged it.
+  c.realert = e.status === 'open' && !!e.realerted;
+  if (e.status !== 'open') c.noSupervisor = false;
 }

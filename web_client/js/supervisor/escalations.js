@@ -5,6 +5,7 @@
 import { $, $$, byTestId, h, clear, setText, show, hide, openDialog } from '../dom.js';
 import { t, fmtClock, fmtDuration } from '../i18n.js';
 import { toast } from '../staff.js';
+import { reasonLabel } from '../reasons.js';
 import {
   REPEAT_CHIME_MS, RISKS, SEVERITY, OUTCOMES, S, alerts, chime, send, levelOf, badge, secondsLeft,
   sortedEscalations, nameOf,
@@ -13,13 +14,6 @@ import { renderRisk } from './board.js';
 import { startWatch, renderWatchHead } from './watch.js';
 import { openRefer, loadReferrals } from './referrals.js';
 
-// A reason id without a label (a rule added since) shows as "other grounds", never as a
-// raw id; tests/test_crisis_strings.py keeps every rule id labelled in both languages.
-function reasonLabel(r) {
-  const key = 'v.reason.' + r;
-  const s = t(key);
-  return s === key ? t('v.reason.other') : s;
-}
 
 function countdownText(e) {
   const left = secondsLeft(e);
