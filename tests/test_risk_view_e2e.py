@@ -72,8 +72,9 @@ async def test_a_hand_over_carries_the_level_and_the_hand_over_point(node_factor
     await wws.expect("matched")
     await fws.expect("assigned")
     await say(wws, conv, "我不想活了，今晚就结束", "w1")
-    await say(fws, conv, "我在这里", "c1")
+    # Before the counselor's own send: waiting for its ack would read past the badge.
     await fws.expect("risk", conversation_id=conv, timeout=5)
+    await say(fws, conv, "我在这里", "c1")
 
     await fws.close()
     await wws.expect("queued", timeout=10)
