@@ -165,3 +165,48 @@ async def test_every_rate_limited_send_names_the_first_refused_one(node_factory)
     assert (await wws.expect("ack", timeout=5))["client_id"] == first["client_id"]
     await worker.close()
     await counselor.close()
+
+
+async def test_a_burst_gets_an_answer_per_send_and_is_stored_in_the_order_sent(node) -> None:
+    """A burst past the limit after a quiet spell (an outside client found sends admitted
+    before the refusal answered by nothing of their own, then stored after their resends)."""
+    worker, wws, counselor, cws, conv = await matched_pair(node)
+    sent = [f"b{i}" for i in range(14)]
+    # One write, so every frame is read before the first is handled.
+    await asyncio.gather(*(wws.send({"type": "send", "conversation_id": conv,
+                                     "client_id": c, "text": "hi", "ref": c}) for c in sent))
+    answers: dict[str, dict] = {}
+    while len(answers) < len(sent):
+        frame = await wws.recv(5)
+        if frame["type"] in ("ack", "error"):
+            assert frame["ref"] not in answers, "two answers to one send"
+            answers[frame["ref"]] = frame
+    acked = [c for c in sent if answers[c]["type"] == "ack"]
+    refused = [c for c in sent if answers[c]["type"] == "error"]
+    assert refused, "the burst should have been limited"
+    # The limit cuts the burst in two: what came before it is stored, in order.
+    assert acked == sent[:len(acked)]
+    assert [answers[c]["seq"] for c in acked] == sorted(answers[c]["seq"] for c in acked)
+    first = refused[0]
+    assert all(answers[c]["code"] == "rate_limited" for c in refused)
+    assert all(answers[c]["client_id"] == first for c in refused)
+
+    # As documented: wait, then resend the refused one and everything after it, in order.
+    await asyncio.sleep(answers[first]["retry_after_ms"] / 1000 + 0.1)
+    for c in refused:
+        await wws.send({"type": "send", "conversation_id": conv, "client_id": c,
+                        "text": "hi", "ref": c})
+        ack = await wws.expect("ack", client_id=c)
+        assert ack["duplicate"] is False
+        await asyncio.sleep(1.1)  # the steady rate
+    rows = await node.node.services.pool.fetch(
+        "SELECT client_id FROM messages WHERE conversation_id = $1 ORDER BY seq", uuid.UUID(conv))
+    assert [r["client_id"] for r in rows] == sent
+    # The counselor's live stream: each once, in the order sent.
+    seen: list[str] = []
+    while len(seen) < len(sent):
+        frame = await cws.expect("message", conversation_id=conv)
+        seen.append(frame["client_id"])
+    assert seen == sent
+    await worker.close()
+    await counselor.close()

@@ -175,9 +175,13 @@ def charge(conn: Connection, cost: float) -> None:
                             retry_after=round(wait, 1), retry_after_ms=math.ceil(wait * 1000))
 
 
+Admitted = tuple[Command, str | None, ProtocolError | None]
+
+
 def admit(conn: Connection, raw: str | bytes | None,
-          frames: Mapping[str, FrameSpec]) -> tuple[Command, str | None] | None:
-    """Parse and rate-limit a frame, in arrival order; errors are answered at once."""
+          frames: Mapping[str, FrameSpec]) -> Admitted | None:
+    """Parse and rate-limit a frame, in arrival order; errors are answered at once, except
+    a rate-limited `send`'s: that one is answered in its conversation's lane (see below)."""
     ref = None
     try:
         try:
@@ -192,23 +196,30 @@ def admit(conn: Connection, raw: str | bytes | None,
             charge(conn, spec.cost)
         except ProtocolError as exc:
             if isinstance(command, Send):
-                name_first_refused(conn, command, exc)
+                # Refused in the lane, after the sends admitted before it: refusing it
+                # here would make those, still waiting their turn, refused as out of
+                # order behind a later send (answered with its client_id, never stored).
+                return command, ref, exc
             raise
     except ProtocolError as exc:
         metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
         conn.push(exc.frame(ref))
         return None
-    return command, ref
+    return command, ref, None
 
 
 async def run_in_lane(commands: Commands, conn: Connection, command: Command,
-                      ref: str | None) -> None:
+                      ref: str | None, refusal: ProtocolError | None = None) -> None:
     """Handle a frame after the earlier frames of the same conversation."""
     lane = getattr(command, "conversation_id", None) or "_"
     lock = conn.lanes.setdefault(lane, asyncio.Lock())
     try:
         async with lock:
             try:
+                if refusal is not None:
+                    if isinstance(command, Send):
+                        name_first_refused(conn, command, refusal)
+                    raise refusal
                 await commands.handle(conn, command)
             except ProtocolError as exc:
                 metrics.PROTOCOL_ERRORS.labels(code=str(exc.code)).inc()
