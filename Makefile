@@ -42,7 +42,7 @@ SCHEDULES ?= 3000
 KILL_SCHEDULES ?= 200
 soak: $(STAMP)
 	YIZHAN_SCHEDULES=$(SCHEDULES) YIZHAN_KILL_SCHEDULES=$(KILL_SCHEDULES) \
-		$(BIN)/python -m pytest -q tests/test_delivery_random.py tests/test_delivery_kill.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -q tests/chat/test_delivery_random.py tests/chat/test_delivery_kill.py $(PYTEST_ARGS)
 
 # mypy reads its file list and per-package strictness from pyproject.toml ([tool.mypy]).
 lint: $(STAMP)
@@ -53,7 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 # The learned crisis layer: trains on tests/data (seeded, deterministic) and writes
-# chat_server/crisis/data/crisis_model.tsv.gz; tests/test_crisis_corpus.py checks the shipped file
+# chat_server/crisis/data/crisis_model.tsv.gz; tests/crisis/test_crisis_corpus.py checks the shipped file
 # is what this builds. One thread: BLAS threads only oversubscribe a shared 2-core machine.
 crisis-model: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m chat_server.crisis.training build

@@ -1,6 +1,6 @@
 """Refresh docs/screenshots/*.png: `.venv/bin/python -m scripts.screenshots`.
 
-Runs tests/test_browser_screenshots.py and tests/test_browser_services_screenshots.py
+Runs tests/pages/test_browser_screenshots.py and tests/pages/test_browser_services_screenshots.py
 with YIZHAN_SCREENSHOTS=1 on the same embedded
 PostgreSQL + Valkey and Debian chromium as the test suite, so the pictures show the pages
 exactly as the tests drive them (every state is asserted before it is photographed).
@@ -21,7 +21,8 @@ def main() -> int:
     env = {**os.environ, "YIZHAN_SCREENSHOTS": "1"}
     return subprocess.call(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_browser_screenshots.py", "tests/test_browser_services_screenshots.py"],
+         "tests/pages/test_browser_screenshots.py",
+         "tests/pages/test_browser_services_screenshots.py"],
         cwd=ROOT, env=env)
 
 

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from chat_server import metrics
 from chat_server.clock import system_clock
 from tests.clients import make_staff, matched_pair
-from tests.test_escalation_e2e import RISK, say
+from tests.crisis.test_escalation_e2e import RISK, say
 
 
 def value(name: str, **labels: str) -> float:

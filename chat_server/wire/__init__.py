@@ -8,5 +8,5 @@ protocol  decode and parse a client frame; the rate limit (names the above for c
 feed      what one connection is sent of each conversation: events in, actions out
 codec     JSON on the hot path
 
-docs/PROTOCOL.md documents what clients see of it, one to one (tests/test_protocol_docs.py).
+docs/PROTOCOL.md documents what clients see of it, one to one (tests/wire/test_protocol_docs.py).
 """

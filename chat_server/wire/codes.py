@@ -1,6 +1,6 @@
 """Who may speak, what can go wrong, and how a socket is closed: the protocol's vocabulary.
 
-Every code here is documented in docs/PROTOCOL.md (tests/test_protocol_docs.py checks it).
+Every code here is documented in docs/PROTOCOL.md (tests/wire/test_protocol_docs.py checks it).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ as `from` (a Python keyword), `ref` (the request's, on direct answers) and OPTIO
 fields are left out while None, and a SPREAD field's mapping is merged in last
 (features add keys to `welcome`, `queued` and `queue`; error frames carry `field`,
 `retry_after_ms` …). docs/PROTOCOL.md documents every `TYPE` here
-(tests/test_protocol_docs.py).
+(tests/wire/test_protocol_docs.py).
 
 Nested objects (a conversation, an escalation, the service status) stay mappings: they
 come from stores and views as they are and are sent as they are.

@@ -1,6 +1,6 @@
 // A reason id (a rule that matched, the screen, a counselor's flag) as staff read it.
 // A reason id without a label (a rule added since) shows as "other grounds", never as a
-// raw id; tests/test_crisis_strings.py keeps every reason id labelled in both languages.
+// raw id; tests/crisis/test_crisis_strings.py keeps every reason id labelled in both languages.
 
 import { t } from './i18n.js';
 import './strings-crisis.js';

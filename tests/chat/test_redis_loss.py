@@ -11,9 +11,9 @@ import pytest
 from chat_server.config import Settings
 from chat_server.ops.embedded import EmbeddedValkey
 from chat_server.wire.events import FrameEvent, NodeEvent
+from tests.chat.test_hub import another_node_hub, heard_within
 from tests.clients import Worker, make_staff, matched_pair
 from tests.conftest import start_node
-from tests.test_hub import another_node_hub, heard_within
 
 pytestmark = pytest.mark.slow
 

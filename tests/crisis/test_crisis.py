@@ -450,7 +450,7 @@ def test_context_rule_end_to_end() -> None:
 def _eval_texts() -> list[str]:
     texts: list[str] = []
     for name in ("crisis_eval.tsv", "crisis_heldout.tsv"):
-        path = Path(__file__).parent / "data" / name
+        path = Path(__file__).parents[1] / "data" / name
         for line in path.read_text("utf-8").splitlines()[1:]:
             if line.strip() and not line.startswith("#"):
                 texts.append(line.split("\t")[-1])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.clients import Worker, make_staff
-from tests.test_escalation_e2e import assert_worker_safe, drain, say, supervisor
+from tests.crisis.test_escalation_e2e import assert_worker_safe, drain, say, supervisor
 
 
 async def test_screen_level_and_escalation_follow_the_counselor(node: Any) -> None:

@@ -33,7 +33,7 @@ browser = _browser.browser  # fixture
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SH = ZoneInfo("Asia/Shanghai")
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -212,8 +212,8 @@ async def test_screenshots_of_the_management_pages(browser, node_factory, shots)
     import base64
 
     from chat_server.accounts import totp
+    from tests.pages.test_browser_admin import manager_signs_in
     from tests.report_seed import seed
-    from tests.test_browser_admin import manager_signs_in
 
     now = dt.datetime(2026, 12, 3, 15, 0, tzinfo=SH)
     node = await start_web_node(node_factory, open_time=dt.time(10, 0),

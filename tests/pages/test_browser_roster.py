@@ -14,7 +14,7 @@ from playwright.async_api import expect
 from tests import browser as _browser
 from tests.browser import PageErrors, desktop, start_web_node, tid
 from tests.clients import make_staff
-from tests.test_browser_admin import manager_signs_in
+from tests.pages.test_browser_admin import manager_signs_in
 
 browser = _browser.browser  # fixture
 

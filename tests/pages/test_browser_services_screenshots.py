@@ -12,8 +12,8 @@ from tests import browser as _browser
 from tests.browser import PageErrors, desktop, phone, start_web_node, tid
 from tests.browser import worker_signs_in as sign_in_page
 from tests.clients import PASSWORD, Worker, resident_id
-from tests.test_booking import T0, pin, publish
-from tests.test_browser_screenshots import named_staff, shots, snap
+from tests.pages.test_browser_screenshots import named_staff, shots, snap
+from tests.selfservice.test_booking import T0, pin, publish
 
 browser = _browser.browser  # fixture
 shots = shots  # fixture

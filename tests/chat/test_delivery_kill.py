@@ -12,9 +12,9 @@ import random
 
 import pytest
 
+from tests.chat.test_chat_nodes import NodeProcess, create_counselor
 from tests.clients import PASSWORD, Staff, Worker
 from tests.resume_schedules import Side, Target, run_schedule
-from tests.test_chat_nodes import NodeProcess, create_counselor
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.clients import Worker, make_staff, matched_pair
-from tests.test_booking import T0, pin
-from tests.test_open_days import create_event, signed_in
+from tests.selfservice.test_booking import T0, pin
+from tests.selfservice.test_open_days import create_event, signed_in
 
 
 async def test_admin_edits_items_and_results_and_counselors_recommend(node) -> None:

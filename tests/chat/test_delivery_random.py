@@ -2,7 +2,7 @@
 live stream is exactly once and in order from its resume point (tests/resume_schedules.py).
 
 A node's death is simulated by aborting every socket it holds at once; the multi-process
-variant with SIGKILL is tests/test_delivery_kill.py. `make soak` runs both longer.
+variant with SIGKILL is tests/chat/test_delivery_kill.py. `make soak` runs both longer.
 
 Time: a few hundred schedules take about two minutes on a quiet machine. A loaded one
 (CI on two cores) runs as many as fit in BUDGET_S, and the test fails on its own, with

@@ -15,9 +15,9 @@ from playwright.async_api import Page, expect
 from tests import browser as _browser
 from tests.browser import PageErrors, desktop, start_web_node, tid
 from tests.clients import make_staff
+from tests.ops.test_reports import xlsx_rows
+from tests.pages.test_browser_admin import manager_signs_in
 from tests.report_seed import EXPECTED, PER_COUNSELOR, SH, seed
-from tests.test_browser_admin import manager_signs_in
-from tests.test_reports import xlsx_rows
 
 browser = _browser.browser  # fixture
 

@@ -27,7 +27,7 @@ from chat_server.crisis.model import (
     load_model,
     model_text,
 )
-from tests.test_crisis import MUST_CATCH, MUST_NOT_ALARM
+from tests.crisis.test_crisis import MUST_CATCH, MUST_NOT_ALARM
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent
 T = Thresholds(watch=0.5, high=0.7, weak_rule=0.3, imminent=0.5)

@@ -11,7 +11,7 @@ from chat_server.wire.commands import FRAMES
 from chat_server.wire.events import EVENTS
 from chat_server.wire.frames import SERVER_FRAMES
 
-DOC = (Path(__file__).resolve().parent.parent / "docs" / "PROTOCOL.md").read_text("utf-8")
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text("utf-8")
 
 
 def websocket_part() -> str:
@@ -61,7 +61,7 @@ def test_the_close_codes_table_is_the_enum() -> None:
 def literals(pattern: str) -> dict[str, set[str]]:
     """Each string a pattern finds in chat_server/'s sources, and the modules it is in."""
     found: dict[str, set[str]] = {}
-    root = Path(__file__).resolve().parent.parent / "chat_server"
+    root = Path(__file__).resolve().parents[2] / "chat_server"
     for path in sorted(root.rglob("*.py")):
         for name in re.findall(pattern, path.read_text("utf-8")):
             found.setdefault(name, set()).add(str(path.relative_to(root)))

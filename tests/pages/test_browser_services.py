@@ -24,7 +24,7 @@ from tests.browser import (
 )
 from tests.clients import make_staff, resident_id
 from tests.conftest import RunningNode
-from tests.test_booking import T0, pin, publish
+from tests.selfservice.test_booking import T0, pin, publish
 
 browser, web = _browser.browser, _browser.web  # fixtures
 

@@ -19,7 +19,7 @@ import pytest
 
 from chat_server.crisis.cascade import RiskLevel, assess
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 EVAL_SET = DATA / "crisis_eval.tsv"
 HELDOUT_SET = DATA / "crisis_heldout.tsv"
 # (file, minimum size, minimum share of hard negatives labelled none)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.clients import Worker, make_staff
-from tests.test_booking import T0, pin
+from tests.selfservice.test_booking import T0, pin
 
 
 async def create_event(node: Any, capacity: int, *, teacher: str = "李老师",

@@ -18,7 +18,7 @@ browser, web = _browser.browser, _browser.web  # fixtures
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-GLYPHS = Path(__file__).with_name("glyphs.js").read_text()
+GLYPHS = Path(__file__).parents[1].joinpath("glyphs.js").read_text()
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 HAVE_DEJAVU = DEJAVU.is_dir()  # read once, not in the event loop
 

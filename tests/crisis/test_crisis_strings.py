@@ -8,7 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
-PAGES = Path(__file__).resolve().parent.parent / "web_client" / "js" / "strings-crisis.js"
+PAGES = Path(__file__).resolve().parents[2] / "web_client" / "js" / "strings-crisis.js"
 # Reasons that do not come from the rule file: its sections, the cascade, the server.
 OTHER_IDS = {"third_party_risk", "past_risk", "said_as_joke", "learned_model",
              "rule_not_confirmed", "context_rule", "recovered", "counselor_flag",
@@ -47,7 +47,7 @@ def _emitted_by_code() -> set[str]:
     """Reason ids the crisis code writes itself: literal tuples given to `escalate` as
     rule ids, added to `reasons`, or spread after stored ids; and the cascade's constants."""
     ids: set[str] = set()
-    root = Path(__file__).resolve().parent.parent / "chat_server" / "crisis"
+    root = Path(__file__).resolve().parents[2] / "chat_server" / "crisis"
     for path in root.glob("*.py"):
         tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.clients import Worker, make_staff
-from tests.test_escalation_e2e import assert_worker_safe, drain, supervisor
+from tests.crisis.test_escalation_e2e import assert_worker_safe, drain, supervisor
 
 PHQ9_MILD = [1, 1, 1, 1, 1, 1, 0, 0, 0]  # 6
 PHQ9_ITEM9 = [0, 1, 0, 0, 0, 0, 0, 0, 1]  # 2, item 9 = 1

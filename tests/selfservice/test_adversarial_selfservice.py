@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.clients import Worker, make_staff
-from tests.test_booking import T0, pin, publish
-from tests.test_open_days import create_event
+from tests.selfservice.test_booking import T0, pin, publish
+from tests.selfservice.test_open_days import create_event
 
 
 async def test_number_only_session_sees_and_changes_nothing_of_anothers(node) -> None:

@@ -37,7 +37,7 @@ from crypto.keyring import KeyRing
 from crypto.pseudonym import DEFAULT_CARD_RULE
 from tests.clients import PASSWORD, WsClient, resident_id
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # nginx reaches the nodes from this address, the only one they trust to forward.
 PROXY_ADDRESS = "127.0.0.2"
