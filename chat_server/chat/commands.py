@@ -6,8 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from chat_server import metrics
 from chat_server.chat.connection import (
@@ -104,20 +103,6 @@ class Commands:
         # Every client frame this node parses: the core's and the features'.
         self.frames = frames
         self.plugins = core.plugins
-        # Observers of stored messages running outside any lane (strong references).
-        self._observing: set[asyncio.Task[None]] = set()
-
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._observe(coro))
-        self._observing.add(task)
-        task.add_done_callback(self._observing.discard)
-
-    @staticmethod
-    async def _observe(coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            await coro
-        except Exception:
-            log.exception("message observer failed")
 
     async def handle(self, conn: Connection, command: Command) -> None:
         node = conn.node
@@ -242,11 +227,14 @@ class Commands:
         node.hub.publish_soon(conversation_channel(conv.id), event)
         metrics.STORE_SECONDS.observe(time.perf_counter() - started)
         if not result.duplicate and p.role is Role.WORKER:
-            # Outside the lane, on purpose: the crisis path's work must not hold up this
-            # conversation's next frame. Not the socket's task either: a socket closing
-            # right after the ack must not cancel the assessment of what it sent.
+            # Observers only queue (the crisis stage's own task assesses): the crisis
+            # path's work must not hold up this conversation's next frame, and a socket
+            # closing right after the ack cannot cancel the assessment of what it sent.
             for observer in self.plugins.message_observers:
-                self._background(observer.worker_message(conv, result, command.text))
+                try:
+                    observer.worker_message(conv, result, command.text)
+                except Exception:
+                    log.exception("message observer failed")
 
     async def _end(self, conn: Connection, command: End) -> None:
         # As with send, a conversation this socket follows needs no lookup: a freed seat is

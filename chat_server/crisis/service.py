@@ -144,9 +144,9 @@ class CrisisService:
 
     # ---- the message hook ------------------------------------------------------------
 
-    async def worker_message(self, conv: Conversation, appended: Appended, text: str) -> None:
+    def worker_message(self, conv: Conversation, appended: Appended, text: str) -> None:
         # Stored (with the rules' level, pending) and acknowledged already: the learned
-        # stage reads it in the background and calls `assessed`.
+        # stage reads it in its own task and calls `assessed`. Only queued here.
         self.stage.submit(conv.id, appended.seq, text)
         metrics.ASSESSMENT_BACKLOG.set(self.stage.backlog)
 
