@@ -21,6 +21,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add
 
 __all__ = [
     "CONTEXT_MESSAGES",
@@ -87,11 +89,16 @@ GAP = "…"
 def grams(text: str, n_max: int) -> list[str]:
     """Character 1..n_max-grams of already normalised text (sklearn's ``char`` analyzer),
     then the gapped pairs (GAP_MAX)."""
-    out: list[str] = []
-    for n in range(1, n_max + 1):
-        out.extend(text[i : i + n] for i in range(len(text) - n + 1))
+    # Each n-gram is the (n-1)-gram at the same start plus one character, joined by map
+    # in C: the same list, in the same order, as slicing each gram in a generator, in
+    # four fifths of the time (the learned stage runs this for every worker message).
+    out = list(text)
+    shorter = out
+    for n in range(2, n_max + 1):
+        shorter = list(map(add, shorter, text[n - 1 :]))
+        out += shorter
     for g in range(1, GAP_MAX + 1):
-        out.extend(text[i] + GAP * g + text[i + g + 1] for i in range(len(text) - g - 1))
+        out += map(add, map(add, text, repeat(GAP * g)), text[g + 1 :])
     return out
 
 
@@ -113,12 +120,14 @@ class _Block:
         if not text:
             return (0.0, 0.0, 0.0)
         sq = sw = sh = si = 0.0
+        get = self.table.get
         for gram, count in Counter(grams(text, self.n_max)).items():
-            row = self.table.get(gram)
+            row = get(gram)
             if row is None:
                 continue  # unseen in training: sklearn's transform drops it too
             idf, ww, wh, wi = row
-            v = (1.0 + math.log(count)) * idf
+            # Most grams occur once: (1 + log 1) * idf is idf exactly, without the call.
+            v = idf if count == 1 else (1.0 + math.log(count)) * idf
             sq += v * v
             sw += v * ww
             sh += v * wh
