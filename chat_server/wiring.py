@@ -38,7 +38,7 @@ from chat_server.chat.wake import Wake
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.crisis import board, directory
-from chat_server.crisis.cascade import assess_rules
+from chat_server.crisis.cascade import rules_first
 from chat_server.crisis.commands import CrisisCommands
 from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.routes import CrisisRoutes
@@ -173,7 +173,7 @@ def build_app(settings: Settings) -> Starlette:
             open_days=open_days.OpenDayStore(services.pool, clock_),
         ))
         core = ChatCore(matching, Plugins(
-            assessor=assess_rules,
+            assessor=rules_first,
             commands=CrisisCommands(crisis).handlers(),
             message_observers=(crisis,),
             welcome_extras=(crisis,),

@@ -232,7 +232,7 @@ class Commands:
             # closing right after the ack cannot cancel the assessment of what it sent.
             for observer in self.plugins.message_observers:
                 try:
-                    observer.worker_message(conv, result, command.text)
+                    observer.worker_message(conv, result, command.text, assessment)
                 except Exception:
                     log.exception("message observer failed")
 

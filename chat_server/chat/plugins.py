@@ -33,10 +33,12 @@ CommandHandler = Callable[[Connection, Command], Awaitable[None]]
 
 
 class MessageObserver(Protocol):
-    def worker_message(self, conv: Conversation, appended: Appended, text: str) -> None:
-        """A new worker message was stored and acknowledged. Called on the send path, so
-        it must not wait: it queues the work for a task of its own (a task per message
-        cost ~10 µs of the event loop per worker message at saturation)."""
+    def worker_message(self, conv: Conversation, appended: Appended, text: str,
+                       risk: Risk | None) -> None:
+        """A new worker message was stored and acknowledged; `risk` is what the assessor
+        said of it before the store (None without one). Called on the send path, so it must
+        not wait: it queues the work for a task of its own (a task per message cost ~10 µs
+        of the event loop per worker message at saturation)."""
 
 
 class WelcomeExtra(Protocol):

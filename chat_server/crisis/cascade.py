@@ -43,6 +43,7 @@ __all__ = [
     "RiskLevel",
     "Rule",
     "RuleFileError",
+    "RulePass",
     "RuleSet",
     "Thresholds",
     "assess",
@@ -54,6 +55,7 @@ __all__ = [
     "load_rules",
     "normalize",
     "rule_pass",
+    "rules_first",
 ]
 
 RULES_FILE = "rules.toml"
@@ -553,6 +555,28 @@ def assess_rules(text: str, rules: RuleSet | None = None) -> Assessment:
     return rule_pass(text, rules)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class RulePass:
+    """``rule_pass`` kept whole: the send path's floor (``level``, ``reasons``), and what
+    the learned stage needs of it, so the stage does not run the rules a second time."""
+
+    assessment: Assessment
+    disarmed: bool
+
+    @property
+    def level(self) -> RiskLevel:
+        return self.assessment.level
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.assessment.reasons
+
+
+def rules_first(text: str) -> RulePass:
+    """The packaged rules on one message, before it is stored (the node's assessor)."""
+    return RulePass(*rule_pass(text))
+
+
 def rule_pass(text: str, rules: RuleSet | None = None) -> tuple[Assessment, bool]:
     """The rules' assessment, and whether they saw a trigger and disarmed it.
 
@@ -692,14 +716,19 @@ def decide(rule_result: Assessment, disarmed: bool, scores: Scores,
 
 
 def assess(text: str, rules: RuleSet | None = None, *,
-           context: Sequence[str] = (), model: CrisisModel | None = None) -> Assessment:
+           context: Sequence[str] = (), model: CrisisModel | None = None,
+           ruled: RulePass | None = None) -> Assessment:
     """Assess one worker message, read with up to two earlier worker messages (oldest first).
 
     Rules and the learned layer together (``decide``). Pure and CPU-bound, about 0.1 ms;
     the server should call it off its event loop (docs/CRISIS.md, "Calling it").
+    ``ruled``: the packaged rules' pass on this very text, already made (``rules_first``).
     """
     model = model or default_model()
-    rule_result, disarmed = rule_pass(text, rules)
+    if ruled is not None and rules is None:
+        rule_result, disarmed = ruled.assessment, ruled.disarmed
+    else:
+        rule_result, disarmed = rule_pass(text, rules)
     if not text.strip():
         return rule_result  # the model's intercepts alone would speak for an empty message
     scores = model.scores(text, context)
@@ -713,13 +742,18 @@ def _thresholds(model: CrisisModel) -> Thresholds:
 
 
 def assess_many(batch: Iterable[tuple[str, Sequence[str]]], rules: RuleSet | None = None, *,
-                model: CrisisModel | None = None) -> list[Assessment]:
+                model: CrisisModel | None = None,
+                ruled: Sequence[RulePass | None] | None = None) -> list[Assessment]:
     """Assess (text, earlier worker messages) pairs in order: one call per batch.
 
     What the server runs in its single crisis worker thread (docs/CRISIS.md, "Calling
-    it"): a batch pays one thread hand-off instead of one per message.
+    it"): a batch pays one thread hand-off instead of one per message. ``ruled``, if
+    given, holds each message's rule pass made on the send path (or None).
     """
-    return [assess(text, rules, context=context, model=model) for text, context in batch]
+    items = list(batch)
+    passes = ruled if ruled is not None else [None] * len(items)
+    return [assess(text, rules, context=context, model=model, ruled=r)
+            for (text, context), r in zip(items, passes, strict=True)]
 
 
 # --------------------------------------------------------------------------- context

@@ -17,9 +17,17 @@ from chat_server import metrics
 from chat_server.chat.connection import Connection
 from chat_server.chat.hub import conversation_channel, role_channel, user_channel
 from chat_server.chat.node import Node
+from chat_server.chat.plugins import Risk
 from chat_server.chat.store import Appended, Conversation
 from chat_server.chat.wake import Wake
-from chat_server.crisis.cascade import Assessment, RiskLevel, combine, default_model, default_rules
+from chat_server.crisis.cascade import (
+    Assessment,
+    RiskLevel,
+    RulePass,
+    combine,
+    default_model,
+    default_rules,
+)
 from chat_server.crisis.escalation import Deadlines, Source, audience, opens
 from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.referrals import seed_resources
@@ -144,10 +152,13 @@ class CrisisService:
 
     # ---- the message hook ------------------------------------------------------------
 
-    def worker_message(self, conv: Conversation, appended: Appended, text: str) -> None:
+    def worker_message(self, conv: Conversation, appended: Appended, text: str,
+                       risk: Risk | None) -> None:
         # Stored (with the rules' level, pending) and acknowledged already: the learned
-        # stage reads it in its own task and calls `assessed`. Only queued here.
-        self.stage.submit(conv.id, appended.seq, text)
+        # stage reads it in its own task and calls `assessed`. Only queued here, with the
+        # rules' pass the send path made (our assessor's), so the stage need not repeat it.
+        ruled = risk if isinstance(risk, RulePass) else None
+        self.stage.submit(conv.id, appended.seq, text, ruled=ruled)
         metrics.ASSESSMENT_BACKLOG.set(self.stage.backlog)
 
     async def assessed(self, batch: list[tuple[Pending, Assessment]]) -> None:

@@ -16,6 +16,7 @@ conversations (a conversation that moved nodes starts without).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, deque
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chat_server.crisis.cascade import Assessment, assess_many
+from chat_server.crisis.cascade import Assessment, RulePass, assess_many
 from chat_server.crisis.model import CONTEXT_MESSAGES
 
 log = logging.getLogger("yizhan.crisis")
@@ -42,6 +43,8 @@ class Pending:
     context: tuple[str, ...]
     # time.monotonic() when it was handed over: the assessment delay is measured from here.
     since: float
+    # The rules' pass made on the send path, if any: not run again here.
+    ruled: RulePass | None = None
 
 
 Assessed = Callable[[list[tuple[Pending, Assessment]]], Awaitable[None]]
@@ -61,8 +64,9 @@ class AssessmentStage:
         self.held: set[tuple[str, int]] = set()
 
     def submit(self, conversation_id: str, seq: int, text: str,
-               context: Sequence[str] | None = None) -> None:
-        """Queue a stored worker message; never waits. `context` overrides what this node saw."""
+               context: Sequence[str] | None = None, ruled: RulePass | None = None) -> None:
+        """Queue a stored worker message; never waits. `context` overrides what this node
+        saw; `ruled` is the rules' pass on `text` if the send path made it."""
         seen = self._context.get(conversation_id)
         if seen is None:
             seen = self._context[conversation_id] = deque(maxlen=CONTEXT_MESSAGES)
@@ -73,7 +77,8 @@ class AssessmentStage:
         earlier = tuple(context) if context is not None else tuple(seen)
         seen.append(text)
         self.held.add((conversation_id, seq))
-        self._queue.put_nowait(Pending(conversation_id, seq, text, earlier, time.monotonic()))
+        self._queue.put_nowait(Pending(conversation_id, seq, text, earlier, time.monotonic(),
+                                       ruled))
 
     def forget(self, conversation_id: str) -> None:
         self._context.pop(conversation_id, None)
@@ -110,8 +115,9 @@ class AssessmentStage:
             while len(batch) < ROUND and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await loop.run_in_executor(
-                    self._executor, assess_many, [(p.text, p.context) for p in batch])
+                results = await loop.run_in_executor(self._executor, functools.partial(
+                    assess_many, [(p.text, p.context) for p in batch],
+                    ruled=[p.ruled for p in batch]))
                 await self.assessed(list(zip(batch, results, strict=True)))
             except asyncio.CancelledError:
                 raise

@@ -16,6 +16,8 @@ from chat_server.crisis.cascade import (
     assess,
     assess_many,
     decide,
+    rule_pass,
+    rules_first,
 )
 from chat_server.crisis.model import (
     FORMAT,
@@ -117,6 +119,18 @@ def test_reasons_are_ids_never_text() -> None:
 def test_assess_many_matches_assess() -> None:
     batch = [("我想死", ()), ("想去楼顶吹吹风", ("工资三个月没发了",)), ("你好", ())]
     assert assess_many(batch) == [assess(t, context=c) for t, c in batch]
+
+
+def test_the_send_paths_rule_pass_is_the_stages() -> None:
+    # The stage reuses the rules' pass made before the store: the same verdict as its own.
+    texts = [*(t for t, _ in MUST_CATCH), *MUST_NOT_ALARM, "以前想过死，现在好多了", " "]
+    batch = [(t, ("工资三个月没发了",)) for t in texts]
+    passes = [rules_first(t) for t in texts]
+    for t, p in zip(texts, passes, strict=True):
+        assert (p.assessment, p.disarmed) == rule_pass(t)
+        assert (p.level, p.reasons) == (p.assessment.level, p.assessment.reasons)
+    assert assess_many(batch, ruled=passes) == assess_many(batch)
+    assert assess_many(batch, ruled=[None] * len(batch)) == assess_many(batch)
 
 
 # --- the model file -------------------------------------------------------------------------

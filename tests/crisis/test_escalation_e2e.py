@@ -451,7 +451,7 @@ async def test_a_message_the_stage_never_read_is_assessed_by_the_sweeper(node) -
     feature = node.parts.crisis
     real = feature.stage.submit
     dropped: list[int] = []
-    feature.stage.submit = lambda cid, seq, text, context=None: dropped.append(seq)
+    feature.stage.submit = lambda cid, seq, text, context=None, ruled=None: dropped.append(seq)
     try:
         await say(wws, conv, MODEL_ONLY, "w1")
         assert await count(node, "SELECT count(*) FROM message_risk WHERE pending") == 1
