@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -108,14 +109,21 @@ class Connection:
         # Per conversation: a send refused as retryable (client_id, code); later sends
         # wait for its resend so the sender's order is the stored order.
         self.refused: dict[str, tuple[str, ErrorCode]] = {}
-        # Supervisors watching conversations read-only (crisis feature).
-        self.watching: set[str] = set()
-        # Of those, the ones a supervisor joined and may send into (watching is read-only).
-        self.joined: set[str] = set()
+        # Supervisors watching conversations read-only (crisis feature), and of those the
+        # ones a supervisor joined and may send into. Empty and shared until `watch`/`join`
+        # (most sockets are workers': two sets each were ~0.4 KB of an idle socket).
+        self.watching: AbstractSet[str] = frozenset()
+        self.joined: AbstractSet[str] = frozenset()
 
     @property
     def role(self) -> Role:
         return self.principal.role
+
+    def watch(self, conversation_id: str) -> None:
+        self.watching = {*self.watching, conversation_id}
+
+    def join(self, conversation_id: str) -> None:
+        self.joined = {*self.joined, conversation_id}
 
     # ---- output ---------------------------------------------------------------------
 

@@ -124,6 +124,8 @@ async def write_out(conn: Connection, send: AsgiSend) -> None:
                     extra={"fields": {"error": type(exc).__name__}})
     finally:
         conn.closed.set()
+        if conn.reader is not None:
+            conn.reader.cancel()  # closed from our side: nothing more is read (read_loop)
         if conn.ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await conn.ws.close(conn.close_code or 1000)
@@ -133,19 +135,29 @@ async def read_loop(conn: Connection, commands: Commands) -> None:
     """Read frames until the client leaves or the connection is closed from our side."""
     # One reader task per socket, not one per frame: a task and a wait() per frame were
     # a visible share of a node's CPU at thousands of frames a second.
+    # Closing from our side stops the reader from write_out, not from a second task
+    # waiting for `closed` here: that task and asyncio.wait were ~2 KB of every idle socket.
     reader = conn.reader = asyncio.create_task(_read_frames(conn, commands))
-    closed = asyncio.create_task(conn.closed.wait())
+    if conn.closed.is_set():
+        reader.cancel()  # closed before the reader existed
+    failure: Exception | None = None
     try:
-        await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
-        if conn.draining:
-            # The drain stopped the reader; it closes the socket once the frames in
-            # flight are answered (leaving now would cancel them).
-            await closed
+        await reader
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # this socket's own task is cancelled (the reader with it)
+        # Otherwise the reader was stopped: closed from our side, or a drain.
+    except Exception as exc:
+        failure = exc
     finally:
         reader.cancel()
-        closed.cancel()
-    if reader.done() and not reader.cancelled() and not conn.draining:
-        reader.result()  # an unexpected failure is raised here, as before
+    if conn.draining:
+        # The drain stopped the reader; it closes the socket once the frames in flight
+        # are answered (leaving now would cancel them).
+        await conn.closed.wait()
+    elif failure is not None:
+        raise failure  # an unexpected failure is raised here, as before
 
 
 async def _read_frames(conn: Connection, commands: Commands) -> None:

@@ -122,7 +122,7 @@ class CrisisCommands:
                                conversation_id=conv.id,
                                escalation_id=esc.id if esc else None,
                                reason=reason or "open escalation")
-        conn.watching.add(conv.id)
+        conn.watch(conv.id)
         await conn.follow(conv)
         conn.push(frames.Watching(conv.id, conv.last_seq, conv.status,
                                   esc.view() if esc else None, ref=cmd.ref))
@@ -159,7 +159,7 @@ class CrisisCommands:
         conv = await self._conversation(cmd.conversation_id)
         if conv.status != "active":
             raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
-        conn.joined.add(conv.id)
+        conn.join(conv.id)
         esc = await self.store.open_for(conv.id)
         await self.store.audit(conn.principal.id, "join", self.node.now(),
                                conversation_id=conv.id, escalation_id=esc.id if esc else None)
