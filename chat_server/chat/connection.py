@@ -109,21 +109,14 @@ class Connection:
         # Per conversation: a send refused as retryable (client_id, code); later sends
         # wait for its resend so the sender's order is the stored order.
         self.refused: dict[str, tuple[str, ErrorCode]] = {}
-        # Supervisors watching conversations read-only (crisis feature), and of those the
-        # ones a supervisor joined and may send into. Empty and shared until `watch`/`join`
-        # (most sockets are workers': two sets each were ~0.4 KB of an idle socket).
+        # Conversations a supervisor watches read-only (crisis feature), and joined ones it
+        # may send into: shared empties until `let_watch`/`let_join` (~0.4 KB an idle socket).
         self.watching: AbstractSet[str] = frozenset()
         self.joined: AbstractSet[str] = frozenset()
 
     @property
     def role(self) -> Role:
         return self.principal.role
-
-    def watch(self, conversation_id: str) -> None:
-        self.watching = {*self.watching, conversation_id}
-
-    def join(self, conversation_id: str) -> None:
-        self.joined = {*self.joined, conversation_id}
 
     # ---- output ---------------------------------------------------------------------
 
@@ -352,3 +345,12 @@ def may_access(conn: Connection, conv: Conversation) -> bool:
     # Supervisors reach conversations through the crisis feature (watch/join), audited.
     return conv.id in conn.watching
 
+
+def let_watch(conn: Connection, conversation_id: str) -> None:
+    """A supervisor may now read this conversation (the crisis feature audited why)."""
+    conn.watching = {*conn.watching, conversation_id}
+
+
+def let_join(conn: Connection, conversation_id: str) -> None:
+    """A supervisor watching this conversation may now send into it."""
+    conn.joined = {*conn.joined, conversation_id}

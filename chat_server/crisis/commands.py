@@ -7,7 +7,7 @@ import uuid
 
 from chat_queue.matching import Band
 from chat_server import metrics
-from chat_server.chat.connection import Connection, may_access
+from chat_server.chat.connection import Connection, let_join, let_watch, may_access
 from chat_server.chat.hub import conversation_channel, user_channel
 from chat_server.chat.plugins import CommandHandler
 from chat_server.chat.store import Conversation
@@ -122,7 +122,7 @@ class CrisisCommands:
                                conversation_id=conv.id,
                                escalation_id=esc.id if esc else None,
                                reason=reason or "open escalation")
-        conn.watch(conv.id)
+        let_watch(conn, conv.id)
         await conn.follow(conv)
         conn.push(frames.Watching(conv.id, conv.last_seq, conv.status,
                                   esc.view() if esc else None, ref=cmd.ref))
@@ -159,7 +159,7 @@ class CrisisCommands:
         conv = await self._conversation(cmd.conversation_id)
         if conv.status != "active":
             raise ProtocolError(ErrorCode.CONVERSATION_CLOSED, "the conversation is not active")
-        conn.join(conv.id)
+        let_join(conn, conv.id)
         esc = await self.store.open_for(conv.id)
         await self.store.audit(conn.principal.id, "join", self.node.now(),
                                conversation_id=conv.id, escalation_id=esc.id if esc else None)
