@@ -16,7 +16,7 @@ from chat_server.chat.ending import Ending
 from chat_server.chat.hub import device_channel, session_channel, user_channel
 from chat_server.chat.node import Node
 from chat_server.chat.people_store import PeopleStore
-from chat_server.chat.risk_view_store import RiskViewStore
+from chat_server.chat.risk_view_store import RiskView, RiskViewStore
 from chat_server.chat.store import Conversation
 from chat_server.chat.views import staff_view_of
 from chat_server.chat.wake import Wake
@@ -92,8 +92,10 @@ class Matcher:
             return
         conv, counselor, alias = named
         metrics.MATCHES.inc()
-        # Unseen while waiting (a closed socket) is not away from the chat now begun.
-        await node.queue.forget_away(conversation_id)
+        # Unseen while waiting (a closed socket) is not away from the chat now begun. The
+        # risk view the counselor is told is read meanwhile: one round trip of the two.
+        risk, _ = await asyncio.gather(self.risks.risk_view(conv.id),
+                                       node.queue.forget_away(conversation_id))
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
@@ -106,16 +108,15 @@ class Matcher:
             self.people.audit(staff_id, "handover_assign", node.now(), conversation_id,
                               "previous counselor connection lost") if handover
             else node.queue.record_wait(waited),
-            self.announce_match(conv, staff_id, counselor, alias, handover))
+            self.announce_match(conv, staff_id, counselor, alias, handover, risk))
 
     async def announce_match(self, conv: Conversation, staff_id: str, counselor: str,
-                             alias: str, handover: bool) -> None:
+                             alias: str, handover: bool, risk: RiskView) -> None:
         # The worker side: the sockets of sessions that may read it (may_read), never
         # every socket of the worker: those holding the device that opened it, and the
         # session that opened it (the only way in for conversations from before devices).
         worker = (device_channel(conv.opened_by_device) if conv.opened_by_device
                   else session_channel(conv.opened_by_session or b""))
-        risk = await self.risks.risk_view(conv.id)
         matched = frames.Matched(conv.id, counselor, conv.last_seq)
         assigned = frames.Assigned(staff_view_of(conv, alias, risk, handover))
         await self.node.hub.publish_many([
