@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from chat_server.accounts.sessions import STAFF_COOKIE
 from chat_server.chat.routes import ChatRef, node_of, parse_uuid, principal
 from chat_server.crisis.board_store import BoardStore
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import Problem, require_role
 
 # A score at or below this stands out on the board.

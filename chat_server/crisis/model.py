@@ -139,7 +139,7 @@ class CrisisModel:
     context: _Block
     intercepts: tuple[float, float, float]
     # Calibrated cut-offs on the heads' probabilities, chosen on leave-one-writer-out
-    # scores by crisis_training.calibrate (names: see crisis.Thresholds).
+    # scores by crisis_training.calibrate (names: see cascade.Thresholds).
     thresholds: dict[str, float]
 
     def scores(self, text: str, context: Sequence[str] = ()) -> Scores:

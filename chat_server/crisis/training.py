@@ -18,14 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chat_server.crisis.cascade import (
-    Assessment,
-    RiskLevel,
-    Thresholds,
-    decide,
-    rule_pass,
-    weak,
-)
+from chat_server.crisis.cascade import Thresholds, decide, weak
+from chat_server.crisis.levels import Assessment, RiskLevel
 from chat_server.crisis.model import (
     CONTEXT_NGRAMS,
     FORMAT,
@@ -37,6 +31,7 @@ from chat_server.crisis.model import (
     grams,
     model_text,
 )
+from chat_server.crisis.rule_engine import rule_pass
 
 DATA = Path(__file__).resolve().parent.parent.parent / "tests" / "data"
 CORPUS = DATA / "crisis_corpus"

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.model import context_text, default_model, model_text
 from chat_server.crisis.training import (
     CORPUS,
