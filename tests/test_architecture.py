@@ -29,7 +29,6 @@ NEXT_STEP = "no branch of issue 22's first step owns it; split in the next"
 ALLOWED: dict[str, str] = {
     "chat_queue.store": NEXT_STEP + " (queue, presence and seats in one Redis store)",
     "chat_queue.store:QueueStore": NEXT_STEP + " (queue, presence and seats in one Redis store)",
-    "chat_server.crisis.training": "being retrained in issue 18; split after the new model lands",
     "chat_server.wire.frames": "one short class per server frame, listed one to one in"
                                " PROTOCOL.md; split by audience once the dict frames are gone",
 }
