@@ -38,10 +38,10 @@ from chat_server.chat.wake import Wake
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.crisis import board, directory
-from chat_server.crisis.cascade import assess_rules
 from chat_server.crisis.commands import CrisisCommands
 from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.routes import CrisisRoutes
+from chat_server.crisis.rule_engine import assess_rules
 from chat_server.crisis.service import CrisisService
 from chat_server.crisis.sweeper import CrisisSweeper
 from chat_server.ops import reports

@@ -29,7 +29,7 @@ from chat_server.chat.routes import (
     slowed,
     throttle_of,
 )
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import (
     Problem,
     check_origin,

@@ -14,7 +14,7 @@ from chat_server.accounts.sessions import STAFF_COOKIE
 from chat_server.chat.node import NodeRef
 from chat_server.chat.routes import ChatRef, parse_uuid, principal
 from chat_server.crisis.board_store import BoardStore
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import Problem, require_role
 
 # A score at or below this stands out on the board.

@@ -27,9 +27,9 @@ from chat_server.accounts.sessions import Principal
 from chat_server.chat.store import Conversation
 from chat_server.chat.store import may_read as may_read_conversation
 from chat_server.clock import Clock
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Source
 from chat_server.crisis.hotlines import HOTLINES
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import Problem, check_origin, json_body
 from chat_server.selfservice.scales import SCALES, Result, ScaleError, score, suitability_tags
 from chat_server.selfservice.service import (

@@ -10,13 +10,12 @@ import pytest
 from chat_server.crisis.cascade import (
     MODEL_REASON,
     RULE_OVERRULED,
-    Assessment,
-    RiskLevel,
     Thresholds,
     assess,
     assess_many,
     decide,
 )
+from chat_server.crisis.levels import Assessment, RiskLevel
 from chat_server.crisis.model import (
     FORMAT,
     ModelFileError,

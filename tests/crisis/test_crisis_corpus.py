@@ -2,7 +2,7 @@
 
 Each fold trains on every source but one writer and scores that writer (the two older
 sets always train); its thresholds are calibrated on its training writers only (nested,
-crisis_training._fold). The two older sets are also held out in turn (leave one source
+training.evaluation._fold). The two older sets are also held out in turn (leave one source
 out). Figures only, never corpus text. Some 56 fits of three logistic regressions, two
 processes: about 8 minutes, so it is a slow test. docs/CRISIS.md has the table.
 """
@@ -14,21 +14,18 @@ from collections import Counter
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.model import context_text, default_model, model_text
-from chat_server.crisis.training import (
-    CORPUS,
+from chat_server.crisis.training.corpus import CORPUS, load_corpus, training_items
+from chat_server.crisis.training.evaluation import Evaluation, evaluate
+from chat_server.crisis.training.figures import figures
+from chat_server.crisis.training.fitting import (
     MODEL_PATH,
     SEED,
     C,
-    Evaluation,
     dump_model,
-    evaluate,
-    figures,
     fit,
-    load_corpus,
     nb_scale,
-    training_items,
     vectorizer,
 )
 
