@@ -35,6 +35,8 @@ class Audience(enum.StrEnum):
 
 ROUTES: dict[str, Audience] = {
     "/healthz": Audience.PUBLIC,
+    # Unknown /api/ paths and methods: 404 or 405 (app.no_such_api), nothing else.
+    "/api/{rest:path}": Audience.PUBLIC,
     "/readyz": Audience.PUBLIC,
     "/metrics": Audience.PUBLIC,
     "/api/status": Audience.PUBLIC,
