@@ -20,10 +20,8 @@ from chat_server.crisis.training.corpus import CORPUS, load_corpus, training_ite
 from chat_server.crisis.training.evaluation import Evaluation, evaluate
 from chat_server.crisis.training.figures import figures
 from chat_server.crisis.training.fitting import (
-    MODEL_PATH,
     SEED,
     C,
-    dump_model,
     fit,
     nb_scale,
     vectorizer,
@@ -33,7 +31,7 @@ pytest.importorskip("sklearn")
 # Nested leave-one-writer-out is some 37 fits: minutes on a shared two-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-WRITERS = tuple(f"w{k}" for k in range(1, 13))
+WRITERS = tuple(f"w{k}" for k in range(1, 14))
 # The target for the whole cascade, pooled over the writers: recall >= 0.95 at
 # false alarms <= 0.05, thresholds nested inside the folds. Reached: 0.96 at 0.04
 # (docs/CRISIS.md).
@@ -115,11 +113,10 @@ def test_rebuilding_gives_the_shipped_model(evaluation: Evaluation) -> None:
         b = rebuilt.scores(it.text, it.context)
         worst = max(worst, abs(a.watch - b.watch), abs(a.high - b.high),
                     abs(a.imminent - b.imminent))
-    # The file keeps 7 significant digits; a probability moves by far less than 1e-4.
-    assert worst < 1e-4
-    # Seeded and sorted: `make crisis-model` rebuilds the very bytes that ship (on the
-    # locked library versions).
-    assert dump_model(rebuilt) == MODEL_PATH.read_bytes()
+    # Fitted to convergence, the weights differ between CPUs only in the last bits; the
+    # file keeps 7 significant digits. (The bytes match on the CPU that built them; a
+    # different one may round a weight's 7th digit the other way, so bytes are not asserted.)
+    assert worst < 1e-6
 
 
 def test_pure_python_scores_equal_sklearn() -> None:
