@@ -1,10 +1,11 @@
-"""The learned layer on the twelve writers' corpus: leave one writer out, and a reproducible build.
+"""The learned layer on the thirteen writers' corpus: leave one writer out, a reproducible build.
 
 Each fold trains on every source but one writer and scores that writer (the two older
-sets always train); its thresholds are calibrated on its training writers only (nested,
-training.evaluation._fold). The two older sets are also held out in turn (leave one source
-out). Figures only, never corpus text. Some 56 fits of three logistic regressions, two
-processes: about 8 minutes, so it is a slow test. docs/CRISIS.md has the table.
+sets and the two background sets always train); its thresholds are calibrated on its
+training writers only (nested, training.evaluation._fold). The older sets and the
+background sets are also held out in turn (leave one source out). Figures only, never
+corpus text. Some 70 fits of three logistic regressions, two processes: about 8 minutes,
+so it is a slow test. docs/CRISIS.md has the table.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ TARGET_RECALL = 0.95
 # The older sets held out (leave one source out), none and watch lines counted as false
 # alarms as in tests/crisis/test_crisis_eval.py. What is reached, asserted so that it does not get
 # worse: the second annotator's hard negatives are NOT under 0.05 (docs/CRISIS.md).
-OLD_SET_REACHED = {"old_eval": (0.95, 0.06), "old_heldout": (0.95, 0.17)}
+OLD_SET_REACHED = {"old_eval": (0.95, 0.06), "old_heldout": (0.95, 0.15)}
+# The background sets of everyday messages, each held out (trained on everything else):
+# share of its messages at >= high, and at >= watch (docs/CRISIS.md). Reached: 0.014 and
+# 0.035 at >= high, 0.058 and 0.081 at >= watch.
+BACKGROUND_REACHED = {"b1": (0.03, 0.08), "b2": (0.05, 0.10)}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +88,17 @@ def test_older_sets_held_out(evaluation: Evaluation, source: str) -> None:
     line = (f"{source}: recall {recall:.3f} of {len(risk)}, "
             f"false alarms {false_alarm:.3f} of {len(calm)}")
     assert recall >= min_recall and false_alarm <= max_false_alarm, line
+
+
+@pytest.mark.parametrize("source", sorted(BACKGROUND_REACHED))
+def test_everyday_messages_held_out(evaluation: Evaluation, source: str) -> None:
+    max_high, max_marked = BACKGROUND_REACHED[source]
+    idx = evaluation.subset({source})
+    levels = [evaluation.levels()[i] for i in idx]
+    high = sum(lv >= RiskLevel.high for lv in levels) / len(idx)
+    marked = sum(lv >= RiskLevel.watch for lv in levels) / len(idx)
+    line = f"{source}: at >= high {high:.3f}, at >= watch {marked:.3f} of {len(idx)}"
+    assert high <= max_high and marked <= max_marked, line
 
 
 def test_the_cascade_beats_each_stage(evaluation: Evaluation) -> None:

@@ -19,8 +19,10 @@ WATCH_ON_NONE_TARGET = 0.12
 # phrase in those families needs no more than a weak agreement from the model. 0.3 with
 # the first model (operating bar 0.64); 0.2 since NB scaling moved the operating bar to
 # ~0.6 and 0.3 lowered the must-catch 我要杀了那个包工头 (P 0.25). Measured: the same
-# leave-one-writer-out recall and false alarms at 0.3, 0.25 and 0.2.
-WEAK_RULE_BAR = 0.2
+# leave-one-writer-out recall and false alarms at 0.3, 0.25 and 0.2. 0.15 since the
+# background sets of everyday messages moved the operating bar to ~0.5 and 0.2 lowered
+# the same must-catch (P 0.196; docs/CRISIS.md has the measurement).
+WEAK_RULE_BAR = 0.15
 
 
 RulePasses = list[tuple[Assessment, bool]]

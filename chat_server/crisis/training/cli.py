@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.training.calibration import calibrate
-from chat_server.crisis.training.corpus import OLD_SETS, training_items
+from chat_server.crisis.training.corpus import pool_writers, training_items
 from chat_server.crisis.training.evaluation import Evaluation, evaluate
 from chat_server.crisis.training.figures import figures, misses_by
 from chat_server.crisis.training.fitting import MODEL_PATH, dump_model, fit
@@ -18,14 +18,14 @@ from chat_server.crisis.training.fitting import MODEL_PATH, dump_model, fit
 def _report(ev: Evaluation) -> None:
     items = ev.items
     print("thresholds", {k: round(v, 3) for k, v in sorted(ev.thresholds.items())})
-    writer_idx = ev.subset({it.writer for it in items} - set(OLD_SETS))
+    writer_idx = ev.subset(pool_writers(items))
     pooled_th = calibrate([items[i] for i in writer_idx], [ev.passes[i] for i in writer_idx],
                           [ev.scores[i] for i in writer_idx])
     print("(not shipped) calibrated on pooled outer scores",
           {k: round(v, 3) for k, v in sorted(pooled_th.items())})
     for w, t in sorted(ev.fold_thresholds.items()):
         print(f"fold {w:11} thresholds", {k: round(v, 3) for k, v in sorted(t.items())})
-    corpus = ev.subset({it.writer for it in items} - set(OLD_SETS))
+    corpus = ev.subset(pool_writers(items))
     writers = sorted({it.writer for it in items})
     for name, levels in (("rules", ev.levels(model=False)), ("model", ev.levels(rules=False)),
                          ("combined", ev.levels())):
@@ -35,11 +35,13 @@ def _report(ev: Evaluation) -> None:
             idx = ev.subset({w})
             f = figures([items[i] for i in idx], [levels[i] for i in idx])
             print(f"{name:9} {w:11} {f.line()}")
-            if w in OLD_SETS:
-                # The old sets' own test counts watch as a negative too.
+            if w not in pool_writers(items):
+                # The old sets' own test counts watch as a negative too; the background
+                # sets are all none (a quiet marker on them is noise for the counselor).
                 neg = [i for i in idx if items[i].level < RiskLevel.high]
                 print(f"{'':9} {w:11} none+watch at >= high "
-                      f"{sum(levels[i] >= RiskLevel.high for i in neg)}/{len(neg)}")
+                      f"{sum(levels[i] >= RiskLevel.high for i in neg)}/{len(neg)}, "
+                      f"at >= watch {sum(levels[i] >= RiskLevel.watch for i in neg)}/{len(neg)}")
     combined = ev.levels()
     citems = [items[i] for i in corpus]
     clevels = [combined[i] for i in corpus]

@@ -15,7 +15,7 @@ from chat_server.crisis.training.calibration import (
     rule_passes,
     shipped_thresholds,
 )
-from chat_server.crisis.training.corpus import OLD_SETS, Item, training_items
+from chat_server.crisis.training.corpus import Item, pool_writers, training_items
 from chat_server.crisis.training.fitting import fit
 
 # Thresholds of a leave-one-writer-out fold are calibrated on its training writers only,
@@ -29,7 +29,7 @@ def _fold(everything: Sequence[Item], writer: str) -> tuple[list[Scores], dict[s
     train = [it for it in everything if it.writer != writer]
     model = fit(train)
     scores = [model.scores(it.text, it.context) for it in everything if it.writer == writer]
-    inner = sorted({it.writer for it in train} - set(OLD_SETS))
+    inner = sorted(pool_writers(train))
     groups = [set(inner[k::INNER_FOLDS]) for k in range(INNER_FOLDS)]
     held: list[Item] = []
     held_scores: list[Scores] = []
@@ -90,13 +90,15 @@ class Evaluation:
 
 
 def evaluate(*, old_sets: bool = True) -> Evaluation:
-    """Leave one writer out over the corpus writers (and over the old sets if `old_sets`)."""
+    """Leave one writer out over the corpus writers (and over the other sources — the old
+    sets and the background sets — if `old_sets`)."""
     everything = training_items()
-    held = sorted({it.writer for it in everything} - set(OLD_SETS))
-    held += list(OLD_SETS) if old_sets else []
+    writers = pool_writers(everything)
+    held = sorted(writers)
+    held += sorted({it.writer for it in everything} - writers) if old_sets else []
     # Items in the order lowo returns them: the file order of the held writers.
     items = [it for it in everything if it.writer in held]
     passes = rule_passes(items)
     scores, per_writer = lowo(everything, held)
     return Evaluation(items, passes, scores, per_writer, shipped_thresholds(
-        {w: t for w, t in per_writer.items() if w not in OLD_SETS}))
+        {w: t for w, t in per_writer.items() if w in writers}))
