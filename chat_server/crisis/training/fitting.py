@@ -27,6 +27,8 @@ MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "crisis_model.tsv.gz
 # n-grams seen in at least 1, 2, 3 or 5 training messages. min_df 2 drops the one-off
 # n-grams a writer's own spelling leaves (better recall, a model a third the size).
 C = 300.0
+# liblinear's stopping tolerance: converged, so every CPU builds the same weights.
+TOL = 1e-10
 MIN_DF = 2
 # NB scaling of the features (nb_scale): 0.5 (twelve writers: model alone 0.971 -> 0.976
 # at 4.5% false alarms, pooled; docs/CRISIS.md, "Third pass").
@@ -90,12 +92,12 @@ def _fit(items: Sequence[Item], thresholds: dict[str, float] | None) -> CrisisMo
     coefs, intercepts = [], []
     for y in targets:
         scale = nb_scale(x, y.astype(int))
-        # Fitted to convergence (tol 1e-10, about a second more per fit): at liblinear's
+        # Fitted to convergence (TOL, about a second more per fit): at liblinear's
         # default 1e-4 the solver stops up to 2e-4 in probability short of the optimum, at
         # a point that depends on the CPU's rounding, and an Intel and an AMD machine
         # built different weights from the same data.
         lr = LogisticRegression(C=C, solver="liblinear", class_weight="balanced",
-                                random_state=SEED, max_iter=1000, tol=1e-10)
+                                random_state=SEED, max_iter=1000, tol=TOL)
         lr.fit(x @ sparse.diags(scale), y.astype(int))
         # The head's weight on the unscaled feature: what the pure-Python model multiplies.
         coefs.append(lr.coef_[0] * scale)
