@@ -11,14 +11,17 @@ frames declare their roles in chat_server/wire/commands.py (`FRAMES`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chat_server.accounts.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
+from chat_server.accounts.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal, SessionStore
 from chat_server.problems import Problem
 from chat_server.wire.protocol import Role
+
+SessionsRef = Callable[[], SessionStore]
 
 # Where the guard leaves the principal it resolved, for the route to use.
 PRINCIPAL_KEY = "yizhan.principal"
@@ -32,6 +35,8 @@ class Audience(enum.StrEnum):
 
 ROUTES: dict[str, Audience] = {
     "/healthz": Audience.PUBLIC,
+    # Unknown /api/ paths and methods: 404 or 405 (app.no_such_api), nothing else.
+    "/api/{rest:path}": Audience.PUBLIC,
     "/readyz": Audience.PUBLIC,
     "/metrics": Audience.PUBLIC,
     "/api/status": Audience.PUBLIC,
@@ -140,25 +145,27 @@ def fits(p: Principal | None, cookie: str) -> Principal | None:
     return p if p.is_staff == (cookie == STAFF_COOKIE) else None
 
 
-async def resolve(conn: HTTPConnection, cookie: str) -> Principal | None:
+async def resolve(conn: HTTPConnection, cookie: str, sessions: SessionStore
+                  ) -> Principal | None:
+    """The caller's session of the kind `cookie` is for: the guard's, or looked up."""
     cached = conn.scope.get(PRINCIPAL_KEY)
     if isinstance(cached, Principal) and fits(cached, cookie):
         return cached
-    node = conn.app.state.node
-    return fits(await node.sessions.lookup(bearer_or_cookie(conn, cookie)), cookie)
+    return fits(await sessions.lookup(bearer_or_cookie(conn, cookie)), cookie)
 
 
 class Guard:
     """Refuses a request without a session of the route's audience (401 problem+json)."""
 
-    def __init__(self, app: ASGIApp, audience: Audience) -> None:
+    def __init__(self, app: ASGIApp, audience: Audience, sessions: SessionsRef) -> None:
         self.app = app
         self.audience = audience
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.audience is not Audience.PUBLIC:
             cookie = WORKER_COOKIE if self.audience is Audience.WORKER else STAFF_COOKIE
-            p = await resolve(HTTPConnection(scope), cookie)
+            p = await resolve(HTTPConnection(scope), cookie, self.sessions())
             if p is None:
                 await Problem(401, "unauthenticated", "sign in first").response()(
                     scope, receive, send)
@@ -167,14 +174,15 @@ class Guard:
         await self.app(scope, receive, send)
 
 
-def enforce(routes: list[BaseRoute]) -> None:
-    """Wrap every route in its audience's guard; a route without one stops start-up."""
+def enforce(routes: list[BaseRoute], sessions: SessionsRef) -> None:
+    """Wrap every route in its audience's guard; a route without one stops start-up.
+    `sessions`: the running node's session store (wiring.py; built after the routes)."""
     for route in routes:
         if isinstance(route, Route):
             if route.path not in ROUTES:
                 raise LookupError(f"route {route.path} has no declared audience (access.py)")
             if not isinstance(route.app, Guard):
-                route.app = Guard(route.app, ROUTES[route.path])
+                route.app = Guard(route.app, ROUTES[route.path], sessions)
         elif isinstance(route, WebSocketRoute):
             if route.path not in SOCKETS:
                 raise LookupError(f"socket {route.path} has no declared roles (access.py)")

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -83,6 +86,25 @@ class SecurityHeaders:
 Feature = Callable[[Services], contextlib.AbstractAsyncContextManager[None]]
 
 
+# Under /api/, what no route answered: never the static files, which answered a POST to an
+# unknown path with 405 (Allow: GET, HEAD) and a GET on a POST-only route with 404.
+API_FALLBACK = "/api/{rest:path}"
+HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def no_such_api(routes: Sequence[BaseRoute], request: Request) -> Response:
+    """404 for a path no route has; 405 with the methods it takes for one that has it."""
+    allowed: set[str] = set()
+    for route in routes:
+        # PARTIAL: the path matches, the method does not (a FULL match never gets here).
+        if isinstance(route, Route) and route.methods and \
+                route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= route.methods
+    if allowed:
+        raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+    raise HTTPException(404)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -123,6 +145,7 @@ def create_app(
         Route("/readyz", functools.partial(health.readyz, draining)),
         *([Route("/metrics", health.metrics)] if settings.metrics_port is None else []),
         *routes,
+        Route(API_FALLBACK, functools.partial(no_such_api, routes), methods=HTTP_METHODS),
         Mount("/", StaticFiles(directory=WEB_CLIENT_DIR, html=True), name="web"),
     ]
     return Starlette(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -93,11 +94,11 @@ def path_int(request: Request, name: str, what: str) -> int:
     return int(raw)
 
 
-def check_origin(request: Request) -> None:
-    """State-changing requests must come from our own pages (CSRF defence)."""
-    settings = request.app.state.node.settings
+def check_origin(request: Request, allowed: Collection[str]) -> None:
+    """State-changing requests must come from our own pages (CSRF defence); `allowed` is
+    the node's settings.allowed_origins, handed over by the route."""
     origin = request.headers.get("origin")
-    if origin is None or origin.rstrip("/") not in settings.allowed_origins:
+    if origin is None or origin.rstrip("/") not in allowed:
         raise Problem(403, "bad_origin", "request origin is not allowed")
 
 

@@ -38,10 +38,10 @@ from chat_server.chat.wake import Wake
 from chat_server.clock import NodeClock
 from chat_server.config import Settings
 from chat_server.crisis import board, directory
-from chat_server.crisis.cascade import rules_first
 from chat_server.crisis.commands import CrisisCommands
 from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.routes import CrisisRoutes
+from chat_server.crisis.rule_engine import rules_first
 from chat_server.crisis.service import CrisisService
 from chat_server.crisis.sweeper import CrisisSweeper
 from chat_server.ops import reports
@@ -140,10 +140,8 @@ def build_app(settings: Settings) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             parts = await start(services, stack)
             running.started(parts)
-            # For the CLI's drain and the tests; features never read app.state.
+            # For the CLI's drain and the tests only: no route or feature reads app.state.
             app.state.parts = parts
-            app.state.node = parts.node  # the HTTP modules' node_of (accounts, chat, access)
-            app.state.selfservice = parts.selfservice  # self-service routes' runtime()
             yield
 
     async def start(services: Services, stack: contextlib.AsyncExitStack) -> Parts:
@@ -207,27 +205,41 @@ def build_app(settings: Settings) -> Starlette:
             "booking-sweeper", selfservice_service.SWEEP_S, lambda: booking.sweep(selfservice)))
         return Parts(node, sockets, core, crisis, shifts, selfservice, pump)
 
+    # Getters for the routes: each handler is given the service it uses (functools.partial).
     def node() -> Node:
         return running.get().node
 
+    def core() -> ChatCore:
+        return running.get().core
+
+    def selfservice() -> SelfService:
+        return running.get().selfservice
+
+    def shifts() -> roster.Shifts:
+        return running.get().shifts
+
+    def sessions() -> SessionStore:
+        return running.get().node.sessions
+
     routes: list[BaseRoute] = [
-        *api.routes(lambda: running.get().core),
-        *staff_api.routes(lambda: running.get().core),
+        *api.routes(core, node),
+        *staff_api.routes(core, node),
         *CrisisRoutes(lambda: running.get().crisis).routes(),
-        *board.routes(lambda: running.get().core),
-        *roster_routes.routes(lambda: running.get().shifts),
-        *admin_routes.routes(),
+        *board.routes(core, node),
+        *roster_routes.routes(shifts),
+        *admin_routes.routes(node),
         *retention.routes(node),
-        *reports.routes(lambda: running.get().shifts),
+        *reports.routes(shifts),
         *directory.routes(node),
-        *assessments.routes(), *library.routes(), *booking.routes(),
-        *open_days.routes(), *service_reports.routes(),
+        *assessments.routes(selfservice), *library.routes(selfservice),
+        *booking.routes(selfservice), *open_days.routes(selfservice),
+        *service_reports.routes(selfservice),
         *socket_routes(lambda: running.get().pump),
     ]
     app = create_app(settings, routes=routes, features=[node_lifespan],
                      draining=running.draining)
     app.add_exception_handler(Problem, problem_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
-    access.enforce(app.routes)
+    access.enforce(app.routes, sessions)
     return app
 

@@ -43,8 +43,11 @@ def test_a_route_without_an_audience_stops_start_up() -> None:
     async def endpoint(request):  # pragma: no cover - never called
         raise AssertionError
 
+    def no_sessions():  # pragma: no cover - never called
+        raise AssertionError
+
     try:
-        access.enforce([Route("/api/new/thing", endpoint)])
+        access.enforce([Route("/api/new/thing", endpoint)], sessions=no_sessions)
     except LookupError as exc:
         assert "/api/new/thing" in str(exc)
     else:

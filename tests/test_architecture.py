@@ -1,14 +1,16 @@
 """The shape of our own code, read with `ast` (nothing is imported or run).
 
-Three rules from issue 22: no import cycle between our modules, no function-local import
-of our own modules (the old way of dodging a cycle), and no module over 400 lines or class
-over 250 lines unless ALLOWED below says why.
+Four rules from issue 22: no import cycle between our modules, no function-local import
+of our own modules (the old way of dodging a cycle), no module over 400 lines or class
+over 250 lines unless ALLOWED below says why, and no look-up through `app.state` outside
+the composition (every route is handed what it uses by chat_server/wiring.py).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,25 +21,23 @@ PACKAGES = ("chat_server", "chat_queue", "crypto", "yizhan_errors")
 MODULE_LINES = 400
 CLASS_LINES = 250
 
-SPLITTING = "being split in issue 22 (core/wire branch)"
-# Over the limit, owned by no branch of this step: to split in the next one.
-NEXT_STEP = "no branch of issue 22's first step owns it; split in the next"
-
 # Module or "module:Class" -> why it may stay longer than the limit. Every entry needs a
-# reason a reviewer can check; entries for files another branch is splitting go when it
-# merges.
+# reason a reviewer can check (none is needed now).
 ALLOWED: dict[str, str] = {
-    "chat_queue.store": NEXT_STEP + " (queue, presence and seats in one Redis store)",
-    "chat_queue.store:QueueStore": NEXT_STEP + " (queue, presence and seats in one Redis store)",
-    "chat_server.crisis.cascade": "being retrained in issue 18; split after the new model lands",
-    "chat_server.crisis.training": "being retrained in issue 18; split after the new model lands",
-    "chat_server.wire.frames": "one short class per server frame, listed one to one in"
-                               " PROTOCOL.md; split by audience once the dict frames are gone",
 }
 
-# Function-local imports still present in files other branches are rewriting.
+# Module -> why it may import our own modules inside a function (none is needed now).
 LOCAL_IMPORTS_ALLOWED: dict[str, str] = {
 }
+
+
+# The only modules that may touch the app's state: the app and its probes (app.py,
+# health.py: the app's own clients), the composition (wiring.py) and the CLI's drain.
+APP_STATE_ALLOWED = frozenset({"chat_server.app", "chat_server.health", "chat_server.cli",
+                               "chat_server.wiring"})
+# `app.state` (also as `.app.state`), or reaching the app from a request or socket.
+APP_STATE = re.compile(r"app\.state|\b(?:request|websocket|ws|conn)\.app\b"
+                       r"|scope\[[\"']app[\"']\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,7 @@ class Module:
     path: Path
     tree: ast.Module
     lines: int
+    source: str
 
 
 def _module_name(path: Path) -> str:
@@ -62,7 +63,7 @@ def _modules() -> dict[str, Module]:
             source = path.read_text(encoding="utf-8")
             name = _module_name(path)
             found[name] = Module(name, path, ast.parse(source, str(path)),
-                                 len(source.splitlines()))
+                                 len(source.splitlines()), source)
     return found
 
 
@@ -250,7 +251,8 @@ def test_every_allowance_is_still_needed_and_says_why() -> None:
 
 # Exception classes that may stay outside the root, with why.
 OUTSIDE_ROOT: dict[str, str] = {
-    "chat_server.crisis.cascade:RuleFileError": "cascade.py is being retrained in issue 18",
+    "chat_server.crisis.rule_file:RuleFileError": "moved out of cascade.py unchanged by the split"
+                                                   " (a pure refactor); joins the root on its own",
     "chat_server.crisis.model:ModelFileError": "model.py is being retrained in issue 18",
 }
 
@@ -276,3 +278,24 @@ def test_every_exception_of_ours_derives_from_the_one_root() -> None:
     # An allowance goes when its class joins the root.
     still_outside = {name for name, cls in classes if not issubclass(cls, YizhanError)}
     assert set(OUTSIDE_ROOT) <= still_outside
+
+
+def _app_state_uses(source: str) -> list[int]:
+    return [n for n, line in enumerate(source.splitlines(), 1) if APP_STATE.search(line)]
+
+
+def test_app_state_pattern_finds_each_way_in() -> None:
+    for line in ("node = request.app.state.node", "conn.app.state.node", "ws.app",
+                 "getattr(app.state, 'node')", "scope['app']", 'scope["app"].state'):
+        assert _app_state_uses(line) == [1], line
+    for line in ("self.app = app", "route.app = Guard(route.app)", "create_app(settings)"):
+        assert _app_state_uses(line) == [], line
+
+
+def test_no_app_state_look_ups_outside_the_composition() -> None:
+    """Routes and features get what they use from wiring.py (getters, partials), never by
+    looking it up on the app: following a request never leaves what wiring.py wrote."""
+    offenders = [f"{module.name}:{line}" for module in MODULES.values()
+                 if module.name.startswith("chat_server") and module.name not in APP_STATE_ALLOWED
+                 for line in _app_state_uses(module.source)]
+    assert offenders == []

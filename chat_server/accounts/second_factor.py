@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+import redis.asyncio as aioredis
 
 from chat_queue import keys
 from chat_server.accounts.staff import StaffAccounts
@@ -21,17 +21,12 @@ TOTP_FAILURES = 5
 TOTP_WINDOW_S = 900
 
 
-def accounts_of(request: Request) -> StaffAccounts:
-    node = request.app.state.node
-    return StaffAccounts(node.services.pool, node.sessions.ring, node.time)
-
-
-def second_factor(request: Request, data: dict[str, Any]
+def second_factor(accounts: StaffAccounts, redis: aioredis.Redis, data: dict[str, Any]
                   ) -> Callable[[str], Awaitable[None]]:
+    """The check staff_sign_in runs once the password matched (`data`: the sign-in body)."""
     code = data.get("totp")
 
     async def check(staff_id: str) -> None:
-        accounts = accounts_of(request)
         if not await accounts.totp_enabled(staff_id):
             return
         if not isinstance(code, str) or not code.strip():
@@ -39,7 +34,6 @@ def second_factor(request: Request, data: dict[str, Any]
             raise Problem(401, "totp_required", "enter the code from your authenticator app")
         if len(code) > 32:
             raise Problem(400, "bad_field", "totp must be at most 32 characters", field="totp")
-        redis = request.app.state.node.services.redis
         key = keys.totp_tries(staff_id)
         tries = int(await redis.get(key) or 0)
         if tries >= TOTP_FAILURES:

@@ -11,17 +11,19 @@ import base64
 import datetime as dt
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chat_server import access
 from chat_server.accounts import totp
-from chat_server.accounts.second_factor import accounts_of
 from chat_server.accounts.sessions import STAFF_COOKIE, Principal
-from chat_server.accounts.staff import ROLES, USERNAME, AccountError, SetupLink
+from chat_server.accounts.staff import ROLES, USERNAME, AccountError, SetupLink, StaffAccounts
 from chat_server.chat.hub import user_channel
+from chat_server.chat.node import Node, NodeRef
 from chat_server.problems import Problem, check_origin, field_int, field_str, json_body
 from chat_server.problems import require_role as _require_role
 from chat_server.wire.events import Revoked
@@ -31,18 +33,14 @@ AUDIT_PAGE = 100
 AUDIT_ACTIONS_MAX = 64
 
 
-async def staff_principal(request: Request, *roles: str) -> Principal:
+async def staff_principal(node: Node, request: Request, *roles: str) -> Principal:
     """The caller's staff session with one of `roles`: 401 without one (a worker's token
     included: it never resolves to a staff role), 403 for another role."""
-    node = request.app.state.node
-    token = request.cookies.get(STAFF_COOKIE)
-    auth = request.headers.get("authorization", "")
-    if not token and auth.lower().startswith("bearer "):
-        token = auth[7:].strip()
-    p = await node.sessions.lookup(token)
-    if p is not None and not p.is_staff:
-        p = None
-    return _require_role(p, *roles)
+    return _require_role(await access.resolve(request, STAFF_COOKIE, node.sessions), *roles)
+
+
+def accounts_of(node: Node) -> StaffAccounts:
+    return StaffAccounts(node.services.pool, node.sessions.ring, node.time)
 
 
 def _problem(exc: AccountError) -> Problem:
@@ -63,9 +61,9 @@ def _link_json(request: Request, link: SetupLink) -> dict[str, Any]:
             "expires_at": link.expires_at.isoformat()}
 
 
-async def _disconnect(request: Request, staff_id: str) -> None:
+async def _disconnect(node: Node, staff_id: str) -> None:
     # Every node closes this account's sockets (endpoint.py handles `revoked` without `h`).
-    await request.app.state.node.hub.publish(user_channel(staff_id), Revoked())
+    await node.hub.publish(user_channel(staff_id), Revoked())
 
 
 def _changes(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -87,16 +85,18 @@ def _changes(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
 # ---- admin: accounts ---------------------------------------------------------------
 
 
-async def staff_list(request: Request) -> Response:
+async def staff_list(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
     if request.method == "POST":
-        return await staff_create(request)
-    await staff_principal(request, "admin")
-    return JSONResponse({"staff": await accounts_of(request).list()})
+        return await staff_create(node_of, request)
+    await staff_principal(node, request, "admin")
+    return JSONResponse({"staff": await accounts_of(node).list()})
 
 
-async def staff_create(request: Request) -> Response:
-    check_origin(request)
-    me = await staff_principal(request, "admin")
+async def staff_create(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, "admin")
     data = await json_body(request)
     username = (field_str(data, "username", max_len=64) or "").strip().lower()
     if not USERNAME.match(username):
@@ -104,66 +104,68 @@ async def staff_create(request: Request) -> Response:
                       " letter or digit", field="username")
     fields = _changes(data, creating=True)
     try:
-        account, link = await accounts_of(request).create(
+        account, link = await accounts_of(node).create(
             me.id, username, fields["display_name"], fields["role"], fields["capacity"])
     except AccountError as exc:
         raise _problem(exc) from None
     return JSONResponse({"staff": account, **_link_json(request, link)}, status_code=201)
 
 
-async def staff_update(request: Request) -> Response:
-    check_origin(request)
-    me = await staff_principal(request, "admin")
+async def staff_update(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, "admin")
     data = await json_body(request)
     changes = _changes(data, creating=False)
     if not changes:
         raise Problem(400, "bad_field", "nothing to change: role, capacity or display_name")
     staff_id = _staff_id(request)
     try:
-        account = await accounts_of(request).update(me.id, staff_id, changes)
+        account = await accounts_of(node).update(me.id, staff_id, changes)
     except AccountError as exc:
         raise _problem(exc) from None
     if "role" in changes:
-        await _disconnect(request, staff_id)  # open pages reconnect with the new role
+        await _disconnect(node, staff_id)  # open pages reconnect with the new role
     return JSONResponse({"staff": account})
 
 
-async def staff_disable(request: Request) -> Response:
-    return await _set_disabled(request, True)
+async def staff_disable(node_of: NodeRef, request: Request) -> Response:
+    return await _set_disabled(node_of(), request, True)
 
 
-async def staff_enable(request: Request) -> Response:
-    return await _set_disabled(request, False)
+async def staff_enable(node_of: NodeRef, request: Request) -> Response:
+    return await _set_disabled(node_of(), request, False)
 
 
-async def _set_disabled(request: Request, disabled: bool) -> Response:
-    check_origin(request)
-    me = await staff_principal(request, "admin")
+async def _set_disabled(node: Node, request: Request, disabled: bool) -> Response:
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, "admin")
     staff_id = _staff_id(request)
     if disabled and staff_id == me.id:
         raise Problem(409, "conflict", "you cannot disable your own account")
-    accounts = accounts_of(request)
+    accounts = accounts_of(node)
     try:
         await accounts.set_disabled(me.id, staff_id, disabled)
     except AccountError as exc:
         raise _problem(exc) from None
     if disabled:
-        await _disconnect(request, staff_id)
+        await _disconnect(node, staff_id)
     return JSONResponse({"staff": await accounts.get(staff_id)})
 
 
-async def staff_reset(request: Request) -> Response:
-    check_origin(request)
-    me = await staff_principal(request, "admin")
+async def staff_reset(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, "admin")
     staff_id = _staff_id(request)
     if staff_id == me.id:
         raise Problem(409, "conflict", "ask another admin to reset your own account")
-    accounts = accounts_of(request)
+    accounts = accounts_of(node)
     try:
         link, _revoked = await accounts.reset(me.id, staff_id)
     except AccountError as exc:
         raise _problem(exc) from None
-    await _disconnect(request, staff_id)
+    await _disconnect(node, staff_id)
     return JSONResponse({"staff": await accounts.get(staff_id), **_link_json(request, link)})
 
 
@@ -174,11 +176,12 @@ def _token(data: dict[str, Any]) -> str:
     return field_str(data, "token", max_len=128) or ""
 
 
-async def setup_info(request: Request) -> Response:
-    check_origin(request)
+async def setup_info(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
     data = await json_body(request)
     try:
-        enrol = await accounts_of(request).enrolment(_token(data))
+        enrol = await accounts_of(node).enrolment(_token(data))
     except AccountError as exc:
         raise _problem(exc) from None
     uri = totp.provisioning_uri(enrol.secret, enrol.username)
@@ -192,13 +195,14 @@ async def setup_info(request: Request) -> Response:
     })
 
 
-async def setup_complete(request: Request) -> Response:
-    check_origin(request)
+async def setup_complete(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
     data = await json_body(request)
     password = field_str(data, "password", max_len=1024) or ""
     code = field_str(data, "totp", max_len=16, required=False)
     try:
-        codes = await accounts_of(request).complete(_token(data), password, code)
+        codes = await accounts_of(node).complete(_token(data), password, code)
     except AccountError as exc:
         raise _problem(exc) from None
     except WeakPassword as exc:
@@ -221,9 +225,9 @@ def _when(text: str | None, name: str, tz: dt.tzinfo) -> dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
-async def audit_list(request: Request) -> Response:
-    await staff_principal(request, "admin")
-    node = request.app.state.node
+async def audit_list(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    await staff_principal(node, request, "admin")
     q = request.query_params
     where: list[str] = []
     args: list[Any] = []
@@ -281,10 +285,11 @@ async def audit_list(request: Request) -> Response:
     })
 
 
-async def roster_people(request: Request) -> Response:
+async def roster_people(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
     """Who can be rostered (the roster editor's rows): active counselors and supervisors."""
-    await staff_principal(request, "supervisor", "admin")
-    rows = await request.app.state.node.services.pool.fetch(
+    await staff_principal(node, request, "supervisor", "admin")
+    rows = await node.services.pool.fetch(
         "SELECT id, username, display_name, role FROM staff WHERE disabled_at IS NULL"
         " AND role IN ('counselor', 'supervisor') ORDER BY role, display_name, username")
     return JSONResponse({"people": [{"id": str(r["id"]), "username": r["username"],
@@ -292,15 +297,16 @@ async def roster_people(request: Request) -> Response:
                                     for r in rows]})
 
 
-def routes() -> list[BaseRoute]:
+def routes(node: NodeRef) -> list[BaseRoute]:
     return [
-        Route("/api/roster/people", roster_people),
-        Route("/api/admin/staff", staff_list, methods=["GET", "POST"]),
-        Route("/api/admin/staff/{staff_id}", staff_update, methods=["PATCH"]),
-        Route("/api/admin/staff/{staff_id}/disable", staff_disable, methods=["POST"]),
-        Route("/api/admin/staff/{staff_id}/enable", staff_enable, methods=["POST"]),
-        Route("/api/admin/staff/{staff_id}/reset", staff_reset, methods=["POST"]),
-        Route("/api/admin/audit", audit_list),
-        Route("/api/staff/setup/info", setup_info, methods=["POST"]),
-        Route("/api/staff/setup/complete", setup_complete, methods=["POST"]),
+        Route("/api/roster/people", partial(roster_people, node)),
+        Route("/api/admin/staff", partial(staff_list, node), methods=["GET", "POST"]),
+        Route("/api/admin/staff/{staff_id}", partial(staff_update, node), methods=["PATCH"]),
+        Route("/api/admin/staff/{staff_id}/disable", partial(staff_disable, node),
+              methods=["POST"]),
+        Route("/api/admin/staff/{staff_id}/enable", partial(staff_enable, node), methods=["POST"]),
+        Route("/api/admin/staff/{staff_id}/reset", partial(staff_reset, node), methods=["POST"]),
+        Route("/api/admin/audit", partial(audit_list, node)),
+        Route("/api/staff/setup/info", partial(setup_info, node), methods=["POST"]),
+        Route("/api/staff/setup/complete", partial(setup_complete, node), methods=["POST"]),
     ]

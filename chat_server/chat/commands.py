@@ -247,14 +247,25 @@ class Commands:
         if conn.role is Role.SUPERVISOR and conv.id not in conn.joined:
             raise ProtocolError(ErrorCode.FORBIDDEN, "watching is read-only; join to end")
         side = conn._side()
-        ended = await self.core.ending.end(
-            conv.id, side, counselor_id=conn.principal.id if conn.role is Role.COUNSELOR else None)
-        if ended is None:
-            if remembered:
-                # Closed or handed over since it was remembered: answer from the record.
-                conn.known.pop(conv.id, None)
-                await conversation_for(conn, conv.id)
-            conn.push(frames.Ended(conv.id, None, ref=command.ref))
+        # This socket's answer is its own `ended`, with the ref; the copy every socket of
+        # the conversation is sent is not delivered here as well (Connection.on_event).
+        conn.ending.add(conv.id)
+        try:
+            ended = await self.core.ending.end(
+                conv.id, side,
+                counselor_id=conn.principal.id if conn.role is Role.COUNSELOR else None)
+        except BaseException:
+            conn.ending.discard(conv.id)
+            raise
+        if ended is not None:
+            conn.push(dataclasses.replace(ended, ref=command.ref))
+            return
+        conn.ending.discard(conv.id)
+        if remembered:
+            # Closed or handed over since it was remembered: answer from the record.
+            conn.known.pop(conv.id, None)
+            await conversation_for(conn, conv.id)
+        conn.push(frames.Ended(conv.id, None, ref=command.ref))
 
 
     async def _request_chat(self, conn: Connection, command: RequestChat) -> None:

@@ -22,10 +22,10 @@ class Ending:
         self.waiting = waiting
 
     async def end(self, conversation_id: str, by: str, *, recorded_as: str | None = None,
-                  counselor_id: str | None = None) -> Conversation | None:
+                  counselor_id: str | None = None) -> frames.Ended | None:
         """End a conversation for one of its sides (`by`, as the frame says; the record
-        keeps `recorded_as` if given) and tell everyone; None if it was already closed
-        (or `counselor_id` no longer serves it)."""
+        keeps `recorded_as` if given) and tell everyone; the `ended` frame they were sent,
+        or None if it was already closed (or `counselor_id` no longer serves it)."""
         node = self.node
         # Without wrap-up the seat is given back in the ending's own commit.
         no_wrapup = node.settings.wrapup_s == 0
@@ -46,7 +46,7 @@ class Ending:
                 await self.seat_freed(ended.counselor_id)
         frame = frames.Ended(ended.id, by, wrapup_until=wrapup_until)
         await node.hub.publish(conversation_channel(ended.id), FrameEvent(frame.to_wire()))
-        return ended
+        return frame
 
     async def leave(self, conv: Conversation) -> None:
         node = self.node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chat_queue.store import QueueStore
@@ -50,3 +51,7 @@ class Node:
 
     def now_ms(self) -> int:
         return int(self.time().timestamp() * 1000)
+
+
+# The running node, for routes: they are made before the lifespan builds it (wiring.py).
+NodeRef = Callable[[], Node]

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -28,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.sessions import WORKER_COOKIE
 from chat_server.accounts.staff_routes import staff_principal
-from chat_server.chat.node import Node
+from chat_server.chat.node import Node, NodeRef
 from chat_server.chat.routes import principal
 from chat_server.problems import Problem, check_origin, json_body, require_role
 
@@ -37,8 +36,6 @@ log = logging.getLogger("yizhan.retention")
 # pg_advisory_lock key: any constant shared by every node ("yzretent" in ASCII).
 LOCK_KEY = 0x797A726574656E74
 # The node, made in the lifespan (routes are made before it).
-NodeRef = Callable[[], Node]
-
 CHECK_S = 600.0  # how often a node looks whether today's run is done
 BATCH = 500
 
@@ -168,8 +165,8 @@ class RetentionJob:
 
 
 async def retention_status(node_of: NodeRef, request: Request) -> Response:
-    await staff_principal(request, "admin")
     node = node_of()
+    await staff_principal(node, request, "admin")
     days = node.settings.retention_days
     return JSONResponse({"retention_days": days,
                          "cutoff": cutoff(node.now(), days).isoformat(),
@@ -177,9 +174,9 @@ async def retention_status(node_of: NodeRef, request: Request) -> Response:
 
 
 async def retention_run(node_of: NodeRef, request: Request) -> Response:
-    check_origin(request)
-    await staff_principal(request, "admin")
     node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    await staff_principal(node, request, "admin")
     removed = await run(node.services.pool, node.now(), node.settings.retention_days)
     if removed is None:
         raise Problem(409, "conflict", "another node is running retention now")
@@ -188,9 +185,9 @@ async def retention_run(node_of: NodeRef, request: Request) -> Response:
 
 async def worker_delete_history(node_of: NodeRef, request: Request) -> Response:
     """Shred every closed conversation of this worker, now. Needs history access."""
-    check_origin(request)
     node = node_of()
-    p = require_role(await principal(request, WORKER_COOKIE), "worker")
+    check_origin(request, node.settings.allowed_origins)
+    p = require_role(await principal(node, request, WORKER_COOKIE), "worker")
     if not p.history_access:
         raise Problem(403, "history_locked", "enter your PIN (or use your own phone) first")
     data = await json_body(request)

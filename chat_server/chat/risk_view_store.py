@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-# Level names by their stored number (crisis.cascade.RiskLevel; the wire sends names).
+# Level names by their stored number (crisis.levels.RiskLevel; the wire sends names).
 LEVELS = ("none", "watch", "high", "imminent")
 # A positive PHQ-9 item 9 opens an escalation at high (crisis/commands.py, `screen`).
 SCREEN_POSITIVE_LEVEL = 2

@@ -27,7 +27,7 @@ from chat_server.accounts.sessions import (
 from chat_server.accounts.throttle import Throttle, scope_key
 from chat_server.chat.core import ChatCore
 from chat_server.chat.hub import session_channel, user_channel
-from chat_server.chat.node import Node
+from chat_server.chat.node import Node, NodeRef
 from chat_server.chat.store import StoredMessage, may_read
 from chat_server.problems import (
     Problem,
@@ -51,31 +51,27 @@ HISTORY_CONVERSATIONS = 20
 ChatRef = Callable[[], ChatCore]
 
 
-def node_of(request: Request) -> Node:
-    node: Node = request.app.state.node
-    return node
-
-
-async def principal(request: Request, cookie: str) -> Principal | None:
+async def principal(node: Node, request: Request, cookie: str) -> Principal | None:
     """The caller's session if it is of the kind `cookie` is for (see access.py)."""
-    return await access.resolve(request, cookie)
+    return await access.resolve(request, cookie, node.sessions)
 
 
-def set_session_cookie(request: Request, response: Response, name: str, token: str,
-                       max_age: int, path: str = "/") -> None:
+def set_session_cookie(node: Node, request: Request, response: Response, name: str,
+                       token: str, max_age: int, path: str = "/") -> None:
     response.set_cookie(name, token, max_age=max_age, path=path, httponly=True,
-                        samesite="strict", secure=cookies_secure(request))
+                        samesite="strict", secure=cookies_secure(node, request))
 
 
-def cookies_secure(request: Request) -> bool:
+def cookies_secure(node: Node, request: Request) -> bool:
     """Secure behind TLS: by setting, or when a trusted proxy says the client used https
     (uvicorn's proxy headers, from YIZHAN_TRUSTED_PROXIES only, set the scheme)."""
-    return node_of(request).settings.secure_cookies or request.url.scheme == "https"
+    return node.settings.secure_cookies or request.url.scheme == "https"
 
 
-def delete_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
+def delete_cookie(node: Node, request: Request, response: Response, name: str,
+                  path: str = "/") -> None:
     response.delete_cookie(name, path=path, httponly=True, samesite="strict",
-                           secure=cookies_secure(request))
+                           secure=cookies_secure(node, request))
 
 
 async def rate_limit(node: Node, key: str, limit: int, window_s: int) -> None:
@@ -115,9 +111,9 @@ async def status(chat: ChatRef, request: Request) -> Response:
 # ---- workers -------------------------------------------------------------------------
 
 
-async def worker_sign_in(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
+async def worker_sign_in(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
     data = await json_body(request)
     number = field_str(data, "number", max_len=64)
     consent = field_str(data, "consent_version", max_len=32)
@@ -129,7 +125,7 @@ async def worker_sign_in(request: Request) -> Response:
     try:
         identity = identify(number, node.sessions.card_rule)
     except InvalidIdentity as exc:
-        await signin_limit(request)
+        await signin_limit(node, request)
         metrics.SIGNINS.labels(kind="worker", outcome="invalid").inc()
         raise Problem(400, "invalid_number", "the number is not valid", reason=exc.code) from None
     device = request.cookies.get(DEVICE_COOKIE)
@@ -137,7 +133,7 @@ async def worker_sign_in(request: Request) -> Response:
     # own number (a shared factory NAT must not keep the worker out): nobody else can show
     # that device credential.
     if not await node.sessions.is_device_of(device, number):
-        await signin_limit(request)
+        await signin_limit(node, request)
     try:
         pin = normalize_pin(pin) if pin is not None else None
     except BadPin as exc:
@@ -166,23 +162,22 @@ async def worker_sign_in(request: Request) -> Response:
             # Whether a PIN exists is told only to a session that holds what it guards.
             "pin_set": result.pin_set if p.history_access else None}
     response = JSONResponse(body, status_code=201)
-    set_session_cookie(request, response, WORKER_COOKIE, result.token,
+    set_session_cookie(node, request, response, WORKER_COOKIE, result.token,
                        node.settings.worker_session_ttl_s)
     if result.device_token:
-        set_session_cookie(request, response, DEVICE_COOKIE, result.device_token,
+        set_session_cookie(node, request, response, DEVICE_COOKIE, result.device_token,
                            int(DEVICE_TTL.total_seconds()), path="/api/worker")
     return response
 
 
-async def signin_limit(request: Request) -> None:
-    node = node_of(request)
+async def signin_limit(node: Node, request: Request) -> None:
     await rate_limit(node, signin_rate_scope(client_ip(request)),
                      node.settings.signin_per_minute_per_ip, 60)
 
 
-async def worker_me(request: Request) -> Response:
-    node = node_of(request)
-    p = require_role(await principal(request, WORKER_COOKIE), "worker")
+async def worker_me(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    p = require_role(await principal(node, request, WORKER_COOKIE), "worker")
     conv = await node.conversations.open_for_session(p.id, p.token_hash, p.devices)
     open_conv = {"id": conv.id, "status": conv.status} if conv is not None else None
     return JSONResponse({
@@ -193,10 +188,10 @@ async def worker_me(request: Request) -> Response:
     })
 
 
-async def worker_pin(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
-    p = require_role(await principal(request, WORKER_COOKIE), "worker")
+async def worker_pin(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    p = require_role(await principal(node, request, WORKER_COOKIE), "worker")
     data = await json_body(request)
     if "pin" in data:
         # An older page sending a PIN of its own must not be told it was set.
@@ -221,9 +216,9 @@ async def all_messages(node: Node, conversation_id: str) -> list[StoredMessage]:
             return out
 
 
-async def worker_history(request: Request) -> Response:
-    node = node_of(request)
-    p = require_role(await principal(request, WORKER_COOKIE), "worker")
+async def worker_history(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    p = require_role(await principal(node, request, WORKER_COOKIE), "worker")
     if not p.history_access:
         raise Problem(403, "history_locked", "enter your PIN to see past conversations")
     rows = await node.conversations.readable_by(p.id, p.token_hash, p.devices,
@@ -241,10 +236,10 @@ async def worker_history(request: Request) -> Response:
     return JSONResponse({"conversations": conversations})
 
 
-async def worker_rating(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
-    p = require_role(await principal(request, WORKER_COOKIE), "worker")
+async def worker_rating(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    p = require_role(await principal(node, request, WORKER_COOKIE), "worker")
     conv_id = parse_uuid(request.path_params["conversation_id"])
     data = await json_body(request)
     score = field_int(data, "score", low=1, high=5)
@@ -272,20 +267,20 @@ async def worker_rating(request: Request) -> Response:
     return JSONResponse({"conversation_id": conv.id, "score": score}, status_code=201)
 
 
-async def worker_sign_out(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
-    p = await principal(request, WORKER_COOKIE)
+async def worker_sign_out(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    p = await principal(node, request, WORKER_COOKIE)
     data = await json_body(request)
     if p is not None:
         await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
-    delete_cookie(request, response, WORKER_COOKIE)
+    delete_cookie(node, request, response, WORKER_COOKIE)
     if data.get("forget_device") is True:
         device = request.cookies.get(DEVICE_COOKIE)
         if device:
             await node.sessions.forget_device(device)
-        delete_cookie(request, response, DEVICE_COOKIE, path="/api/worker")
+        delete_cookie(node, request, response, DEVICE_COOKIE, path="/api/worker")
     return response
 
 
@@ -296,14 +291,14 @@ def parse_uuid(text: str) -> str:
         raise Problem(404, "not_found", "no such conversation") from None
 
 
-def routes(chat: ChatRef) -> list[BaseRoute]:
+def routes(chat: ChatRef, node: NodeRef) -> list[BaseRoute]:
     return [
         Route("/api/status", partial(status, chat)),
-        Route("/api/worker/session", worker_sign_in, methods=["POST"]),
-        Route("/api/worker/me", worker_me),
-        Route("/api/worker/pin", worker_pin, methods=["POST"]),
-        Route("/api/worker/history", worker_history),
-        Route("/api/worker/conversations/{conversation_id}/rating", worker_rating,
+        Route("/api/worker/session", partial(worker_sign_in, node), methods=["POST"]),
+        Route("/api/worker/me", partial(worker_me, node)),
+        Route("/api/worker/pin", partial(worker_pin, node), methods=["POST"]),
+        Route("/api/worker/history", partial(worker_history, node)),
+        Route("/api/worker/conversations/{conversation_id}/rating", partial(worker_rating, node),
               methods=["POST"]),
-        Route("/api/worker/signout", worker_sign_out, methods=["POST"]),
+        Route("/api/worker/signout", partial(worker_sign_out, node), methods=["POST"]),
     ]

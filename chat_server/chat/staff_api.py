@@ -14,12 +14,13 @@ from chat_queue import keys
 from chat_server import metrics
 from chat_server.accounts.second_factor import second_factor
 from chat_server.accounts.sessions import STAFF_COOKIE, BadCredentials, Principal
+from chat_server.accounts.staff_routes import accounts_of
 from chat_server.accounts.throttle import scope_key
+from chat_server.chat.node import Node, NodeRef
 from chat_server.chat.routes import (
     ChatRef,
     client_ip,
     delete_cookie,
-    node_of,
     parse_uuid,
     principal,
     rate_limit,
@@ -28,7 +29,7 @@ from chat_server.chat.routes import (
     slowed,
     throttle_of,
 )
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import (
     Problem,
     check_origin,
@@ -47,9 +48,9 @@ def staff_body(p: Principal) -> dict[str, Any]:
             "username": p.username}
 
 
-async def staff_sign_in(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
+async def staff_sign_in(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
     data = await json_body(request)
     username = field_str(data, "username", max_len=64)
     password = field_str(data, "password", max_len=1024)
@@ -62,7 +63,7 @@ async def staff_sign_in(request: Request) -> Response:
     try:
         token, p = await node.sessions.staff_sign_in(
             username or "", password or "", ttl_s=node.settings.session_ttl_s,
-            second_factor=second_factor(request, data))
+            second_factor=second_factor(accounts_of(node), node.services.redis, data))
     except BadCredentials:
         metrics.SIGNINS.labels(kind="staff", outcome="bad_credentials").inc()
         await throttle_of(node).failed(slow_keys, node.now_ms())
@@ -70,15 +71,15 @@ async def staff_sign_in(request: Request) -> Response:
     await throttle_of(node).forget(slow_keys)
     metrics.SIGNINS.labels(kind="staff", outcome="ok").inc()
     response = JSONResponse(staff_body(p), status_code=201)
-    set_session_cookie(request, response, STAFF_COOKIE, token, node.settings.session_ttl_s)
+    set_session_cookie(node, request, response, STAFF_COOKIE, token, node.settings.session_ttl_s)
     return response
 
 
-async def staff_me(request: Request) -> Response:
-    node = node_of(request)
-    p = require_role(await principal(request, STAFF_COOKIE))
+async def staff_me(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    p = require_role(await principal(node, request, STAFF_COOKIE))
     if request.method == "PUT":
-        check_origin(request)
+        check_origin(request, node.settings.allowed_origins)
         data = await json_body(request)
         name = field_str(data, "display_name", max_len=32)
         await node.services.pool.execute(
@@ -87,29 +88,28 @@ async def staff_me(request: Request) -> Response:
     return JSONResponse(staff_body(p))
 
 
-async def staff_sign_out(request: Request) -> Response:
-    check_origin(request)
-    node = node_of(request)
-    p = require_role(await principal(request, STAFF_COOKIE))
+async def staff_sign_out(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    p = require_role(await principal(node, request, STAFF_COOKIE))
     await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
-    delete_cookie(request, response, STAFF_COOKIE)
+    delete_cookie(node, request, response, STAFF_COOKIE)
     return response
 
 
-async def counselor_conversation(request: Request, p: Principal) -> str:
+async def counselor_conversation(node: Node, request: Request, p: Principal) -> str:
     """The conversation id if this counselor served it (404 otherwise)."""
-    node = node_of(request)
     conv = await node.conversations.get(parse_uuid(request.path_params["conversation_id"]))
     if conv is None or conv.counselor_id != p.id:
         raise Problem(404, "not_found", "no such conversation")
     return conv.id
 
 
-async def staff_messages(request: Request) -> Response:
-    node = node_of(request)
-    p = require_role(await principal(request, STAFF_COOKIE), "counselor")
-    conv_id = await counselor_conversation(request, p)
+async def staff_messages(node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    p = require_role(await principal(node, request, STAFF_COOKIE), "counselor")
+    conv_id = await counselor_conversation(node, request, p)
     after = query_int(request, "after", 0, low=0, high=2**62)
     messages = await node.conversations.messages_after(conv_id, after)
     await node.services.pool.execute(
@@ -119,10 +119,10 @@ async def staff_messages(request: Request) -> Response:
     return JSONResponse({"messages": [m.frame() for m in messages]})
 
 
-async def staff_note(chat: ChatRef, request: Request) -> Response:
-    node = node_of(request)
-    p = require_role(await principal(request, STAFF_COOKIE), "counselor")
-    conv_id = await counselor_conversation(request, p)
+async def staff_note(chat: ChatRef, node_of: NodeRef, request: Request) -> Response:
+    node = node_of()
+    p = require_role(await principal(node, request, STAFF_COOKIE), "counselor")
+    conv_id = await counselor_conversation(node, request, p)
     pool = node.services.pool
     wrapped = await node.conversations.wrapped_key(conv_id)
     if request.method == "GET":
@@ -142,7 +142,7 @@ async def staff_note(chat: ChatRef, request: Request) -> Response:
         return JSONResponse({"conversation_id": conv_id, "topics": row["topics"],
                              "risk_level": RiskLevel(row["risk_level"]).name, "text": text,
                              "updated_at": row["updated_at"].isoformat()})
-    check_origin(request)
+    check_origin(request, node.settings.allowed_origins)
     data = await json_body(request)
     topics = data.get("topics", [])
     if not isinstance(topics, list) or len(topics) > 20 or not all(
@@ -179,12 +179,12 @@ def level_value(name: object) -> int | None:
         return None
 
 
-def routes(chat: ChatRef) -> list[BaseRoute]:
+def routes(chat: ChatRef, node: NodeRef) -> list[BaseRoute]:
     return [
-        Route("/api/staff/session", staff_sign_in, methods=["POST"]),
-        Route("/api/staff/me", staff_me, methods=["GET", "PUT"]),
-        Route("/api/staff/signout", staff_sign_out, methods=["POST"]),
-        Route("/api/staff/conversations/{conversation_id}/messages", staff_messages),
-        Route("/api/staff/conversations/{conversation_id}/note", partial(staff_note, chat),
+        Route("/api/staff/session", partial(staff_sign_in, node), methods=["POST"]),
+        Route("/api/staff/me", partial(staff_me, node), methods=["GET", "PUT"]),
+        Route("/api/staff/signout", partial(staff_sign_out, node), methods=["POST"]),
+        Route("/api/staff/conversations/{conversation_id}/messages", partial(staff_messages, node)),
+        Route("/api/staff/conversations/{conversation_id}/note", partial(staff_note, chat, node),
               methods=["GET", "PUT"]),
     ]

@@ -11,19 +11,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.sessions import STAFF_COOKIE
-from chat_server.chat.routes import ChatRef, node_of, parse_uuid, principal
+from chat_server.chat.node import NodeRef
+from chat_server.chat.routes import ChatRef, parse_uuid, principal
 from chat_server.crisis.board_store import BoardStore
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import Problem, require_role
 
 # A score at or below this stands out on the board.
 LOW_SCORE = 2
 
 
-async def board(chat: ChatRef, request: Request) -> Response:
+async def board(chat: ChatRef, node_of: NodeRef, request: Request) -> Response:
     """Counselors on duty with their load, the queue, and active conversations by risk."""
-    node = node_of(request)
-    require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
+    node = node_of()
+    require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "admin")
     seats = await node.queue.on_duty()
     store = BoardStore(node.services.pool)
     names = await store.display_names([s.staff_id for s in seats])
@@ -41,10 +42,10 @@ async def board(chat: ChatRef, request: Request) -> Response:
     })
 
 
-async def ratings(request: Request) -> Response:
+async def ratings(node_of: NodeRef, request: Request) -> Response:
     """Scores per counselor per ISO week; low scores counted apart so they stand out."""
-    node = node_of(request)
-    require_role(await principal(request, STAFF_COOKIE), "supervisor", "admin")
+    node = node_of()
+    require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "admin")
     try:
         weeks = int(request.query_params.get("weeks", "8"))
     except ValueError:
@@ -71,10 +72,10 @@ async def ratings(request: Request) -> Response:
     return JSONResponse({"weeks": weeks, "low_score": LOW_SCORE, "counselors": out})
 
 
-async def escalation_referrals(request: Request) -> Response:
+async def escalation_referrals(node_of: NodeRef, request: Request) -> Response:
     """Referrals made for one escalation, so their status can be followed after a reload."""
-    node = node_of(request)
-    p = require_role(await principal(request, STAFF_COOKIE), "supervisor", "counselor")
+    node = node_of()
+    p = require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "counselor")
     escalation_id = parse_uuid(request.path_params["escalation_id"])
     store = BoardStore(node.services.pool)
     found, counselor_id = await store.escalation_exists(escalation_id)
@@ -88,9 +89,10 @@ async def escalation_referrals(request: Request) -> Response:
     ]})
 
 
-def routes(chat: ChatRef) -> list[BaseRoute]:
+def routes(chat: ChatRef, node: NodeRef) -> list[BaseRoute]:
     return [
-        Route("/api/supervisor/board", partial(board, chat)),
-        Route("/api/supervisor/ratings", ratings),
-        Route("/api/escalations/{escalation_id}/referrals", escalation_referrals, methods=["GET"]),
+        Route("/api/supervisor/board", partial(board, chat, node)),
+        Route("/api/supervisor/ratings", partial(ratings, node)),
+        Route("/api/escalations/{escalation_id}/referrals", partial(escalation_referrals, node),
+              methods=["GET"]),
     ]

@@ -11,8 +11,8 @@ from chat_server.chat.connection import Connection, let_join, let_watch, may_acc
 from chat_server.chat.hub import conversation_channel, user_channel
 from chat_server.chat.plugins import CommandHandler
 from chat_server.chat.store import Conversation
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Source, opens
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.service import CrisisService
 from chat_server.crisis.store import Escalation
 from chat_server.wire import frames

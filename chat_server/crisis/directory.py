@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -17,15 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chat_server.accounts.staff_routes import staff_principal
-from chat_server.chat.node import Node
+from chat_server.chat.node import NodeRef
 from chat_server.crisis.directory_store import DirectoryStore
 from chat_server.crisis.referrals import KINDS
 from chat_server.problems import Problem, check_origin, field_str, json_body
 
 STALE_AFTER = dt.timedelta(days=90)
 EDITORS = ("supervisor", "admin")
-
-NodeRef = Callable[[], Node]
 
 
 def entry_json(r: asyncpg.Record, now: dt.datetime) -> dict[str, Any]:
@@ -72,23 +69,23 @@ async def directory(node_of: NodeRef, request: Request) -> Response:
     now = node.now()
     store = DirectoryStore(node.services.pool)
     if request.method == "GET":
-        await staff_principal(request, *EDITORS)
+        await staff_principal(node, request, *EDITORS)
         entries = [entry_json(r, now) for r in await store.entries()]
         # Stale first: the work to do is at the top.
         entries.sort(key=lambda e: (e["disabled"], not e["stale"]))
         return JSONResponse({"resources": entries, "stale_after_days": STALE_AFTER.days,
                              "stale": sum(e["stale"] for e in entries)})
-    check_origin(request)
-    me = await staff_principal(request, *EDITORS)
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, *EDITORS)
     f = _fields(await json_body(request), partial=False)
     row = await store.add(f, me.id, now)
     return JSONResponse(entry_json(row, now), status_code=201)
 
 
 async def directory_entry(node_of: NodeRef, request: Request) -> Response:
-    check_origin(request)
-    me = await staff_principal(request, *EDITORS)
     node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, *EDITORS)
     rid = _rid(request)
     f = _fields(await json_body(request), partial=True)
     if not f:
@@ -102,9 +99,9 @@ async def directory_entry(node_of: NodeRef, request: Request) -> Response:
 
 async def directory_verified(node_of: NodeRef, request: Request) -> Response:
     """Someone rang the number and checked the hours today."""
-    check_origin(request)
-    me = await staff_principal(request, *EDITORS)
     node = node_of()
+    check_origin(request, node.settings.allowed_origins)
+    me = await staff_principal(node, request, *EDITORS)
     now = node.now()
     row = await DirectoryStore(node.services.pool).verified(_rid(request), me.id, now)
     if row is None:

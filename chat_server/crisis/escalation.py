@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 
 # Levels at or above which an escalation is opened.
 OPENS_AT = RiskLevel.high

@@ -12,7 +12,7 @@ import uuid
 
 import asyncpg
 
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 
 
 class LevelLog:

@@ -4,7 +4,7 @@ Three heads score one worker message read with the worker's few messages before 
 P(level >= watch), P(level >= high), P(level == imminent). Features are TF-IDF weights of
 character 1-4-grams (sublinear tf, l2-normalised), one block for the message and one
 (1-3-grams) for its context, of text folded to simplified characters, exactly as
-``chat_server/crisis/training.py`` fits them with scikit-learn (its NB scaling of the
+``chat_server/crisis/training/`` fits them with scikit-learn (its NB scaling of the
 features is folded into the weights); here they are recomputed with dict look-ups, about
 0.2 ms a message, with no numeric library at run time. The weights file is built by
 ``make crisis-model`` (docs/CRISIS.md, "Learned layer").
@@ -148,7 +148,7 @@ class CrisisModel:
     context: _Block
     intercepts: tuple[float, float, float]
     # Calibrated cut-offs on the heads' probabilities, chosen on leave-one-writer-out
-    # scores by crisis_training.calibrate (names: see crisis.Thresholds).
+    # scores by training.calibration.calibrate (names: see cascade.Thresholds).
     thresholds: dict[str, float]
 
     def scores(self, text: str, context: Sequence[str] = ()) -> Scores:
@@ -163,7 +163,7 @@ class ModelFileError(ValueError):
 
 
 def load_model(data: bytes) -> CrisisModel:
-    """Parse a gzip'd weights file (format: ``crisis_training.dump_model``)."""
+    """Parse a gzip'd weights file (format: ``training.fitting.dump_model``)."""
     lines = gzip.decompress(data).decode("utf-8").split("\n")
     if lines[0] != FORMAT:
         raise ModelFileError(f"expected {FORMAT!r} on the first line")

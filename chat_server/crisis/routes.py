@@ -23,10 +23,6 @@ from chat_server.wire.commands import MAX_REASON
 from chat_server.wire.protocol import Role
 
 
-async def _staff(request: Request, *roles: str) -> Any:
-    return require_role(await principal(request, STAFF_COOKIE), *roles)
-
-
 def _uuid(text: str, what: str) -> str:
     try:
         return str(uuid.UUID(text))
@@ -59,8 +55,15 @@ class CrisisRoutes:
         # The node's crisis service, made in the lifespan (routes are made before it).
         self.service = service
 
+    async def _staff(self, request: Request, *roles: str) -> Any:
+        node = self.service().node
+        return require_role(await principal(node, request, STAFF_COOKIE), *roles)
+
+    def _check_origin(self, request: Request) -> None:
+        check_origin(request, self.service().node.settings.allowed_origins)
+
     async def list_escalations(self, request: Request) -> Response:
-        p = await _staff(request, "supervisor", "counselor")
+        p = await self._staff(request, "supervisor", "counselor")
         feature = self.service()
         wanted = request.query_params.get("status", "active")
         statuses = _STATUS_FILTERS.get(wanted)
@@ -73,7 +76,7 @@ class CrisisRoutes:
         return JSONResponse({"escalations": [e.view() for e in rows]})
 
     async def list_audit(self, request: Request) -> Response:
-        await _staff(request, "supervisor")
+        await self._staff(request, "supervisor")
         conv = request.query_params.get("conversation_id")
         try:
             limit = min(500, max(1, int(request.query_params.get("limit", "100"))))
@@ -86,10 +89,10 @@ class CrisisRoutes:
     async def resources(self, request: Request) -> Response:
         feature = self.service()
         if request.method == "GET":
-            await _staff(request)
+            await self._staff(request)
             return JSONResponse({"resources": await feature.store.resources()})
-        check_origin(request)
-        p = await _staff(request, "supervisor", "admin")
+        self._check_origin(request)
+        p = await self._staff(request, "supervisor", "admin")
         data = await json_body(request)
         name = field_str(data, "name", max_len=100) or ""
         phone = field_str(data, "phone", max_len=40) or ""
@@ -109,8 +112,8 @@ class CrisisRoutes:
         return JSONResponse(row, status_code=201)
 
     async def create_referral(self, request: Request) -> Response:
-        check_origin(request)
-        p = await _staff(request, "supervisor", "counselor")
+        self._check_origin(request)
+        p = await self._staff(request, "supervisor", "counselor")
         feature = self.service()
         node = feature.node
         esc = await feature.store.get(_uuid(request.path_params["escalation_id"], "escalation"))
@@ -130,8 +133,8 @@ class CrisisRoutes:
         return JSONResponse(referral, status_code=201)
 
     async def referral_status(self, request: Request) -> Response:
-        check_origin(request)
-        p = await _staff(request, "supervisor", "counselor")
+        self._check_origin(request)
+        p = await self._staff(request, "supervisor", "counselor")
         feature = self.service()
         rid = _uuid(request.path_params["referral_id"], "referral")
         current = await feature.store.referral(rid)
@@ -152,7 +155,7 @@ class CrisisRoutes:
         return JSONResponse(moved)
 
     async def list_followups(self, request: Request) -> Response:
-        await _staff(request, "supervisor")
+        await self._staff(request, "supervisor")
         feature = self.service()
         node = feature.node
         due = request.query_params.get("due", "today")
@@ -167,8 +170,8 @@ class CrisisRoutes:
         return JSONResponse({"followups": await feature.store.followups_due(before)})
 
     async def followup_done(self, request: Request) -> Response:
-        check_origin(request)
-        p = await _staff(request, "supervisor")
+        self._check_origin(request)
+        p = await self._staff(request, "supervisor")
         feature = self.service()
         followup_id = path_int(request, "followup_id", "follow-up")
         if not await mark_followup_done(feature.node.services.pool, followup_id, p.id,

@@ -20,17 +20,14 @@ from chat_server.chat.node import Node
 from chat_server.chat.plugins import Risk
 from chat_server.chat.store import Appended, Conversation
 from chat_server.chat.wake import Wake
-from chat_server.crisis.cascade import (
-    Assessment,
-    RiskLevel,
-    RulePass,
-    combine,
-    default_model,
-    default_rules,
-)
+from chat_server.crisis.conversation_risk import combine
 from chat_server.crisis.escalation import Deadlines, Source, audience, opens
 from chat_server.crisis.hotlines import HOTLINES
+from chat_server.crisis.levels import Assessment, RiskLevel
+from chat_server.crisis.model import default_model
 from chat_server.crisis.referrals import seed_resources
+from chat_server.crisis.rule_engine import RulePass
+from chat_server.crisis.rule_file import default_rules
 from chat_server.crisis.stage import AssessmentStage, Pending
 from chat_server.crisis.store import Escalation, EscalationStore, Signal
 from chat_server.wire import frames

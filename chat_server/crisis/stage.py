@@ -24,8 +24,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chat_server.crisis.cascade import Assessment, RulePass, assess_many
+from chat_server.crisis.cascade import assess_many
+from chat_server.crisis.levels import Assessment
 from chat_server.crisis.model import CONTEXT_MESSAGES
+from chat_server.crisis.rule_engine import RulePass
 
 log = logging.getLogger("yizhan.crisis")
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import (
     Deadlines,
     Source,
@@ -24,6 +23,7 @@ from chat_server.crisis.escalation import (
     set_level_deadline,
 )
 from chat_server.crisis.level_store import LevelLog
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.referral_store import ReferralLog, mark_followup_done
 from chat_server.vault import seal_text
 from crypto.envelope import Vault

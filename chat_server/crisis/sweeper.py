@@ -7,8 +7,8 @@ import asyncio
 import logging
 
 from chat_server import metrics
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Source
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.service import CrisisService
 from chat_server.periodic import cancel, every
 

@@ -280,9 +280,9 @@ def to_xlsx(table: Sequence[tuple[str, str, Cell]]) -> bytes:
 
 
 async def _report(shifts_of: Callable[[], Any], request: Request) -> dict[str, Any]:
-    me = await staff_principal(request, "supervisor", "admin")
     shifts = shifts_of()
     node = shifts.node
+    me = await staff_principal(node, request, "supervisor", "admin")
     tz = node.settings.tz
     now = node.now()
     first, last = parse_range(request.query_params, now.astimezone(tz).date())

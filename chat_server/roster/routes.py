@@ -38,8 +38,12 @@ from chat_server.roster.store import shift_json
 # The node's roster service, made in the lifespan (routes are made before it).
 ShiftsRef = Callable[[], Shifts]
 
-async def _staff(request: Request, *roles: str) -> Principal:
-    return require_role(await principal(request, STAFF_COOKIE), *roles)
+async def _staff(shifts: ShiftsRef, request: Request, *roles: str) -> Principal:
+    return require_role(await principal(shifts().node, request, STAFF_COOKIE), *roles)
+
+
+def _check_origin(shifts: ShiftsRef, request: Request) -> None:
+    check_origin(request, shifts().node.settings.allowed_origins)
 
 
 # Dates a roster may name; far ones would overflow date arithmetic (a week on from 9999).
@@ -114,7 +118,7 @@ def _change_json(c: Change, people: dict[str, Person]) -> dict[str, Any]:
 
 
 async def shifts_route(shifts: ShiftsRef, request: Request) -> Response:
-    await _staff(request)
+    await _staff(shifts, request)
     rt = shifts()
     first, last = _range(request)
     people = await rt.store.people()
@@ -125,12 +129,12 @@ async def shifts_route(shifts: ShiftsRef, request: Request) -> Response:
 async def patterns_route(shifts: ShiftsRef, request: Request) -> Response:
     rt = shifts()
     if request.method == "GET":
-        await _staff(request)
+        await _staff(shifts, request)
         people = await rt.store.people()
         return JSONResponse({"patterns": [_pattern_json(p, people)
                                           for p in await rt.store.patterns()]})
-    check_origin(request)
-    me = await _staff(request, *EDITORS)
+    _check_origin(shifts, request)
+    me = await _staff(shifts, request, *EDITORS)
     data = await json_body(request)
     who = await _person(rt, data)
     try:
@@ -150,8 +154,8 @@ async def patterns_route(shifts: ShiftsRef, request: Request) -> Response:
 
 async def _delete(shifts: ShiftsRef, request: Request, what: str) -> Response:
     """DELETE a weekly pattern or a one-off change (editors only); 404 if there is none."""
-    check_origin(request)
-    await _staff(request, *EDITORS)
+    _check_origin(shifts, request)
+    await _staff(shifts, request, *EDITORS)
     rt = shifts()
     delete = rt.store.delete_pattern if what == "pattern" else rt.store.delete_change
     try:
@@ -171,13 +175,13 @@ async def pattern_delete(shifts: ShiftsRef, request: Request) -> Response:
 async def changes_route(shifts: ShiftsRef, request: Request) -> Response:
     rt = shifts()
     if request.method == "GET":
-        await _staff(request)
+        await _staff(shifts, request)
         first, last = _range(request)
         people = await rt.store.people()
         return JSONResponse({"changes": [_change_json(c, people)
                                          for c in await rt.store.changes(first, last)]})
-    check_origin(request)
-    me = await _staff(request, *EDITORS)
+    _check_origin(shifts, request)
+    me = await _staff(shifts, request, *EDITORS)
     data = await json_body(request)
     who = await _person(rt, data)
     try:
@@ -209,7 +213,7 @@ def _csv(text: str, filename: str) -> Response:
 
 
 async def export_route(shifts: ShiftsRef, request: Request) -> Response:
-    await _staff(request, *EDITORS)
+    await _staff(shifts, request, *EDITORS)
     rt = shifts()
     first, last = _range(request)
     people = await rt.store.people()
@@ -218,8 +222,8 @@ async def export_route(shifts: ShiftsRef, request: Request) -> Response:
 
 
 async def import_route(shifts: ShiftsRef, request: Request) -> Response:
-    check_origin(request)
-    me = await _staff(request, *EDITORS)
+    _check_origin(shifts, request)
+    me = await _staff(shifts, request, *EDITORS)
     rt = shifts()
     first, last = _range(request)
     raw = await request.body()
@@ -254,7 +258,7 @@ def _hour_json(h: HourCoverage, people: dict[str, Person]) -> dict[str, Any]:
 
 
 async def coverage_route(shifts: ShiftsRef, request: Request) -> Response:
-    await _staff(request, *EDITORS)
+    await _staff(shifts, request, *EDITORS)
     rt = shifts()
     first = _date(request.query_params.get("date"), "date")
     try:
@@ -271,7 +275,7 @@ async def coverage_route(shifts: ShiftsRef, request: Request) -> Response:
 
 
 async def today_route(shifts: ShiftsRef, request: Request) -> Response:
-    await _staff(request, *EDITORS)
+    await _staff(shifts, request, *EDITORS)
     rt = shifts()
     node = shifts().node
     now = node.now()
@@ -298,8 +302,8 @@ async def today_route(shifts: ShiftsRef, request: Request) -> Response:
 
 
 async def approvals_route(shifts: ShiftsRef, request: Request) -> Response:
-    check_origin(request)
-    me = await _staff(request, "supervisor")
+    _check_origin(shifts, request)
+    me = await _staff(shifts, request, "supervisor")
     rt = shifts()
     data = await json_body(request)
     who = await _person(rt, data)
@@ -320,7 +324,7 @@ async def approvals_route(shifts: ShiftsRef, request: Request) -> Response:
 
 
 async def records_route(shifts: ShiftsRef, request: Request) -> Response:
-    await _staff(request, *EDITORS)
+    await _staff(shifts, request, *EDITORS)
     rt = shifts()
     week = request.query_params.get("week", "")
     try:

@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -26,16 +27,16 @@ from chat_server.accounts.sessions import Principal
 from chat_server.chat.store import Conversation
 from chat_server.chat.store import may_read as may_read_conversation
 from chat_server.clock import Clock
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Source
 from chat_server.crisis.hotlines import HOTLINES
+from chat_server.crisis.levels import RiskLevel
 from chat_server.problems import Problem, check_origin, json_body
 from chat_server.selfservice.scales import SCALES, Result, ScaleError, score, suitability_tags
 from chat_server.selfservice.service import (
     SelfService,
+    SelfServiceRef,
     limit_writes,
     parse_id,
-    runtime,
     staff_of,
     worker_of,
 )
@@ -228,14 +229,14 @@ async def scales_route(request: Request) -> Response:
     return JSONResponse({"scales": [s.view() for s in SCALES.values()]})
 
 
-async def assessments_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
+async def assessments_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
     if request.method == "GET":
         items = await rt.assessments.readable(p)
         return JSONResponse({"assessments": [s.view() for s in items]})
-    check_origin(request)
-    await limit_writes(request, p, "assessment")
+    check_origin(request, rt.node.settings.allowed_origins)
+    await limit_writes(rt, p, "assessment")
     data = await json_body(request)
     scale = SCALES.get(str(data.get("scale")))
     if scale is None:
@@ -256,16 +257,16 @@ async def assessments_route(request: Request) -> Response:
     return JSONResponse(body, status_code=201)
 
 
-async def assessment_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
+async def assessment_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
     aid = parse_id(request.path_params["assessment_id"], "assessment")
     stored = await rt.assessments.get(p, aid)
     if stored is None:
         raise Problem(404, "not_found", "no such assessment")
     if request.method == "GET":
         return JSONResponse(stored.view(answers=True))
-    check_origin(request)
+    check_origin(request, rt.node.settings.allowed_origins)
     data = await json_body(request)
     share = data.get("share_next")
     if not isinstance(share, bool):
@@ -274,10 +275,10 @@ async def assessment_route(request: Request) -> Response:
     return JSONResponse({**stored.view(), "share_next": share})
 
 
-async def shared_route(request: Request) -> Response:
+async def shared_route(runtime: SelfServiceRef, request: Request) -> Response:
     """The counselor of a conversation reads what its worker chose to share (audited)."""
-    rt = runtime(request)
-    p = await staff_of(request, "counselor")
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor")
     conv = await rt.node.conversations.get(
         str(parse_id(request.path_params["conversation_id"], "conversation")))
     if conv is None or conv.counselor_id != p.id:
@@ -291,13 +292,15 @@ async def shared_route(request: Request) -> Response:
     return JSONResponse({"assessments": [s.view(answers=True) for s in shared]})
 
 
-def routes() -> list[BaseRoute]:
+def routes(runtime: SelfServiceRef) -> list[BaseRoute]:
     return [
         Route("/api/assessments/scales", scales_route),
-        Route("/api/worker/assessments", assessments_route, methods=["GET", "POST"]),
-        Route("/api/worker/assessments/{assessment_id}", assessment_route,
+        Route("/api/worker/assessments", partial(assessments_route, runtime),
+              methods=["GET", "POST"]),
+        Route("/api/worker/assessments/{assessment_id}", partial(assessment_route, runtime),
               methods=["GET", "PUT"]),
-        Route("/api/staff/conversations/{conversation_id}/assessments", shared_route),
+        Route("/api/staff/conversations/{conversation_id}/assessments",
+              partial(shared_route, runtime)),
     ]
 
 

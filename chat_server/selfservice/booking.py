@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -38,9 +39,9 @@ from chat_server.selfservice.booking_store import (
 )
 from chat_server.selfservice.service import (
     SelfService,
+    SelfServiceRef,
     limit_writes,
     parse_id,
-    runtime,
     staff_of,
     worker_of,
 )
@@ -123,25 +124,25 @@ def station_fields(data: dict[str, Any]) -> dict[str, Any]:
             "disabled": disabled}
 
 
-async def stations_route(request: Request) -> Response:
+async def stations_route(runtime: SelfServiceRef, request: Request) -> Response:
     """Public: the centres and stations (addresses are public places)."""
-    return JSONResponse({"stations": await runtime(request).booking.stations()})
+    return JSONResponse({"stations": await runtime().booking.stations()})
 
 
-async def admin_stations_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "admin")
+async def admin_stations_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "admin")
     if request.method == "GET":
         return JSONResponse({"stations": await rt.booking.stations(include_disabled=True)})
-    check_origin(request)
+    check_origin(request, rt.node.settings.allowed_origins)
     row = await rt.booking.save_station(None, station_fields(await json_body(request)))
     return JSONResponse(row, status_code=201)
 
 
-async def admin_station_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "admin")
-    check_origin(request)
+async def admin_station_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "admin")
+    check_origin(request, rt.node.settings.allowed_origins)
     sid = parse_id(request.path_params["station_id"], "station")
     row = await rt.booking.save_station(sid, station_fields(await json_body(request)))
     if row is None:
@@ -149,9 +150,9 @@ async def admin_station_route(request: Request) -> Response:
     return JSONResponse(row)
 
 
-async def _within_roster(request: Request, counselor_id: str, starts: dt.datetime,
+async def _within_roster(rt: SelfService, counselor_id: str, starts: dt.datetime,
                          ends: dt.datetime) -> bool:
-    shifts_rt = runtime(request).shifts
+    shifts_rt = rt.shifts
     if not await shifts_rt.store.in_use():
         return True  # no roster yet (a fresh install): any time inside the horizon
     tz = shifts_rt.tz
@@ -161,10 +162,10 @@ async def _within_roster(request: Request, counselor_id: str, starts: dt.datetim
                for s in shifts)
 
 
-async def staff_slots_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await staff_of(request, "counselor")
-    check_origin(request)
+async def staff_slots_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor")
+    check_origin(request, rt.node.settings.allowed_origins)
     data = await json_body(request)
     starts, ends = parse_time(data, "starts_at"), parse_time(data, "ends_at")
     now = rt.node.now()
@@ -179,16 +180,16 @@ async def staff_slots_route(request: Request) -> Response:
         station_id = parse_id(str(data.get("station_id")), "station")
         if not any(s["id"] == str(station_id) for s in await rt.booking.stations()):
             raise Problem(400, "bad_field", "no such station", field="station_id")
-    if not await _within_roster(request, p.id, starts, ends):
+    if not await _within_roster(rt, p.id, starts, ends):
         raise Problem(409, "not_rostered", "a slot must lie inside one of your rostered shifts")
     slot = await rt.booking.add_slot(p.id, starts, ends, str(mode), station_id)
     return JSONResponse(slot, status_code=201)
 
 
-async def staff_slot_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await staff_of(request, "counselor")
-    check_origin(request)
+async def staff_slot_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor")
+    check_origin(request, rt.node.settings.allowed_origins)
     outcome = await rt.booking.withdraw_slot(parse_id(request.path_params["slot_id"], "slot"),
                                              p.id)
     if outcome == "missing":
@@ -209,9 +210,9 @@ def _day_bounds(request: Request, rt: SelfService) -> tuple[dt.date, dt.datetime
     return day, first, first + dt.timedelta(days=1)
 
 
-async def staff_bookings_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await staff_of(request, "counselor", "supervisor")
+async def staff_bookings_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor", "supervisor")
     day, first, last = _day_bounds(request, rt)
     mine = p.id if p.role is Role.COUNSELOR else None
     slots = await rt.booking.day(first, last, mine)
@@ -222,11 +223,11 @@ async def staff_bookings_route(request: Request) -> Response:
     return JSONResponse({"day": day.isoformat(), "slots": slots, "counts": counts})
 
 
-async def staff_attendance_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await staff_of(request, "counselor", "supervisor")
-    check_origin(request)
-    await limit_writes(request, p, "booking")
+async def staff_attendance_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor", "supervisor")
+    check_origin(request, rt.node.settings.allowed_origins)
+    await limit_writes(rt, p, "booking")
     bid = parse_id(request.path_params["booking_id"], "booking")
     row = await rt.booking.staff_booking(bid)
     if row is None or (p.role is Role.COUNSELOR and str(row["counselor_id"]) != p.id):
@@ -240,9 +241,9 @@ async def staff_attendance_route(request: Request) -> Response:
     return JSONResponse({"id": str(bid), "status": status})
 
 
-async def worker_slots_route(request: Request) -> Response:
-    rt = runtime(request)
-    await worker_of(request)
+async def worker_slots_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await worker_of(rt, request)
     now = rt.node.now()
     return JSONResponse({"slots": await rt.booking.open_slots(now, now + HORIZON),
                          "stations": await rt.booking.stations()})
@@ -277,23 +278,23 @@ async def _booking_body(rt: SelfService, p: Principal, bid: uuid.UUID) -> dict[s
     raise Problem(404, "not_found", "no such booking")
 
 
-async def worker_bookings_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
+async def worker_bookings_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
     if request.method == "GET":
         # The server's time too: a phone's clock may be wrong, the reminder uses this one.
         return JSONResponse({"bookings": await rt.booking.readable(p),
                              "now": rt.node.now().isoformat()})
-    check_origin(request)
-    await limit_writes(request, p, "booking")
+    check_origin(request, rt.node.settings.allowed_origins)
+    await limit_writes(rt, p, "booking")
     bid = await _book(rt, p, _slot_id(await json_body(request)), None)
     return JSONResponse(await _booking_body(rt, p, bid), status_code=201)
 
 
-async def worker_booking_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
-    check_origin(request)
+async def worker_booking_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
+    check_origin(request, rt.node.settings.allowed_origins)
     bid = parse_id(request.path_params["booking_id"], "booking")
     if request.method == "DELETE":
         if not await rt.booking.cancel(p, bid):
@@ -303,18 +304,21 @@ async def worker_booking_route(request: Request) -> Response:
     return JSONResponse(await _booking_body(rt, p, new))
 
 
-def routes() -> list[BaseRoute]:
+def routes(runtime: SelfServiceRef) -> list[BaseRoute]:
     return [
-        Route("/api/stations", stations_route),
-        Route("/api/admin/stations", admin_stations_route, methods=["GET", "POST"]),
-        Route("/api/admin/stations/{station_id}", admin_station_route, methods=["PUT"]),
-        Route("/api/staff/slots", staff_slots_route, methods=["POST"]),
-        Route("/api/staff/slots/{slot_id}", staff_slot_route, methods=["DELETE"]),
-        Route("/api/staff/bookings", staff_bookings_route),
-        Route("/api/staff/bookings/{booking_id}/attendance", staff_attendance_route,
-              methods=["POST"]),
-        Route("/api/worker/slots", worker_slots_route),
-        Route("/api/worker/bookings", worker_bookings_route, methods=["GET", "POST"]),
-        Route("/api/worker/bookings/{booking_id}", worker_booking_route,
+        Route("/api/stations", partial(stations_route, runtime)),
+        Route("/api/admin/stations", partial(admin_stations_route, runtime),
+              methods=["GET", "POST"]),
+        Route("/api/admin/stations/{station_id}", partial(admin_station_route, runtime),
+              methods=["PUT"]),
+        Route("/api/staff/slots", partial(staff_slots_route, runtime), methods=["POST"]),
+        Route("/api/staff/slots/{slot_id}", partial(staff_slot_route, runtime), methods=["DELETE"]),
+        Route("/api/staff/bookings", partial(staff_bookings_route, runtime)),
+        Route("/api/staff/bookings/{booking_id}/attendance",
+              partial(staff_attendance_route, runtime), methods=["POST"]),
+        Route("/api/worker/slots", partial(worker_slots_route, runtime)),
+        Route("/api/worker/bookings", partial(worker_bookings_route, runtime),
+              methods=["GET", "POST"]),
+        Route("/api/worker/bookings/{booking_id}", partial(worker_booking_route, runtime),
               methods=["PUT", "DELETE"]),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,13 @@ from starlette.routing import BaseRoute, Route
 from chat_server.accounts.possession import may_read
 from chat_server.clock import Clock
 from chat_server.problems import Problem, check_origin, field_str, json_body
-from chat_server.selfservice.service import iso, parse_id, runtime, staff_of, worker_of
+from chat_server.selfservice.service import (
+    SelfServiceRef,
+    iso,
+    parse_id,
+    staff_of,
+    worker_of,
+)
 
 KINDS = ("exercise", "music", "film", "ebook", "course", "article")
 MAX_TAGS = 20
@@ -161,28 +168,28 @@ def item_fields(data: dict[str, Any]) -> dict[str, Any]:
 # ---- HTTP -----------------------------------------------------------------------------
 
 
-async def library_route(request: Request) -> Response:
+async def library_route(runtime: SelfServiceRef, request: Request) -> Response:
     """Public: the enabled items, optionally only those suiting `suits` (comma-separated)."""
-    rt = runtime(request)
+    rt = runtime()
     suits = [t for t in request.query_params.get("suits", "").split(",") if t][:MAX_TAGS]
     items = await (rt.library.recommended(suits, 50) if suits else rt.library.list())
     return JSONResponse({"items": items})
 
 
-async def admin_library_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "admin")
+async def admin_library_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "admin")
     if request.method == "GET":
         return JSONResponse({"items": await rt.library.list(include_disabled=True)})
-    check_origin(request)
+    check_origin(request, rt.node.settings.allowed_origins)
     item = await rt.library.save(None, item_fields(await json_body(request)))
     return JSONResponse(item, status_code=201)
 
 
-async def admin_item_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "admin")
-    check_origin(request)
+async def admin_item_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "admin")
+    check_origin(request, rt.node.settings.allowed_origins)
     item_id = parse_id(request.path_params["item_id"], "item")
     item = await rt.library.save(item_id, item_fields(await json_body(request)))
     if item is None:
@@ -190,10 +197,10 @@ async def admin_item_route(request: Request) -> Response:
     return JSONResponse(item)
 
 
-async def recommend_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await staff_of(request, "counselor")
-    check_origin(request)
+async def recommend_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await staff_of(rt, request, "counselor")
+    check_origin(request, rt.node.settings.allowed_origins)
     conv = await rt.node.conversations.get(
         str(parse_id(request.path_params["conversation_id"], "conversation")))
     if conv is None or conv.counselor_id != p.id:
@@ -213,18 +220,18 @@ async def recommend_route(request: Request) -> Response:
     return JSONResponse({"conversation_id": conv.id, "added": added}, status_code=201)
 
 
-async def worker_recommendations_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
+async def worker_recommendations_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
     return JSONResponse({"items": await rt.library.recommended_to(p)})
 
 
-def routes() -> list[BaseRoute]:
+def routes(runtime: SelfServiceRef) -> list[BaseRoute]:
     return [
-        Route("/api/library", library_route),
-        Route("/api/admin/library", admin_library_route, methods=["GET", "POST"]),
-        Route("/api/admin/library/{item_id}", admin_item_route, methods=["PUT"]),
-        Route("/api/staff/conversations/{conversation_id}/recommendations", recommend_route,
-              methods=["POST"]),
-        Route("/api/worker/recommendations", worker_recommendations_route),
+        Route("/api/library", partial(library_route, runtime)),
+        Route("/api/admin/library", partial(admin_library_route, runtime), methods=["GET", "POST"]),
+        Route("/api/admin/library/{item_id}", partial(admin_item_route, runtime), methods=["PUT"]),
+        Route("/api/staff/conversations/{conversation_id}/recommendations",
+              partial(recommend_route, runtime), methods=["POST"]),
+        Route("/api/worker/recommendations", partial(worker_recommendations_route, runtime)),
     ]

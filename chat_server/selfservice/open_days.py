@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import uuid
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -26,10 +27,10 @@ from chat_server.clock import Clock
 from chat_server.problems import Problem, check_origin, field_int, field_str, json_body
 from chat_server.selfservice.booking import parse_time
 from chat_server.selfservice.service import (
+    SelfServiceRef,
     iso,
     limit_writes,
     parse_id,
-    runtime,
     staff_of,
     worker_of,
 )
@@ -165,19 +166,19 @@ class OpenDayStore:
 # ---- HTTP -----------------------------------------------------------------------------
 
 
-async def open_days_route(request: Request) -> Response:
+async def open_days_route(runtime: SelfServiceRef, request: Request) -> Response:
     """Public: upcoming open days with their places (counts, never who)."""
-    rt = runtime(request)
+    rt = runtime()
     return JSONResponse({"open_days": await rt.open_days.list(rt.node.now())})
 
 
-async def admin_open_days_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "admin")
+async def admin_open_days_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "admin")
     if request.method == "GET":
         since = rt.node.now() - dt.timedelta(days=400)
         return JSONResponse({"open_days": await rt.open_days.list(since)})
-    check_origin(request)
+    check_origin(request, rt.node.settings.allowed_origins)
     data = await json_body(request)
     f: dict[str, Any] = {"theme": field_str(data, "theme", max_len=100),
          "teacher": field_str(data, "teacher", max_len=50),
@@ -191,35 +192,35 @@ async def admin_open_days_route(request: Request) -> Response:
     return JSONResponse(await rt.open_days.create(f), status_code=201)
 
 
-async def signup_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
-    check_origin(request)
-    await limit_writes(request, p, "signup")
+async def signup_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
+    check_origin(request, rt.node.settings.allowed_origins)
+    await limit_writes(rt, p, "signup")
     sid = await rt.open_days.sign_up(p, parse_id(request.path_params["event_id"], "open day"))
     mine = [s for s in await rt.open_days.readable(p) if s["id"] == str(sid)]
     return JSONResponse(mine[0] if mine else {"id": str(sid)}, status_code=201)
 
 
-async def signups_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
+async def signups_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
     return JSONResponse({"signups": await rt.open_days.readable(p)})
 
 
-async def signup_cancel_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
-    check_origin(request)
+async def signup_cancel_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
+    check_origin(request, rt.node.settings.allowed_origins)
     if not await rt.open_days.cancel(p, parse_id(request.path_params["signup_id"], "sign-up")):
         raise Problem(404, "not_found", "no such sign-up")
     return Response(status_code=204)
 
 
-async def rating_route(request: Request) -> Response:
-    rt = runtime(request)
-    p = await worker_of(request)
-    check_origin(request)
+async def rating_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    p = await worker_of(rt, request)
+    check_origin(request, rt.node.settings.allowed_origins)
     score = field_int(await json_body(request), "score", low=1, high=5)
     outcome = await rt.open_days.rate(p, parse_id(request.path_params["signup_id"], "sign-up"),
                                       score)
@@ -231,14 +232,16 @@ async def rating_route(request: Request) -> Response:
                         status_code=201)
 
 
-def routes() -> list[BaseRoute]:
+def routes(runtime: SelfServiceRef) -> list[BaseRoute]:
     return [
-        Route("/api/open-days", open_days_route),
-        Route("/api/admin/open-days", admin_open_days_route, methods=["GET", "POST"]),
-        Route("/api/worker/open-days/{event_id}/signup", signup_route, methods=["POST"]),
-        Route("/api/worker/open-day-signups", signups_route),
-        Route("/api/worker/open-day-signups/{signup_id}", signup_cancel_route,
+        Route("/api/open-days", partial(open_days_route, runtime)),
+        Route("/api/admin/open-days", partial(admin_open_days_route, runtime),
+              methods=["GET", "POST"]),
+        Route("/api/worker/open-days/{event_id}/signup", partial(signup_route, runtime),
+              methods=["POST"]),
+        Route("/api/worker/open-day-signups", partial(signups_route, runtime)),
+        Route("/api/worker/open-day-signups/{signup_id}", partial(signup_cancel_route, runtime),
               methods=["DELETE"]),
-        Route("/api/worker/open-day-signups/{signup_id}/rating", rating_route,
+        Route("/api/worker/open-day-signups/{signup_id}/rating", partial(rating_route, runtime),
               methods=["POST"]),
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from chat_server.problems import Problem
 from chat_server.selfservice.booking_store import effective_status
-from chat_server.selfservice.service import iso, runtime, staff_of
+from chat_server.selfservice.service import SelfServiceRef, iso, staff_of
 
 SMALL = 5
 SUPPRESSED = "<5"
@@ -47,9 +48,9 @@ def _range(request: Request, tz: Any, today: dt.date) -> tuple[dt.date, dt.date]
     return first, last
 
 
-async def report_route(request: Request) -> Response:
-    rt = runtime(request)
-    await staff_of(request, "supervisor", "admin")
+async def report_route(runtime: SelfServiceRef, request: Request) -> Response:
+    rt = runtime()
+    await staff_of(rt, request, "supervisor", "admin")
     node = rt.node
     tz = node.hours.tz
     now = node.now()
@@ -121,5 +122,5 @@ async def report_route(request: Request) -> Response:
     })
 
 
-def routes() -> list[BaseRoute]:
-    return [Route("/api/supervisor/services-report", report_route)]
+def routes(runtime: SelfServiceRef) -> list[BaseRoute]:
+    return [Route("/api/supervisor/services-report", partial(report_route, runtime))]

@@ -8,6 +8,7 @@ builds the stores, the runtime, the intake observer and the sweeper.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,17 +59,16 @@ class Stores:
     open_days: OpenDayStore
 
 
-def runtime(request: Request) -> SelfService:
-    # The one look-up left on app.state: a feature finding its own runtime (wiring sets it).
-    return request.app.state.selfservice
+# The node's self-service runtime, for the routes: made in the lifespan, after them.
+SelfServiceRef = Callable[[], SelfService]
 
 
-async def worker_of(request: Request) -> Principal:
-    return require_role(await principal(request, WORKER_COOKIE), "worker")
+async def worker_of(rt: SelfService, request: Request) -> Principal:
+    return require_role(await principal(rt.node, request, WORKER_COOKIE), "worker")
 
 
-async def staff_of(request: Request, *roles: str) -> Principal:
-    return require_role(await principal(request, STAFF_COOKIE), *roles)
+async def staff_of(rt: SelfService, request: Request, *roles: str) -> Principal:
+    return require_role(await principal(rt.node, request, STAFF_COOKIE), *roles)
 
 
 # Writes one worker may make per hour, per kind (a typing-error loop or a script cannot
@@ -76,8 +76,8 @@ async def staff_of(request: Request, *roles: str) -> Principal:
 WRITES_PER_HOUR = 30
 
 
-async def limit_writes(request: Request, p: Principal, kind: str) -> None:
-    await rate_limit(runtime(request).node, f"ss:{kind}:{p.id}", WRITES_PER_HOUR, 3600)
+async def limit_writes(rt: SelfService, p: Principal, kind: str) -> None:
+    await rate_limit(rt.node, f"ss:{kind}:{p.id}", WRITES_PER_HOUR, 3600)
 
 
 def parse_id(text: str, what: str) -> uuid.UUID:

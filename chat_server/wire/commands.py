@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import OUTCOMES, Screen, parse_screen
+from chat_server.crisis.levels import RiskLevel
 from chat_server.wire.codes import ALL_ROLES, ErrorCode, Limits, ProtocolError, Role
 
 # ---- commands -------------------------------------------------------------------------

@@ -14,71 +14,13 @@ come from stores and views as they are and are sent as they are.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
-# How a field goes on the wire.
-_PLAIN, _OPTIONAL, _SPREAD, _SKIP = range(4)
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
+from chat_server.wire.frame_base import FROM, OPTIONAL, SKIP, SPREAD, ServerFrame, nothing
 
-
-# Field metadata (written out as `field(...)` in each class: type checkers read only that).
-FROM = MappingProxyType({"key": "from"})  # sent as `from`, a Python keyword
-OPTIONAL = MappingProxyType({"mode": _OPTIONAL})  # left out while None
-# Keys merged in last, so they may override a field (a feature's `estimated_wait_s`).
-SPREAD = MappingProxyType({"mode": _SPREAD})
-SKIP = MappingProxyType({"mode": _SKIP})  # not sent at all
-
-
-def _nothing() -> Mapping[str, Any]:
-    return _NOTHING
-
-
-Encoder = Callable[[Any], dict[str, Any]]
-_ENCODERS: dict[type, Encoder] = {}
-
-
-def _compile(cls: type[ServerFrame]) -> Encoder:
-    """Write the class's encoder as straight-line code, once (as dataclasses writes
-    __init__): a dict display and a test per optional field. A loop over the fields
-    with getattr cost five times a hand-written dict, on every `ack`."""
-    plain, optional, spreads = [], [], []
-    for f in dataclasses.fields(cls):
-        key, mode = f.metadata.get("key", f.name), f.metadata.get("mode", _PLAIN)
-        if mode == _PLAIN:
-            plain.append(f"{key!r}: self.{f.name}")
-        elif mode == _OPTIONAL:
-            optional.append((key, f.name))
-        elif mode == _SPREAD:
-            spreads.append(f.name)
-    # Spread keys after the fields, `ref` last (as the frames built by hand had them).
-    optional.sort(key=lambda item: item[1] == "ref")
-    lines = ["def to_wire(self):",
-             f"    out = {{'type': {cls.TYPE!r}, {', '.join(plain)}}}"]
-    lines += [f"    out.update(self.{name})" for name in spreads]
-    for key, name in optional:
-        lines += [f"    if self.{name} is not None:", f"        out[{key!r}] = self.{name}"]
-    lines.append("    return out")
-    namespace: dict[str, Any] = {}
-    exec("\n".join(lines), namespace)  # the source is built from field names only
-    encoder: Encoder = namespace["to_wire"]
-    _ENCODERS[cls] = encoder
-    return encoder
-
-
-@dataclass(frozen=True, slots=True)
-class ServerFrame:
-    """A frame to one client. `ref` echoes the request a direct answer answers."""
-
-    TYPE: ClassVar[str]
-    ref: str | None = field(default=None, kw_only=True, metadata=OPTIONAL)
-
-    def to_wire(self) -> dict[str, Any]:
-        cls = type(self)
-        return (_ENCODERS.get(cls) or _compile(cls))(self)
+__all__ = ["FROM", "OPTIONAL", "SERVER_FRAMES", "SKIP", "SPREAD", "ServerFrame"]
 
 
 # ---- every connection ---------------------------------------------------------------
@@ -89,7 +31,7 @@ class Error(ServerFrame):
     TYPE = "error"
     code: str
     message: str
-    extra: Mapping[str, Any] = field(default_factory=_nothing, kw_only=True, metadata=SPREAD)
+    extra: Mapping[str, Any] = field(default_factory=nothing, kw_only=True, metadata=SPREAD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +122,7 @@ class Queued(ServerFrame):
     position: int | None
     estimated_wait_s: int | None
     handover: bool | None = field(default=None, kw_only=True, metadata=OPTIONAL)
-    extra: Mapping[str, Any] = field(default_factory=_nothing, kw_only=True, metadata=SPREAD)
+    extra: Mapping[str, Any] = field(default_factory=nothing, kw_only=True, metadata=SPREAD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +131,7 @@ class QueuePosition(ServerFrame):
     conversation_id: str
     position: int | None
     estimated_wait_s: int | None
-    extra: Mapping[str, Any] = field(default_factory=_nothing, kw_only=True, metadata=SPREAD)
+    extra: Mapping[str, Any] = field(default_factory=nothing, kw_only=True, metadata=SPREAD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +181,7 @@ class StaffWelcome(ServerFrame):
     queue: Mapping[str, Any]
     service: Mapping[str, Any]
     # What features add (a supervisor's `escalations`).
-    extra: Mapping[str, Any] = field(default_factory=_nothing, kw_only=True, metadata=SPREAD)
+    extra: Mapping[str, Any] = field(default_factory=nothing, kw_only=True, metadata=SPREAD)
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,22 @@ async def test_http_bad_input(node) -> None:
     assert count == 0
 
 
+async def test_unknown_api_paths_and_methods_are_404_and_405(node) -> None:
+    """As PROTOCOL.md says, never the static files' answers (an outside client got 405
+    for a POST to an unknown path and 404 for a GET on a POST-only route)."""
+    async with httpx.AsyncClient(base_url=node.base, headers={"Origin": "http://127.0.0.1"}) as c:
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            r = await c.request(method, "/api/no/such/path")
+            assert r.status_code == 404 and r.json()["code"] == "not_found", method
+        for path in ("/api/worker/session", "/api/staff/session"):
+            for method in ("GET", "PUT"):
+                r = await c.request(method, path)
+                assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+                assert "POST" in r.headers["allow"].split(", "), (method, path)
+        # The pages are still served as files.
+        assert (await c.get("/")).status_code == 200
+
+
 async def test_every_rate_limited_send_names_the_first_refused_one(node_factory) -> None:
     """The first refusal names itself; later ones name it too, until it is resent."""
     node = await node_factory(messages_per_minute=30)

@@ -377,3 +377,29 @@ async def test_a_worker_gone_past_the_grace_loses_the_place_to_the_next(node_fac
     assert dict(row) == {"status": "abandoned", "ended_by": "worker_gone"}
     for c in (next_up, counselor):
         await c.close()
+
+
+async def test_end_is_answered_once_with_its_ref(node) -> None:
+    """The ender's socket gets one `ended`, echoing its ref (an outside client waited for
+    it in vain); the other side and the ender's other socket get the same without it."""
+    worker, wws, counselor, cws, conv = await matched_pair(node)
+    cws2 = await counselor.connect()
+    await wws.send({"type": "end", "conversation_id": conv, "ref": "bye-1"})
+    mine = await wws.expect("ended", conversation_id=conv)
+    assert mine["ref"] == "bye-1" and mine["by"] == "worker"
+    theirs = await cws.expect("ended", conversation_id=conv)
+    assert theirs["by"] == "worker" and "ref" not in theirs
+    assert "ref" not in await cws2.expect("ended", conversation_id=conv)
+    # Nothing more of it on the ender's socket; ending again is answered from the record.
+    await wws.send({"type": "end", "conversation_id": conv, "ref": "bye-2"})
+    again = await wws.expect("ended", conversation_id=conv)
+    assert again["ref"] == "bye-2" and again["by"] is None
+    await asyncio.sleep(0.3)
+    while True:
+        try:
+            await wws.recv(0.3)
+        except TimeoutError:
+            break
+    assert [f.get("ref") for f in wws.frames if f.get("type") == "ended"] == ["bye-1", "bye-2"]
+    await worker.close()
+    await counselor.close()

@@ -13,19 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat_server.crisis.cascade import (
-    Assessment,
-    ConversationRisk,
-    RiskLevel,
-    RuleFileError,
-    combine,
-    default_rules,
-    load_rules,
-    normalize,
-)
-from chat_server.crisis.cascade import (
-    assess_rules as assess,
-)
+from chat_server.crisis.conversation_risk import ConversationRisk, combine
+from chat_server.crisis.levels import Assessment, RiskLevel
+from chat_server.crisis.normalize import normalize
+from chat_server.crisis.rule_engine import assess_rules as assess
+from chat_server.crisis.rule_file import RuleFileError, default_rules, load_rules
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent
 

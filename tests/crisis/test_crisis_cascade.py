@@ -10,15 +10,12 @@ import pytest
 from chat_server.crisis.cascade import (
     MODEL_REASON,
     RULE_OVERRULED,
-    Assessment,
-    RiskLevel,
     Thresholds,
     assess,
     assess_many,
     decide,
-    rule_pass,
-    rules_first,
 )
+from chat_server.crisis.levels import Assessment, RiskLevel
 from chat_server.crisis.model import (
     FORMAT,
     ModelFileError,
@@ -29,6 +26,7 @@ from chat_server.crisis.model import (
     load_model,
     model_text,
 )
+from chat_server.crisis.rule_engine import rule_pass, rules_first
 from tests.crisis.test_crisis import MUST_CATCH, MUST_NOT_ALARM
 
 N, W, H, IM = RiskLevel.none, RiskLevel.watch, RiskLevel.high, RiskLevel.imminent
@@ -88,6 +86,24 @@ def test_disarmed_triggers_are_never_raised_by_the_model() -> None:
 def test_must_not_alarm(text: str) -> None:
     # Hyperbole, negation and other senses: no escalation (a quiet watch marker at most).
     assert assess(text).level < H
+
+
+# What a chat is mostly made of. An outside tester's neutral test messages opened
+# escalations (one raised to imminent, hotlines shown), and `再见` came out imminent, before
+# the background sets of everyday messages (tests/data/crisis_background/) trained the model.
+EVERYDAY = ("w message number 0", "message number 0", "test 1", "12345", "hello",
+            "work was busy today", "this is a test message", "sorry I was busy",
+            "再见", "谢谢老师，再见", "拜拜", "好的，下次再聊", "晚安", "测试消息 1")
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_messages_raise_nothing(text: str) -> None:
+    assert assess(text).level is RiskLevel.none
+    assert assess(text, context=("谢谢你陪我聊",)).level is RiskLevel.none
+
+
+def test_a_farewell_to_the_world_is_still_caught() -> None:
+    assert assess("再见了，这个世界").level >= RiskLevel.high
 
 
 def test_assess_keeps_its_plain_entry_point() -> None:

@@ -1,10 +1,11 @@
-"""The learned layer on the twelve writers' corpus: leave one writer out, and a reproducible build.
+"""The learned layer on the thirteen writers' corpus: leave one writer out, a reproducible build.
 
 Each fold trains on every source but one writer and scores that writer (the two older
-sets always train); its thresholds are calibrated on its training writers only (nested,
-crisis_training._fold). The two older sets are also held out in turn (leave one source
-out). Figures only, never corpus text. Some 56 fits of three logistic regressions, two
-processes: about 8 minutes, so it is a slow test. docs/CRISIS.md has the table.
+sets and the two background sets always train); its thresholds are calibrated on its
+training writers only (nested, training.evaluation._fold). The older sets and the
+background sets are also held out in turn (leave one source out). Figures only, never
+corpus text. Some 70 fits of three logistic regressions, two processes: about 8 minutes,
+so it is a slow test. docs/CRISIS.md has the table.
 """
 
 from __future__ import annotations
@@ -14,21 +15,17 @@ from collections import Counter
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel
+from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.model import context_text, default_model, model_text
-from chat_server.crisis.training import (
-    CORPUS,
-    MODEL_PATH,
+from chat_server.crisis.training.corpus import CORPUS, load_corpus, training_items
+from chat_server.crisis.training.evaluation import Evaluation, evaluate
+from chat_server.crisis.training.figures import figures
+from chat_server.crisis.training.fitting import (
     SEED,
+    TOL,
     C,
-    Evaluation,
-    dump_model,
-    evaluate,
-    figures,
     fit,
-    load_corpus,
     nb_scale,
-    training_items,
     vectorizer,
 )
 
@@ -36,7 +33,7 @@ pytest.importorskip("sklearn")
 # Nested leave-one-writer-out is some 37 fits: minutes on a shared two-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-WRITERS = tuple(f"w{k}" for k in range(1, 13))
+WRITERS = tuple(f"w{k}" for k in range(1, 14))
 # The issue's target for the whole cascade, pooled over the writers: recall >= 0.95 at
 # false alarms <= 0.05, thresholds nested inside the folds. Reached: 0.96 at 0.04
 # (docs/CRISIS.md).
@@ -45,7 +42,11 @@ TARGET_RECALL = 0.95
 # The older sets held out (leave one source out), none and watch lines counted as false
 # alarms as in tests/crisis/test_crisis_eval.py. What is reached, asserted so that it does not get
 # worse: the second annotator's hard negatives are NOT under 0.05 (docs/CRISIS.md).
-OLD_SET_REACHED = {"old_eval": (0.95, 0.06), "old_heldout": (0.95, 0.17)}
+OLD_SET_REACHED = {"old_eval": (0.95, 0.06), "old_heldout": (0.95, 0.15)}
+# The background sets of everyday messages, each held out (trained on everything else):
+# share of its messages at >= high, and at >= watch (docs/CRISIS.md). Reached: 0.014 and
+# 0.035 at >= high, 0.058 and 0.081 at >= watch.
+BACKGROUND_REACHED = {"b1": (0.03, 0.08), "b2": (0.05, 0.10)}
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +91,32 @@ def test_older_sets_held_out(evaluation: Evaluation, source: str) -> None:
     assert recall >= min_recall and false_alarm <= max_false_alarm, line
 
 
-def test_the_cascade_beats_each_stage(evaluation: Evaluation) -> None:
+@pytest.mark.parametrize("source", sorted(BACKGROUND_REACHED))
+def test_everyday_messages_held_out(evaluation: Evaluation, source: str) -> None:
+    max_high, max_marked = BACKGROUND_REACHED[source]
+    idx = evaluation.subset({source})
+    levels = [evaluation.levels()[i] for i in idx]
+    high = sum(lv >= RiskLevel.high for lv in levels) / len(idx)
+    marked = sum(lv >= RiskLevel.watch for lv in levels) / len(idx)
+    line = f"{source}: at >= high {high:.3f}, at >= watch {marked:.3f} of {len(idx)}"
+    assert high <= max_high and marked <= max_marked, line
+
+
+def test_the_cascade_keeps_the_models_recall_and_the_rules_floor(evaluation: Evaluation) -> None:
+    # On the writers the rules add little (0.25 alone) and the cascade's guards (weak
+    # families lowered, disarmed triggers never raised) may cost a few items of the
+    # model's recall: within half a point. On the older sets the rules' floor is what keeps
+    # recall: there the cascade must beat the model alone.
     rules, _, _ = _pooled(evaluation, model=False)
     model, _, _ = _pooled(evaluation, rules=False)
     combined, _, _ = _pooled(evaluation)
-    assert combined >= model > rules
+    assert combined >= model - 0.005 and combined > rules
+    for source in OLD_SET_REACHED:
+        idx = [i for i in evaluation.subset({source})
+               if evaluation.items[i].level >= RiskLevel.high]
+        caught = {name: sum(levels[i] >= RiskLevel.high for i in idx) for name, levels in
+                  (("model", evaluation.levels(rules=False)), ("cascade", evaluation.levels()))}
+        assert caught["cascade"] >= caught["model"], (source, caught)
 
 
 def test_every_writer_is_scored_by_a_model_that_never_saw_it(evaluation: Evaluation) -> None:
@@ -118,11 +140,10 @@ def test_rebuilding_gives_the_shipped_model(evaluation: Evaluation) -> None:
         b = rebuilt.scores(it.text, it.context)
         worst = max(worst, abs(a.watch - b.watch), abs(a.high - b.high),
                     abs(a.imminent - b.imminent))
-    # The file keeps 7 significant digits; a probability moves by far less than 1e-4.
-    assert worst < 1e-4
-    # Seeded and sorted: `make crisis-model` rebuilds the very bytes that ship (on the
-    # locked library versions).
-    assert dump_model(rebuilt) == MODEL_PATH.read_bytes()
+    # Fitted to convergence, the weights differ between CPUs only in the last bits; the
+    # file keeps 7 significant digits. (The bytes match on the CPU that built them; a
+    # different one may round a weight's 7th digit the other way, so bytes are not asserted.)
+    assert worst < 1e-6
 
 
 def test_pure_python_scores_equal_sklearn() -> None:
@@ -141,7 +162,7 @@ def test_pure_python_scores_equal_sklearn() -> None:
     y = np.array([it.level >= RiskLevel.high for it in items]).astype(int)
     scaled = x @ sparse.diags(nb_scale(x, y))
     lr = LogisticRegression(C=C, solver="liblinear", class_weight="balanced",
-                            random_state=SEED, max_iter=1000).fit(scaled, y)
+                            random_state=SEED, max_iter=1000, tol=TOL).fit(scaled, y)
     expected = lr.predict_proba(scaled)[:, 1]
     got = [model.scores(it.text, it.context).high for it in items]
     assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) < 1e-9

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel, assess
+from chat_server.crisis.cascade import assess
+from chat_server.crisis.levels import RiskLevel
 
 DATA = Path(__file__).parents[1] / "data"
 EVAL_SET = DATA / "crisis_eval.tsv"

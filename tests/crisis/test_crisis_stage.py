@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chat_server.crisis.cascade import Assessment, RiskLevel, assess
+from chat_server.crisis.cascade import assess
+from chat_server.crisis.levels import Assessment, RiskLevel
 from chat_server.crisis.stage import ROUND, AssessmentStage, Pending
 
 

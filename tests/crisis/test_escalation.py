@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import (
     Deadlines,
     Status,
@@ -17,6 +16,7 @@ from chat_server.crisis.escalation import (
     raise_level,
     set_level_deadline,
 )
+from chat_server.crisis.levels import RiskLevel
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 D = Deadlines(60, 15)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chat_server.crisis.cascade import RiskLevel
 from chat_server.crisis.escalation import Screen
+from chat_server.crisis.levels import RiskLevel
 from chat_server.wire import codec, commands, events, frames
 from chat_server.wire.feed import Emit, Feed, Fetch
 from chat_server.wire.protocol import (
