@@ -17,7 +17,9 @@ from chat_server.chat.connection import (
 )
 from chat_server.chat.core import ChatCore
 from chat_server.chat.hub import conversation_channel
+from chat_server.chat.plugins import Risk
 from chat_server.chat.store import Appended, Conversation, NewMessage, NotActive, StoredMessage
+from chat_server.chat.writer import OnStored
 from chat_server.wire import codec as wire
 from chat_server.wire import frames
 from chat_server.wire.events import MessageEvent, Nudge, ReadEvent, TypingEvent
@@ -49,7 +51,8 @@ STORE_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
 RETRY_AFTER_MS = 1000
 
 
-async def store_surely(conn: Connection, message: NewMessage) -> Appended | None:
+async def store_surely(conn: Connection, message: NewMessage,
+                       on_stored: OnStored | None = None) -> Appended | None:
     """Store a message, or find out that it was stored, before anything is answered.
 
     A failed commit may still have committed (the connection broke during COMMIT), so a
@@ -62,7 +65,7 @@ async def store_surely(conn: Connection, message: NewMessage) -> Appended | None
         if conn.close_code is not None:
             return None  # closing: a later send must not be stored after an unknown one
         try:
-            return await conn.node.writer.append(message)
+            return await conn.node.writer.append(message, on_stored)
         except NotActive:
             raise ProtocolError(ErrorCode.CONVERSATION_CLOSED,
                                 "the conversation is not active") from None
@@ -202,7 +205,9 @@ class Commands:
             risk=(int(assessment.level), tuple(assessment.reasons))
             if assessment is not None else None,
         )
-        result = await store_surely(conn, message)
+        observe = self._observe(conv, command.text, assessment) \
+            if p.role is Role.WORKER and self.plugins.message_observers else None
+        result = await store_surely(conn, message, observe)
         if result is None:
             return  # the socket is closing; the client resends with the same client_id
         metrics.messages_stored(side).inc()
@@ -226,15 +231,22 @@ class Commands:
         # PostgreSQL when the hub reconnects (or on their next sync). Not the sender's error.
         node.hub.publish_soon(conversation_channel(conv.id), event)
         metrics.STORE_SECONDS.observe(time.perf_counter() - started)
-        if not result.duplicate and p.role is Role.WORKER:
-            # Observers only queue (the crisis stage's own task assesses): the crisis
-            # path's work must not hold up this conversation's next frame, and a socket
-            # closing right after the ack cannot cancel the assessment of what it sent.
+
+    def _observe(self, conv: Conversation, text: str,
+                 assessment: Risk | None) -> OnStored:
+        """What follows a worker's stored message, run by the writer right after the commit:
+        observers only queue (the crisis stage's own task assesses), so the crisis path never
+        holds up this conversation's next frame, and a socket closing while its message is
+        being committed (a phone losing its signal) cannot cancel the assessment of it."""
+        def observe(stored: Appended) -> None:
+            if stored.duplicate:
+                return  # observed when it was first stored
             for observer in self.plugins.message_observers:
                 try:
-                    observer.worker_message(conv, result, command.text, assessment)
+                    observer.worker_message(conv, stored, text, assessment)
                 except Exception:
                     log.exception("message observer failed")
+        return observe
 
     async def _end(self, conn: Connection, command: End) -> None:
         # As with send, a conversation this socket follows needs no lookup: a freed seat is

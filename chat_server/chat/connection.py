@@ -109,8 +109,7 @@ class Connection:
         # Per conversation: a send refused as retryable (client_id, code); later sends
         # wait for its resend so the sender's order is the stored order.
         self.refused: dict[str, tuple[str, ErrorCode]] = {}
-        # Conversations this socket is ending: their `ended` goes out as the answer to
-        # `end` (with its ref), so the copy for every socket is skipped here once.
+        # Conversations this socket is ending (the answer to `end` is its `ended`).
         self.ending: set[str] = set()
         # Conversations a supervisor watches read-only (crisis feature), and joined ones it
         # may send into: shared empties until `let_watch`/`let_join` (~0.4 KB an idle socket).
@@ -270,7 +269,7 @@ class Connection:
                 if sender != self._side() and conv_id in self.cursors:
                     self.push(frames.Read(conv_id, sender, seq))
             case FrameEvent(frame=frame, roles=roles):
-                if frame.get("type") == frames.Ended.TYPE and self._answered_end(frame):
+                if frame.get("type") == frames.Ended.TYPE and answered_end(self, frame):
                     return
                 if roles is None or str(self.role) in roles:
                     if frame.get("type") == frames.Queued.TYPE:
@@ -289,13 +288,6 @@ class Connection:
             case DutyEvent(frame=frame):
                 self.on_duty = bool(frame["on"])
                 self.push(frame)
-
-    def _answered_end(self, frame: Mapping[str, Any]) -> bool:
-        conversation_id = frame.get("conversation_id", "")
-        if conversation_id in self.ending:
-            self.ending.discard(conversation_id)
-            return True
-        return False
 
     def _side(self) -> str:
         return "worker" if self.role is Role.WORKER else str(self.role)
@@ -335,6 +327,15 @@ class Connection:
         if frame:
             self.push(frame)
         await self.unfollow(conversation_id)
+
+
+def answered_end(conn: Connection, frame: Mapping[str, Any]) -> bool:
+    """Whether this `ended` already went out on `conn` as the answer to its own `end`."""
+    conversation_id = frame.get("conversation_id", "")
+    if conversation_id in conn.ending:
+        conn.ending.discard(conversation_id)
+        return True
+    return False
 
 
 # ---- authorization --------------------------------------------------------------------

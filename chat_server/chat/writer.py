@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from chat_server.chat.store import Appended, ConversationStore, NewMessage
 from chat_server.periodic import cancel
 
 log = logging.getLogger("yizhan.writer")
 
-Pending = tuple[NewMessage, asyncio.Future[Appended]]
+# Called with what was stored, right after the commit, whether or not the sender still
+# waits: a socket closed mid-commit cancels its sender, not what must follow a stored
+# message (the crisis assessment of a worker's message).
+OnStored = Callable[[Appended], None]
+Pending = tuple[NewMessage, asyncio.Future[Appended], OnStored | None]
 
 
 class MessageWriter:
@@ -42,13 +47,14 @@ class MessageWriter:
         await cancel(*self._tasks)
         for queue in self._queues:
             while not queue.empty():
-                _, fut = queue.get_nowait()
+                _, fut, _ = queue.get_nowait()
                 if not fut.done():
                     fut.set_exception(ConnectionError("server stopping; nothing stored"))
 
-    async def append(self, msg: NewMessage) -> Appended:
+    async def append(self, msg: NewMessage, on_stored: OnStored | None = None) -> Appended:
         fut: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queues[hash(msg.conversation_id) % len(self._queues)].put_nowait((msg, fut))
+        queue = self._queues[hash(msg.conversation_id) % len(self._queues)]
+        queue.put_nowait((msg, fut, on_stored))
         return await fut
 
     async def _run(self, queue: asyncio.Queue[Pending]) -> None:
@@ -57,19 +63,24 @@ class MessageWriter:
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
-                results = await self.store.append_batch([m for m, _ in batch])
+                results = await self.store.append_batch([m for m, _, _ in batch])
             except asyncio.CancelledError:
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(ConnectionError("server stopping"))
                 raise
             except Exception as exc:
                 log.exception("batch not stored", extra={"fields": {"size": len(batch)}})
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
-            for (_, fut), result in zip(batch, results, strict=True):
+            for (_, fut, on_stored), result in zip(batch, results, strict=True):
+                if not isinstance(result, BaseException) and on_stored is not None:
+                    try:
+                        on_stored(result)
+                    except Exception:
+                        log.exception("after-store step failed")
                 if fut.done():
                     continue
                 if isinstance(result, BaseException):

@@ -463,3 +463,16 @@ async def test_a_message_the_stage_never_read_is_assessed_by_the_sweeper(node) -
     assert_worker_safe(wws)
     for who in (worker, counselor, sup):
         await who.close()
+
+
+async def test_a_risk_message_sent_as_the_socket_drops_is_assessed_at_once(node) -> None:
+    """A phone that loses its connection right after sending: the message is stored and
+    assessed live, not left for the sweeper's late recovery (RECOVER_PENDING_AFTER_S)."""
+    sup, sws = await supervisor(node)
+    worker, wws, counselor, _cws, conv = await chat(node)
+    await wws.send({"type": "send", "conversation_id": conv, "client_id": "w1", "text": RISK})
+    wws.ws.transport.abort()  # gone at once: no closing handshake
+    alert = await sws.expect("escalation", timeout=3)
+    assert alert["escalation"]["conversation_id"] == conv
+    for who in (worker, counselor, sup):
+        await who.close()
