@@ -13,6 +13,7 @@ import websockets
 
 from chat_server.chat.connection import MAX_IN_FLIGHT
 from chat_server.chat.store import Appended, NewMessage
+from chat_server.chat.writer import OnStored
 from chat_server.wire.protocol import CloseCode
 from tests.clients import matched_pair
 from tests.conftest import RunningNode
@@ -26,10 +27,10 @@ async def test_drain_answers_what_is_in_flight_then_closes_with_1012(
     append = n.writer.append
     committing = asyncio.Event()
 
-    async def slow_append(msg: NewMessage) -> Appended:
+    async def slow_append(msg: NewMessage, on_stored: OnStored | None = None) -> Appended:
         committing.set()
         await asyncio.sleep(0.5)
-        return await append(msg)
+        return await append(msg, on_stored)
 
     monkeypatch.setattr(n.writer, "append", slow_append)
     await wws.send({"type": "sync", "conversation_id": conv, "after_seq": 0})
@@ -73,8 +74,8 @@ async def test_a_send_is_never_answered_unavailable_when_its_commit_is_unknown(
     append = n.writer.append
     failures = [0]
 
-    async def lost_answer(msg: NewMessage) -> Appended:
-        result = await append(msg)
+    async def lost_answer(msg: NewMessage, on_stored: OnStored | None = None) -> Appended:
+        result = await append(msg, on_stored)
         if failures[0] < 2:
             failures[0] += 1
             raise asyncpg.ConnectionDoesNotExistError("connection lost during COMMIT")
@@ -100,10 +101,10 @@ async def test_a_stop_signal_makes_the_node_unready_before_anything_else(
     append = n.writer.append
     committing = asyncio.Event()
 
-    async def slow_append(msg: NewMessage) -> Appended:
+    async def slow_append(msg: NewMessage, on_stored: OnStored | None = None) -> Appended:
         committing.set()
         await asyncio.sleep(1.0)
-        return await append(msg)
+        return await append(msg, on_stored)
 
     monkeypatch.setattr(n.writer, "append", slow_append)
     async with httpx.AsyncClient(base_url=node.base) as http:
