@@ -92,10 +92,11 @@ class Matcher:
             return
         conv, counselor, alias = named
         metrics.MATCHES.inc()
-        # Unseen while waiting (a closed socket) is not away from the chat now begun. The
-        # risk view the counselor is told is read meanwhile: one round trip of the two.
-        risk, _ = await asyncio.gather(self.risks.risk_view(conv.id),
-                                       node.queue.forget_away(conversation_id))
+        # The risk view the counselor is told (a PostgreSQL read) is read meanwhile; the
+        # worker is not kept waiting for it (announce_match).
+        risk = asyncio.ensure_future(self.risks.risk_view(conv.id))
+        # Unseen while waiting (a closed socket) is not away from the chat now begun.
+        await node.queue.forget_away(conversation_id)
         # Messages already stored mean an earlier counselor served it: a hand-over.
         handover = conv.last_seq > 0
         waited = max(0.0, (node.now() - conv.queued_at).total_seconds())
@@ -111,15 +112,17 @@ class Matcher:
             self.announce_match(conv, staff_id, counselor, alias, handover, risk))
 
     async def announce_match(self, conv: Conversation, staff_id: str, counselor: str,
-                             alias: str, handover: bool, risk: RiskView) -> None:
+                             alias: str, handover: bool,
+                             risk: asyncio.Future[RiskView]) -> None:
+        """Tell the worker, then the counselor once the risk view is read: `matched` never
+        waits on a PostgreSQL read (the hand-off time is the worker's wait). Each side
+        follows from the announced last_seq, so neither misses a message between them."""
         # The worker side: the sockets of sessions that may read it (may_read), never
         # every socket of the worker: those holding the device that opened it, and the
         # session that opened it (the only way in for conversations from before devices).
         worker = (device_channel(conv.opened_by_device) if conv.opened_by_device
                   else session_channel(conv.opened_by_session or b""))
         matched = frames.Matched(conv.id, counselor, conv.last_seq)
-        assigned = frames.Assigned(staff_view_of(conv, alias, risk, handover))
-        await self.node.hub.publish_many([
-            (worker, Follow(conv.id, matched.to_wire())),
-            (user_channel(staff_id), Follow(conv.id, assigned.to_wire())),
-        ])
+        await self.node.hub.publish(worker, Follow(conv.id, matched.to_wire()))
+        assigned = frames.Assigned(staff_view_of(conv, alias, await risk, handover))
+        await self.node.hub.publish(user_channel(staff_id), Follow(conv.id, assigned.to_wire()))
