@@ -251,9 +251,6 @@ def test_every_allowance_is_still_needed_and_says_why() -> None:
 
 # Exception classes that may stay outside the root, with why.
 OUTSIDE_ROOT: dict[str, str] = {
-    "chat_server.crisis.rule_file:RuleFileError": "moved out of cascade.py unchanged by the split"
-                                                   " (a pure refactor); joins the root on its own",
-    "chat_server.crisis.model:ModelFileError": "model.py is being retrained in issue 18",
 }
 
 

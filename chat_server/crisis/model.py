@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import add
 
+from yizhan_errors import YizhanError
+
 __all__ = [
     "CONTEXT_MESSAGES",
     "HEADS",
@@ -158,7 +160,7 @@ class CrisisModel:
         return Scores(*(_sigmoid(v) for v in z))
 
 
-class ModelFileError(ValueError):
+class ModelFileError(YizhanError, ValueError):
     """The weights file is not one this code can read."""
 
 

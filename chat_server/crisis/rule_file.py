@@ -14,13 +14,14 @@ import tomllib
 from chat_server.crisis.levels import RiskLevel
 from chat_server.crisis.normalize import BREAK, alternation, normalize, phrase_regex
 from chat_server.crisis.rules import Combination, Rule, RuleIndex, RuleSet
+from yizhan_errors import YizhanError
 
 __all__ = ["RuleFileError", "default_rules", "load_rules"]
 
 RULES_FILE = "rules.toml"
 
 
-class RuleFileError(ValueError):
+class RuleFileError(YizhanError, ValueError):
     """The rule file is malformed; the message says which rule and which field."""
 
 
