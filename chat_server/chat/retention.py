@@ -35,7 +35,6 @@ log = logging.getLogger("yizhan.retention")
 
 # pg_advisory_lock key: any constant shared by every node ("yzretent" in ASCII).
 LOCK_KEY = 0x797A726574656E74
-# The node, made in the lifespan (routes are made before it).
 CHECK_S = 600.0  # how often a node looks whether today's run is done
 BATCH = 500
 

@@ -14,7 +14,7 @@ from chat_queue import keys
 from chat_server import metrics
 from chat_server.accounts.second_factor import second_factor
 from chat_server.accounts.sessions import STAFF_COOKIE, BadCredentials, Principal
-from chat_server.accounts.staff_routes import accounts_of
+from chat_server.accounts.staff_routes import accounts_of, staff_principal
 from chat_server.accounts.throttle import scope_key
 from chat_server.chat.node import Node, NodeRef
 from chat_server.chat.routes import (
@@ -22,7 +22,6 @@ from chat_server.chat.routes import (
     client_ip,
     delete_cookie,
     parse_uuid,
-    principal,
     rate_limit,
     revoke_and_disconnect,
     set_session_cookie,
@@ -36,7 +35,6 @@ from chat_server.problems import (
     field_str,
     json_body,
     query_int,
-    require_role,
 )
 from chat_server.vault import open_text, seal_text
 
@@ -77,7 +75,7 @@ async def staff_sign_in(node_of: NodeRef, request: Request) -> Response:
 
 async def staff_me(node_of: NodeRef, request: Request) -> Response:
     node = node_of()
-    p = require_role(await principal(node, request, STAFF_COOKIE))
+    p = await staff_principal(node, request)
     if request.method == "PUT":
         check_origin(request, node.settings.allowed_origins)
         data = await json_body(request)
@@ -91,7 +89,7 @@ async def staff_me(node_of: NodeRef, request: Request) -> Response:
 async def staff_sign_out(node_of: NodeRef, request: Request) -> Response:
     node = node_of()
     check_origin(request, node.settings.allowed_origins)
-    p = require_role(await principal(node, request, STAFF_COOKIE))
+    p = await staff_principal(node, request)
     await revoke_and_disconnect(node, p)
     response = Response(status_code=204)
     delete_cookie(node, request, response, STAFF_COOKIE)
@@ -108,7 +106,7 @@ async def counselor_conversation(node: Node, request: Request, p: Principal) -> 
 
 async def staff_messages(node_of: NodeRef, request: Request) -> Response:
     node = node_of()
-    p = require_role(await principal(node, request, STAFF_COOKIE), "counselor")
+    p = await staff_principal(node, request, "counselor")
     conv_id = await counselor_conversation(node, request, p)
     after = query_int(request, "after", 0, low=0, high=2**62)
     messages = await node.conversations.messages_after(conv_id, after)
@@ -121,7 +119,7 @@ async def staff_messages(node_of: NodeRef, request: Request) -> Response:
 
 async def staff_note(chat: ChatRef, node_of: NodeRef, request: Request) -> Response:
     node = node_of()
-    p = require_role(await principal(node, request, STAFF_COOKIE), "counselor")
+    p = await staff_principal(node, request, "counselor")
     conv_id = await counselor_conversation(node, request, p)
     pool = node.services.pool
     wrapped = await node.conversations.wrapped_key(conv_id)

@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chat_server.accounts.sessions import STAFF_COOKIE
+from chat_server.accounts.staff_routes import staff_principal
 from chat_server.chat.node import NodeRef
-from chat_server.chat.routes import ChatRef, parse_uuid, principal
+from chat_server.chat.routes import ChatRef, parse_uuid
 from chat_server.crisis.board_store import BoardStore
 from chat_server.crisis.levels import RiskLevel
-from chat_server.problems import Problem, require_role
+from chat_server.problems import Problem
 
 # A score at or below this stands out on the board.
 LOW_SCORE = 2
@@ -24,7 +24,7 @@ LOW_SCORE = 2
 async def board(chat: ChatRef, node_of: NodeRef, request: Request) -> Response:
     """Counselors on duty with their load, the queue, and active conversations by risk."""
     node = node_of()
-    require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "admin")
+    await staff_principal(node, request, "supervisor", "admin")
     seats = await node.queue.on_duty()
     store = BoardStore(node.services.pool)
     names = await store.display_names([s.staff_id for s in seats])
@@ -45,7 +45,7 @@ async def board(chat: ChatRef, node_of: NodeRef, request: Request) -> Response:
 async def ratings(node_of: NodeRef, request: Request) -> Response:
     """Scores per counselor per ISO week; low scores counted apart so they stand out."""
     node = node_of()
-    require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "admin")
+    await staff_principal(node, request, "supervisor", "admin")
     try:
         weeks = int(request.query_params.get("weeks", "8"))
     except ValueError:
@@ -75,7 +75,7 @@ async def ratings(node_of: NodeRef, request: Request) -> Response:
 async def escalation_referrals(node_of: NodeRef, request: Request) -> Response:
     """Referrals made for one escalation, so their status can be followed after a reload."""
     node = node_of()
-    p = require_role(await principal(node, request, STAFF_COOKIE), "supervisor", "counselor")
+    p = await staff_principal(node, request, "supervisor", "counselor")
     escalation_id = parse_uuid(request.path_params["escalation_id"])
     store = BoardStore(node.services.pool)
     found, counselor_id = await store.escalation_exists(escalation_id)

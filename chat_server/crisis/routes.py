@@ -10,15 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chat_server.accounts.sessions import STAFF_COOKIE
+from chat_server.accounts.staff_routes import staff_principal
 from chat_server.chat.connection import message_event
 from chat_server.chat.hub import conversation_channel
-from chat_server.chat.routes import principal
 from chat_server.chat.store import Conversation
 from chat_server.crisis.referrals import KINDS, STATUSES, card_text, end_of_day, may_move
 from chat_server.crisis.service import CrisisService
 from chat_server.crisis.store import mark_followup_done
-from chat_server.problems import Problem, check_origin, field_str, json_body, path_int, require_role
+from chat_server.problems import Problem, check_origin, field_str, json_body, path_int
 from chat_server.wire.commands import MAX_REASON
 from chat_server.wire.protocol import Role
 
@@ -57,7 +56,7 @@ class CrisisRoutes:
 
     async def _staff(self, request: Request, *roles: str) -> Any:
         node = self.service().node
-        return require_role(await principal(node, request, STAFF_COOKIE), *roles)
+        return await staff_principal(node, request, *roles)
 
     def _check_origin(self, request: Request) -> None:
         check_origin(request, self.service().node.settings.allowed_origins)

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chat_server.accounts.sessions import STAFF_COOKIE, Principal
-from chat_server.chat.routes import principal
-from chat_server.problems import Problem, check_origin, field_str, json_body, require_role
+from chat_server.accounts.sessions import Principal
+from chat_server.accounts.staff_routes import staff_principal
+from chat_server.problems import Problem, check_origin, field_str, json_body
 from chat_server.roster.rules import (
     Change,
     ChangeKind,
@@ -39,7 +39,7 @@ from chat_server.roster.store import shift_json
 ShiftsRef = Callable[[], Shifts]
 
 async def _staff(shifts: ShiftsRef, request: Request, *roles: str) -> Principal:
-    return require_role(await principal(shifts().node, request, STAFF_COOKIE), *roles)
+    return await staff_principal(shifts().node, request, *roles)
 
 
 def _check_origin(shifts: ShiftsRef, request: Request) -> None:

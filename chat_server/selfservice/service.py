@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from chat_server.accounts.sessions import STAFF_COOKIE, WORKER_COOKIE, Principal
+from chat_server.accounts.sessions import WORKER_COOKIE, Principal
+from chat_server.accounts.staff_routes import staff_principal
 from chat_server.chat.matcher import Matcher
 from chat_server.chat.node import Node
 from chat_server.chat.routes import principal, rate_limit
@@ -68,7 +69,7 @@ async def worker_of(rt: SelfService, request: Request) -> Principal:
 
 
 async def staff_of(rt: SelfService, request: Request, *roles: str) -> Principal:
-    return require_role(await principal(rt.node, request, STAFF_COOKIE), *roles)
+    return await staff_principal(rt.node, request, *roles)
 
 
 # Writes one worker may make per hour, per kind (a typing-error loop or a script cannot
