@@ -95,7 +95,8 @@ def test_older_sets_held_out(evaluation: Evaluation, source: str) -> None:
 def test_everyday_messages_held_out(evaluation: Evaluation, source: str) -> None:
     max_high, max_marked = BACKGROUND_REACHED[source]
     idx = evaluation.subset({source})
-    levels = [evaluation.levels()[i] for i in idx]
+    every = evaluation.levels()
+    levels = [every[i] for i in idx]
     high = sum(lv >= RiskLevel.high for lv in levels) / len(idx)
     marked = sum(lv >= RiskLevel.watch for lv in levels) / len(idx)
     line = f"{source}: at >= high {high:.3f}, at >= watch {marked:.3f} of {len(idx)}"

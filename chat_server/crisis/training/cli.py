@@ -18,14 +18,14 @@ from chat_server.crisis.training.fitting import MODEL_PATH, dump_model, fit
 def _report(ev: Evaluation) -> None:
     items = ev.items
     print("thresholds", {k: round(v, 3) for k, v in sorted(ev.thresholds.items())})
-    writer_idx = ev.subset(pool_writers(items))
-    pooled_th = calibrate([items[i] for i in writer_idx], [ev.passes[i] for i in writer_idx],
-                          [ev.scores[i] for i in writer_idx])
+    pool = pool_writers(items)
+    corpus = ev.subset(pool)
+    pooled_th = calibrate([items[i] for i in corpus], [ev.passes[i] for i in corpus],
+                          [ev.scores[i] for i in corpus])
     print("(not shipped) calibrated on pooled outer scores",
           {k: round(v, 3) for k, v in sorted(pooled_th.items())})
     for w, t in sorted(ev.fold_thresholds.items()):
         print(f"fold {w:11} thresholds", {k: round(v, 3) for k, v in sorted(t.items())})
-    corpus = ev.subset(pool_writers(items))
     writers = sorted({it.writer for it in items})
     for name, levels in (("rules", ev.levels(model=False)), ("model", ev.levels(rules=False)),
                          ("combined", ev.levels())):
@@ -35,7 +35,7 @@ def _report(ev: Evaluation) -> None:
             idx = ev.subset({w})
             f = figures([items[i] for i in idx], [levels[i] for i in idx])
             print(f"{name:9} {w:11} {f.line()}")
-            if w not in pool_writers(items):
+            if w not in pool:
                 # The old sets' own test counts watch as a negative too; the background
                 # sets are all none (a quiet marker on them is noise for the counselor).
                 neg = [i for i in idx if items[i].level < RiskLevel.high]
