@@ -3,8 +3,10 @@
 In a thread of the node's own process the model took the loop's GIL: each time the loop
 let it go for a system call, the model's thread could keep it for the 5 ms switch
 interval, and stored msgs/s at saturation fell to 40 % of the node without the learned
-layer (docs/BENCHMARKS.md, December 4). A child process runs on the other core; the loop
-only pickles a round's texts and unpickles its levels (a few µs a message).
+layer (docs/BENCHMARKS.md, December 4). A child process runs on the other core. A round
+crosses as one bytes object of plain tuples, pickled and unpickled on the loop (a few µs
+a message): the pool's helper threads then only copy bytes, and hold the GIL for
+microseconds, not for the pickling of hundreds of messages.
 
 The child is stateless (rules and weights are packaged files, read once), so one child
 serves every node object of a process — the test suite starts hundreds of nodes in one
@@ -18,6 +20,7 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import pickle
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -26,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from chat_server.crisis.cascade import assess_many
-from chat_server.crisis.levels import Assessment
+from chat_server.crisis.levels import Assessment, RiskLevel
 from chat_server.crisis.model import default_model
 from chat_server.crisis.rule_engine import RulePass
 from chat_server.crisis.rule_file import default_rules
@@ -49,8 +52,32 @@ def _load() -> int:
     return len(default_model().thresholds)
 
 
-def _assess(batch: Round, ruled: Sequence[RulePass | None]) -> list[Assessment]:
-    return assess_many(batch, ruled=ruled)
+# A message on the wire to the child: text, earlier messages, and the send path's rule
+# pass as (level, reasons, disarmed) or None; back: (level, reasons).
+_Sent = tuple[str, tuple[str, ...], tuple[int, tuple[str, ...], bool] | None]
+_Back = tuple[int, tuple[str, ...]]
+
+
+def _pack(batch: Round, ruled: Sequence[RulePass | None]) -> bytes:
+    sent: list[_Sent] = [
+        (text, tuple(context),
+         None if r is None else (int(r.level), r.reasons, r.disarmed))
+        for (text, context), r in zip(batch, ruled, strict=True)]
+    return pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
+
+
+def _assess(blob: bytes) -> bytes:
+    sent: list[_Sent] = pickle.loads(blob)
+    passes = [None if r is None else RulePass(Assessment(RiskLevel(r[0]), r[1]), r[2])
+              for _, _, r in sent]
+    results = assess_many([(text, context) for text, context, _ in sent], ruled=passes)
+    back: list[_Back] = [(int(a.level), a.reasons) for a in results]
+    return pickle.dumps(back, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(blob: bytes) -> list[Assessment]:
+    back: list[_Back] = pickle.loads(blob)
+    return [Assessment(RiskLevel(level), reasons) for level, reasons in back]
 
 
 class Assessor:
@@ -103,7 +130,7 @@ class Assessor:
 
     async def assess(self, batch: Round,
                      ruled: Sequence[RulePass | None]) -> list[Assessment]:
-        return await self._call(functools.partial(_assess, list(batch), list(ruled)))
+        return _unpack(await self._call(functools.partial(_assess, _pack(batch, ruled))))
 
     def pid(self) -> int | None:
         """The child's process id, once started (tests kill it to see a restart)."""

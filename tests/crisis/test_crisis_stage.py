@@ -10,6 +10,7 @@ import time
 from chat_server.crisis.assessor import Assessor
 from chat_server.crisis.cascade import assess
 from chat_server.crisis.levels import Assessment, RiskLevel
+from chat_server.crisis.rule_engine import rules_first
 from chat_server.crisis.stage import ROUND, AssessmentStage, Pending
 
 
@@ -113,3 +114,23 @@ async def test_the_model_runs_in_a_child_process_that_is_replaced_if_it_dies() -
         assessor.close()
     # The round the dead child was given is assessed by the new one, not dropped.
     assert [(p.seq, a.level >= RiskLevel.high) for p, a in got] == [(1, True)]
+
+
+async def test_the_send_paths_rule_pass_crosses_to_the_child_unchanged() -> None:
+    got: list[tuple[Pending, Assessment]] = []
+
+    async def assessed(batch: list[tuple[Pending, Assessment]]) -> None:
+        got.extend(batch)
+
+    texts = ["我是累赘", "这家店跳楼价清仓", "今晚就去江边", "谢谢老师"]
+    stage = AssessmentStage(assessed)
+    await stage.start()
+    try:
+        for seq, text in enumerate(texts, 1):
+            stage.submit("c1", seq, text, ruled=rules_first(text))
+        await asyncio.wait_for(stage.drain(), 10)
+    finally:
+        await stage.stop()
+    # The floor, the reasons and "disarmed" (跳楼价) reach the child as the send path made them.
+    assert [a for _, a in got] == [assess(t, context=texts[max(0, i - 2):i])
+                                   for i, t in enumerate(texts)]
