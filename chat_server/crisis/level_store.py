@@ -42,7 +42,19 @@ class LevelLog:
         sweeper already took back is not pending and is left to it."""
         # Ids go as text (asyncpg encodes them in C) and only rows to act on come back: at
         # saturation a round is hundreds of calm messages (docs/BENCHMARKS.md).
-        return list(await self.pool.fetch(
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Not waiting for the WAL flush: a settle lost in a PostgreSQL crash leaves its
+            # rows pending, at the rules' level, and the sweeper assesses them again (the
+            # level only rises, an open escalation is not opened twice). Waiting made every
+            # round queue behind the messages' own commits.
+            await conn.execute("SET LOCAL synchronous_commit TO off")
+            return await self._settle(conn, rows)
+
+    @staticmethod
+    async def _settle(conn: asyncpg.Connection,
+                      rows: builtins.list[tuple[str, int, RiskLevel, tuple[str, ...]]],
+                      ) -> builtins.list[asyncpg.Record]:
+        return list(await conn.fetch(
             "WITH u AS (UPDATE message_risk m SET level = GREATEST(m.level, x.l),"
             " pending = false,"
             " rule_ids = CASE WHEN x.ids = '' THEN m.rule_ids ELSE string_to_array(x.ids, ',')"
