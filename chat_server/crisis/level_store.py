@@ -34,20 +34,38 @@ class LevelLog:
 
     async def settle_levels(self, rows: builtins.list[tuple[str, int, RiskLevel, tuple[str, ...]]],
                             ) -> builtins.list[asyncpg.Record]:
-        """Record the learned stage's levels on pending rows; returns the rows it settled.
+        """Record the learned stage's levels on pending rows; returns those it settled at
+        watch or above (the rest need nothing more).
 
         The stored level is the rules' floor, so a level only rises; a row raised to high
         becomes unhandled (the sweeper's outbox) until its escalation is opened. A row the
         sweeper already took back is not pending and is left to it."""
-        return list(await self.pool.fetch(
-            "UPDATE message_risk m SET level = GREATEST(m.level, x.l), pending = false,"
+        # Ids go as text (asyncpg encodes them in C) and only rows to act on come back: at
+        # saturation a round is hundreds of calm messages (docs/BENCHMARKS.md).
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Not waiting for the WAL flush: a settle lost in a PostgreSQL crash leaves its
+            # rows pending, at the rules' level, and the sweeper assesses them again (the
+            # level only rises, an open escalation is not opened twice). Waiting made every
+            # round queue behind the messages' own commits.
+            await conn.execute("SET LOCAL synchronous_commit TO off")
+            return await self._settle(conn, rows)
+
+    @staticmethod
+    async def _settle(conn: asyncpg.Connection,
+                      rows: builtins.list[tuple[str, int, RiskLevel, tuple[str, ...]]],
+                      ) -> builtins.list[asyncpg.Record]:
+        return list(await conn.fetch(
+            "WITH u AS (UPDATE message_risk m SET level = GREATEST(m.level, x.l),"
+            " pending = false,"
             " rule_ids = CASE WHEN x.ids = '' THEN m.rule_ids ELSE string_to_array(x.ids, ',')"
             " END, handled_at = CASE WHEN x.l >= 2 AND m.level < 2 THEN NULL"
             " ELSE m.handled_at END"
-            " FROM unnest($1::uuid[], $2::bigint[], $3::int[], $4::text[]) AS x(c, s, l, ids)"
+            " FROM unnest($1::text[]::uuid[], $2::bigint[], $3::int[], $4::text[])"
+            " AS x(c, s, l, ids)"
             " WHERE m.conversation_id = x.c AND m.seq = x.s AND m.pending"
-            " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids",
-            [uuid.UUID(r[0]) for r in rows], [r[1] for r in rows], [int(r[2]) for r in rows],
+            " RETURNING m.conversation_id, m.seq, m.level, m.rule_ids)"
+            " SELECT * FROM u WHERE level >= 1",
+            [r[0] for r in rows], [r[1] for r in rows], [int(r[2]) for r in rows],
             [",".join(r[3]) for r in rows]))
 
     async def lease_pending(self, older_than_s: float, now: dt.datetime,

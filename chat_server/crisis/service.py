@@ -24,7 +24,6 @@ from chat_server.crisis.conversation_risk import combine
 from chat_server.crisis.escalation import Deadlines, Source, audience, opens
 from chat_server.crisis.hotlines import HOTLINES
 from chat_server.crisis.levels import Assessment, RiskLevel
-from chat_server.crisis.model import default_model
 from chat_server.crisis.referrals import seed_resources
 from chat_server.crisis.rule_engine import RulePass
 from chat_server.crisis.rule_file import default_rules
@@ -60,13 +59,13 @@ class CrisisService:
         # The learned stage, after the acknowledgement (issue 18, item 5).
         self.stage = AssessmentStage(self.assessed)
         # Read and compile the rules now: compiling them on the first worker message
-        # stopped the event loop for tens of milliseconds, in front of everyone.
+        # stopped the event loop for tens of milliseconds, in front of everyone. The
+        # weights are read in the assessor's child process only (stage.start()).
         default_rules()
-        default_model()
 
     async def start(self) -> None:
         await self.store.seed_resources(seed_resources(), self.node.now())
-        self.stage.start()
+        await self.stage.start()
 
     async def stop(self) -> None:
         await self.stage.stop()
@@ -164,8 +163,8 @@ class CrisisService:
             [(p.conversation_id, p.seq, a.level, a.reasons) for p, a in batch])
         stored = {(str(r["conversation_id"]), r["seq"]): r for r in settled}
         for p, a in batch:
-            row = stored.get((p.conversation_id, p.seq))
-            if row is not None and RiskLevel(row["level"]) >= RiskLevel.watch:
+            row = stored.get((p.conversation_id, p.seq)) if stored else None
+            if row is not None:
                 try:
                     await self.act(p.conversation_id, p.seq, RiskLevel(row["level"]), a.reasons)
                 except Exception:

@@ -2,29 +2,28 @@
 
 The send path stores a message with the rules' level (a floor, microseconds) and a
 ``pending`` risk row, acknowledges it, and hands it here. One background task takes
-everything waiting (a round) and runs the cascade (``crisis.assess_many``) in one worker
-thread, then hands the results back to the event loop (``CrisisFeature.assessed``).
+everything waiting (a round) and runs the cascade (``crisis.assess_many``) in the
+assessor's child process (``assessor.py``), then hands the results back to the event loop
+(``CrisisService.assessed``).
 
-Limits: a round is at most ``ROUND`` messages (≈ 0.1–0.3 ms each), one thread hand-off and
-one statement; the interpreter's 5 ms switch interval bounds what the event loop waits;
-the queue is unbounded in memory but every entry is also a pending row in PostgreSQL, so
-a node that dies loses nothing (the sweeper re-reads those rows); context is the worker's
-last ``CONTEXT_MESSAGES`` texts seen by this node, for at most ``CONTEXT_CONVERSATIONS``
-conversations (a conversation that moved nodes starts without).
+Limits: a round is at most ``ROUND`` messages (≈ 0.1–0.3 ms each), one hand-off to the
+child and one statement; the queue is unbounded in memory but every entry is also a
+pending row in PostgreSQL, so a node that dies loses nothing (the sweeper re-reads those
+rows); context is the worker's last ``CONTEXT_MESSAGES`` texts seen by this node, for at
+most ``CONTEXT_CONVERSATIONS`` conversations (a conversation that moved nodes starts
+without).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chat_server.crisis.cascade import assess_many
+from chat_server.crisis.assessor import Assessor, shared_assessor
 from chat_server.crisis.levels import Assessment
 from chat_server.crisis.model import CONTEXT_MESSAGES
 from chat_server.crisis.rule_engine import RulePass
@@ -53,12 +52,12 @@ Assessed = Callable[[list[tuple[Pending, Assessment]]], Awaitable[None]]
 
 
 class AssessmentStage:
-    def __init__(self, assessed: Assessed) -> None:
+    def __init__(self, assessed: Assessed, assessor: Assessor | None = None) -> None:
         # Called on the event loop with each batch's results, in order.
         self.assessed = assessed
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
-        # One thread: the model is pure Python, a second thread would only fight for the GIL.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisis")
+        # One child process runs the model, away from the event loop's GIL.
+        self.assessor = assessor or shared_assessor()
         # Recent worker texts per conversation, least recently used first.
         self._context: OrderedDict[str, deque[str]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
@@ -89,7 +88,9 @@ class AssessmentStage:
     def backlog(self) -> int:
         return self._queue.qsize()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the assessor (a bad rule or weights file raises here), then the rounds."""
+        await self.assessor.start()
         self._task = asyncio.create_task(self._run(), name="crisis-stage")
 
     async def stop(self) -> None:
@@ -99,27 +100,23 @@ class AssessmentStage:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self) -> None:
         """Wait until everything queued so far is assessed and handled (tests, shutdown)."""
         await self._queue.join()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            # Everything waiting, up to ROUND, in one thread hand-off and one database
+            # Everything waiting, up to ROUND, in one hand-off to the child and one database
             # statement. Hand-offs of 16 made the loop's ready queue the limit at
             # saturation (each waits its turn there): the stage fell seconds behind
-            # (docs/BENCHMARKS.md). A long round does not starve the loop: CPython makes a
-            # thread give up the GIL every 5 ms (sys.getswitchinterval) when the loop wants it.
+            # (docs/BENCHMARKS.md).
             batch = [await self._queue.get()]
             while len(batch) < ROUND and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await loop.run_in_executor(self._executor, functools.partial(
-                    assess_many, [(p.text, p.context) for p in batch],
-                    ruled=[p.ruled for p in batch]))
+                results = await self.assessor.assess([(p.text, p.context) for p in batch],
+                                                     [p.ruled for p in batch])
                 await self.assessed(list(zip(batch, results, strict=True)))
             except asyncio.CancelledError:
                 raise

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
+from chat_server.crisis.assessor import Assessor
 from chat_server.crisis.cascade import assess
 from chat_server.crisis.levels import Assessment, RiskLevel
+from chat_server.crisis.rule_engine import rules_first
 from chat_server.crisis.stage import ROUND, AssessmentStage, Pending
 
 
@@ -19,7 +23,7 @@ async def test_results_come_back_in_order_with_context() -> None:
         got.extend(batch)
 
     stage = AssessmentStage(assessed)
-    stage.start()
+    await stage.start()
     try:
         texts = ["工资三个月没发了", "活着好累 没人在乎我", "想去楼顶吹吹风"]
         for seq, text in enumerate(texts, 1):
@@ -48,11 +52,11 @@ async def test_the_event_loop_keeps_turning_while_it_assesses() -> None:
             done.set()
 
     stage = AssessmentStage(assessed)
-    stage.start()
+    await stage.start()
     try:
         for seq in range(400):
             stage.submit(f"c{seq % 50}", seq, "今天又加班到十一点，老板说下个月再发工资")
-        # The loop's longest pause while 400 messages are assessed in the stage's thread.
+        # The loop's longest pause while 400 messages are assessed in the child process.
         worst = 0.0
         while not done.is_set():
             before = time.perf_counter()
@@ -60,8 +64,8 @@ async def test_the_event_loop_keeps_turning_while_it_assesses() -> None:
             worst = max(worst, time.perf_counter() - before)
     finally:
         await stage.stop()
-    # Small batches in one thread: the GIL's 5 ms switch interval bounds a pause; 100 ms
-    # leaves room for a loaded shared machine and still catches an inline assessment.
+    # The loop only pickles the round: 100 ms leaves room for a loaded shared machine and
+    # still catches an inline assessment.
     assert worst < 0.1
 
 
@@ -74,7 +78,7 @@ async def test_a_failing_batch_is_dropped_and_the_stage_goes_on() -> None:
             raise RuntimeError("database away")
 
     stage = AssessmentStage(assessed)
-    stage.start()
+    await stage.start()
     try:
         stage.submit("c1", 1, "我想死")
         await asyncio.wait_for(stage.drain(), 10)
@@ -85,3 +89,48 @@ async def test_a_failing_batch_is_dropped_and_the_stage_goes_on() -> None:
     # The first batch's rows stay pending in PostgreSQL: the sweeper hands them back.
     assert calls == [1, 1]
     assert RiskLevel.high <= assess("我想死").level
+
+
+async def test_the_model_runs_in_a_child_process_that_is_replaced_if_it_dies() -> None:
+    got: list[tuple[Pending, Assessment]] = []
+
+    async def assessed(batch: list[tuple[Pending, Assessment]]) -> None:
+        got.extend(batch)
+
+    # Its own assessor, not the process's shared one: this test kills the child.
+    assessor = Assessor()
+    stage = AssessmentStage(assessed, assessor)
+    await stage.start()
+    try:
+        child = assessor.pid()
+        assert child is not None and child != os.getpid()
+        os.kill(child, signal.SIGKILL)
+        stage.submit("c1", 1, "我想死")
+        await asyncio.wait_for(stage.drain(), 30)
+        assert assessor.restarts == 1
+        assert assessor.pid() not in (None, child)
+    finally:
+        await stage.stop()
+        assessor.close()
+    # The round the dead child was given is assessed by the new one, not dropped.
+    assert [(p.seq, a.level >= RiskLevel.high) for p, a in got] == [(1, True)]
+
+
+async def test_the_send_paths_rule_pass_crosses_to_the_child_unchanged() -> None:
+    got: list[tuple[Pending, Assessment]] = []
+
+    async def assessed(batch: list[tuple[Pending, Assessment]]) -> None:
+        got.extend(batch)
+
+    texts = ["我是累赘", "这家店跳楼价清仓", "今晚就去江边", "谢谢老师"]
+    stage = AssessmentStage(assessed)
+    await stage.start()
+    try:
+        for seq, text in enumerate(texts, 1):
+            stage.submit("c1", seq, text, ruled=rules_first(text))
+        await asyncio.wait_for(stage.drain(), 10)
+    finally:
+        await stage.stop()
+    # The floor, the reasons and "disarmed" (跳楼价) reach the child as the send path made them.
+    assert [a for _, a in got] == [assess(t, context=texts[max(0, i - 2):i])
+                                   for i, t in enumerate(texts)]
