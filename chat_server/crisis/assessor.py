@@ -2,8 +2,8 @@
 
 In a thread of the node's own process the model took the loop's GIL: each time the loop
 let it go for a system call, the model's thread could keep it for the 5 ms switch
-interval, and stored msgs/s at saturation fell to 40 % of the node without the learned
-layer (docs/BENCHMARKS.md, December 4). A child process runs on the other core. A round
+interval, and stored msgs/s at saturation fell to 40–60 % of the node without the
+learned layer (docs/BENCHMARKS.md, December 4). A child process runs on the other core. A round
 crosses as one bytes object of plain tuples, pickled and unpickled on the loop (a few µs
 a message): the pool's helper threads then only copy bytes, and hold the GIL for
 microseconds, not for the pickling of hundreds of messages.

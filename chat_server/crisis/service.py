@@ -163,7 +163,7 @@ class CrisisService:
             [(p.conversation_id, p.seq, a.level, a.reasons) for p, a in batch])
         stored = {(str(r["conversation_id"]), r["seq"]): r for r in settled}
         for p, a in batch:
-            row = stored.get((p.conversation_id, p.seq)) if stored else None
+            row = stored.get((p.conversation_id, p.seq))
             if row is not None:
                 try:
                     await self.act(p.conversation_id, p.seq, RiskLevel(row["level"]), a.reasons)

@@ -122,7 +122,9 @@ async def test_the_send_paths_rule_pass_crosses_to_the_child_unchanged() -> None
     async def assessed(batch: list[tuple[Pending, Assessment]]) -> None:
         got.extend(batch)
 
-    texts = ["我是累赘", "这家店跳楼价清仓", "今晚就去江边", "谢谢老师"]
+    # A floor the rules set (累赘), a negation they disarmed (没想过: the model alone reads
+    # it as high), a calm line.
+    texts = ["我是累赘", "我没想过要结束生命", "今晚就去江边", "谢谢老师"]
     stage = AssessmentStage(assessed)
     await stage.start()
     try:
@@ -131,6 +133,6 @@ async def test_the_send_paths_rule_pass_crosses_to_the_child_unchanged() -> None
         await asyncio.wait_for(stage.drain(), 10)
     finally:
         await stage.stop()
-    # The floor, the reasons and "disarmed" (跳楼价) reach the child as the send path made them.
+    # The floor, the reasons and "disarmed" reach the child as the send path made them.
     assert [a for _, a in got] == [assess(t, context=texts[max(0, i - 2):i])
                                    for i, t in enumerate(texts)]
