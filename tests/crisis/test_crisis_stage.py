@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from chat_server.crisis.assessor import Assessor
@@ -136,3 +138,30 @@ async def test_the_send_paths_rule_pass_crosses_to_the_child_unchanged() -> None
     # The floor, the reasons and "disarmed" reach the child as the send path made them.
     assert [a for _, a in got] == [assess(t, context=texts[max(0, i - 2):i])
                                    for i, t in enumerate(texts)]
+
+
+def test_the_child_leaves_when_its_node_is_killed_outright() -> None:
+    # A node process that starts the assessor, says its child's pid, and waits.
+    node = subprocess.Popen(
+        [sys.executable, "-c",
+         "import asyncio, sys, time\n"
+         "from chat_server.crisis.assessor import Assessor\n"
+         "a = Assessor(); asyncio.run(a.start()); print(a.pid(), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout is not None
+        child = int(node.stdout.readline())
+    finally:
+        node.kill()  # SIGKILL: the node cannot stop its child
+        node.wait()
+        if node.stdout is not None:
+            node.stdout.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the assessor child outlived its killed node")
